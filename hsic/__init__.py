@@ -1,0 +1,37 @@
+"""hsic: kernel dependence statistics and independence tests, in JAX.
+
+The main entry points:
+
+* :func:`hsic.hsic` and :func:`hsic.nhsic`: the HSIC statistic (biased or unbiased) and its
+  normalised form (CKA), jit-compiled, differentiable and vmap-able;
+* :func:`hsic.test`: an independence test (permutation or gamma null) returning an
+  :class:`HSICTestResult`;
+* :mod:`hsic.kernels`: Gaussian, Laplace, linear, polynomial, delta and precomputed kernels.
+
+Example:
+    >>> import numpy as np, hsic
+    >>> x = np.linspace(-1, 1, 100)
+    >>> res = hsic.test(x, x**2, seed=0)
+    >>> res.pvalue < 0.01
+    True
+"""
+
+from hsic import kernels
+from hsic._estimators import centre, cka_from_gram, hsic, hsic_from_gram, nhsic
+from hsic._independence import HSICTestResult, test
+from hsic.datasets import load_example
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HSICTestResult",
+    "__version__",
+    "centre",
+    "cka_from_gram",
+    "hsic",
+    "hsic_from_gram",
+    "kernels",
+    "load_example",
+    "nhsic",
+    "test",
+]

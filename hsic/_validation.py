@@ -1,0 +1,187 @@
+"""Input checks: turn user data into ``(n, d)`` float arrays, or fail with a clear error.
+
+Everything here runs in plain Python before any jitted code. Concrete inputs (lists, NumPy,
+pandas, JAX arrays) are fully checked: shape, dtype, finiteness. Traced inputs (inside a user's
+``jax.jit``, ``jax.grad`` or ``jax.vmap``) can only be checked for shape; their values are not
+available until run time.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "as_samples",
+    "check_choice",
+    "check_positive_int",
+    "check_same_n",
+    "check_fits_in_memory",
+    "float_dtype",
+    "is_traced",
+]
+
+
+def is_traced(x: Any) -> bool:
+    """Whether ``x`` is a JAX tracer, whose values are unknown until run time."""
+    return isinstance(x, jax.core.Tracer)
+
+
+def float_dtype(dtype: Any = None) -> np.dtype:
+    """Resolve the requested floating dtype.
+
+    ``None`` means float64 when JAX's x64 mode is enabled, float32 otherwise.
+    """
+    if dtype is None:
+        return np.dtype(jnp.zeros(()).dtype)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as err:
+        raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.") from err
+    if resolved not in (np.float32, np.float64):
+        raise ValueError(f"`dtype` must be float32 or float64; got {resolved}.")
+    return resolved
+
+
+def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> jax.Array:
+    """Coerce ``x`` to a ``(n, d)`` array of ``dtype`` with one row per sample.
+
+    Args:
+      x: a list, NumPy array, pandas object or JAX array. 1-D input becomes ``(n, 1)``.
+        Integer and bool dtypes are converted.
+      name: the argument's name, used in error messages.
+      dtype: the floating dtype of the result.
+      square: require an ``(n, n)`` matrix (a precomputed Gram matrix).
+
+    Returns:
+      A JAX array of shape ``(n, d)``.
+
+    Raises:
+      ValueError: if ``x`` is ragged, non-numeric, empty, not 1-D or 2-D, or holds NaN or inf.
+    """
+    if is_traced(x):
+        arr = x
+    else:
+        if hasattr(x, "to_numpy"):  # pandas DataFrame or Series
+            x = x.to_numpy()
+        try:
+            arr = np.asarray(x)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(
+                f"`{name}` must be a rectangular array with one row per sample; "
+                f"could not convert it: {err}"
+            ) from err
+        if arr.dtype == object or arr.dtype.kind in "USMmV":
+            raise ValueError(
+                f"`{name}` must hold numbers (float, int or bool); got dtype {arr.dtype}. "
+                "Convert categories to integer codes and use kernel 'delta'."
+            )
+        if arr.dtype.kind == "c":
+            raise ValueError(f"`{name}` must be real-valued; got complex dtype {arr.dtype}.")
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"`{name}` must be 1-D (n,) or 2-D (n, d) with one row per sample; "
+            f"got {arr.ndim}-D with shape {tuple(arr.shape)}."
+        )
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"`{name}` is empty; got shape {tuple(arr.shape)}.")
+    if square and arr.shape[0] != arr.shape[1]:
+        raise ValueError(
+            f"`{name}` must be a square (n, n) Gram matrix for kernel 'precomputed'; "
+            f"got shape {tuple(arr.shape)}."
+        )
+    if not is_traced(arr):
+        if arr.dtype.kind in "biu":
+            arr = arr.astype(np.float64)
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad = np.argwhere(~finite)[0]
+            count = int((~finite).sum())
+            raise ValueError(
+                f"`{name}` must be finite; got {count} NaN or inf value(s), the first at "
+                f"row {bad[0]}, column {bad[1]}. Drop or impute them first."
+            )
+        if square and not np.allclose(arr, arr.T, rtol=1e-5, atol=1e-8):
+            raise ValueError(f"`{name}` must be a symmetric Gram matrix for kernel 'precomputed'.")
+    return jnp.asarray(arr, dtype=dtype)
+
+
+def is_constant(x: jax.Array) -> bool:
+    """Whether every row of a concrete array is identical (False for traced arrays)."""
+    if is_traced(x):
+        return False
+    a = np.asarray(x)
+    return bool(np.all(a == a[:1]))
+
+
+def warn_if_constant(x: jax.Array, name: str) -> None:
+    """Warn that a constant variable has zero HSIC with anything."""
+    if is_constant(x):
+        warnings.warn(
+            f"`{name}` is constant (every row is identical), so its HSIC with any variable is 0.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def check_same_n(x: jax.Array, y: jax.Array, *, min_n: int, reason: str) -> int:
+    """Check that ``x`` and ``y`` have the same number of rows, and at least ``min_n``."""
+    n, m = x.shape[0], y.shape[0]
+    if n != m:
+        raise ValueError(
+            f"`x` and `y` must have the same number of samples (rows); got {n} and {m}."
+        )
+    if n < min_n:
+        raise ValueError(f"{reason} needs at least {min_n} samples; got n={n}.")
+    return n
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """Check that ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {allowed}; got {value!r}.")
+    return value
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Check that ``value`` is an integer >= 1 (bools are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def available_memory_bytes() -> int:
+    """Physical memory currently available to this process, in bytes (best effort)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63 - 1
+
+
+def check_fits_in_memory(n: int, n_matrices: int, dtype: np.dtype, *, what: str) -> None:
+    """Raise if ``n_matrices`` dense ``(n, n)`` arrays would not fit in available memory."""
+    need = n_matrices * n * n * np.dtype(dtype).itemsize
+    have = available_memory_bytes()
+    if need > 0.8 * have:
+        raise ValueError(
+            f"{what} with n={n} needs about {need / 2**30:.1f} GiB for n x n Gram matrices, "
+            f"but only {have / 2**30:.1f} GiB of memory is available. Use a random subsample "
+            "of the rows, or compute the statistic alone with "
+            "hsic.hsic(x, y, algorithm='tiled'), which needs O(n) memory."
+        )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import warnings
 from typing import Literal
 
 import jax
@@ -33,7 +34,7 @@ from hsic._validation import (
     check_choice,
     check_same_n,
     float_dtype,
-    warn_if_constant,
+    is_constant,
 )
 
 __all__ = ["hsic", "nhsic", "hsic_from_gram", "cka_from_gram", "centre"]
@@ -71,6 +72,7 @@ def _centre_entries(
 
 def _centring_means(row_sums: jax.Array, n: int, unbiased: bool) -> tuple[jax.Array, jax.Array]:
     total = jnp.sum(row_sums)
+    n = float(n)
     if unbiased:
         return row_sums / (n - 2), total / ((n - 1) * (n - 2))
     return row_sums / n, total / (n * n)
@@ -237,16 +239,33 @@ def _precision(dtype: np.dtype):
     return contextlib.nullcontext()
 
 
-def prepare_pair(x, y, kernel_x, kernel_y, *, dtype, min_n: int, reason: str):
+def prepare_pair(
+    x, y, kernel_x, kernel_y, *, dtype, min_n: int, reason: str, constant: str = "warn"
+):
     """Validate ``x`` and ``y``, and fit their kernels: steps 1 and 2 of every API call.
 
-    Must be called inside :func:`_precision` for ``dtype``.
+    A constant variable (every row identical) gets a warning (``constant="warn"``: its HSIC is
+    0) or an error (``constant="raise"``: nothing can be tested). Must be called inside
+    :func:`_precision` for ``dtype``.
     """
     kx = _kernels.get_kernel(kernel_x, "kernel_x")
     ky = _kernels.get_kernel(kernel_y, "kernel_y")
     x = as_samples(x, "x", dtype=dtype, square=isinstance(kx, _kernels.Precomputed))
     y = as_samples(y, "y", dtype=dtype, square=isinstance(ky, _kernels.Precomputed))
     check_same_n(x, y, min_n=min_n, reason=reason)
+    for arr, name in ((x, "x"), (y, "y")):
+        if is_constant(arr):
+            if constant == "raise":
+                raise ValueError(
+                    f"`{name}` is constant (every row is identical): it carries no information, "
+                    "so independence cannot be tested. Remove it, or check how it was loaded."
+                )
+            warnings.warn(
+                f"`{name}` is constant (every row is identical), so its HSIC with any variable "
+                "is 0.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     return x, y, kx.fit(x, name="x"), ky.fit(y, name="y")
 
 
@@ -333,8 +352,6 @@ def hsic(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=MIN_N[estimator],
             reason=f"The {estimator} HSIC estimator",
         )
-        warn_if_constant(x, "x")
-        warn_if_constant(y, "y")
         kl, _, _ = centred_sums(
             x, y, kx, ky, estimator=estimator, algorithm=algorithm, normalised=False
         )
@@ -372,8 +389,6 @@ def nhsic(
         x, y, kx, ky = prepare_pair(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=2, reason="nhsic"
         )
-        warn_if_constant(x, "x")
-        warn_if_constant(y, "y")
         kl, kk, ll = centred_sums(
             x, y, kx, ky, estimator="biased", algorithm=algorithm, normalised=True
         )

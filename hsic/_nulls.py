@@ -3,9 +3,9 @@
 **Permutation engine.** With ``K̄ = HKH`` and ``L̄ = HLH`` computed once, the statistic of the
 permuted sample is ``HSIC_b(K, PLPᵀ) = Σ_ij K̄_ij L̄_{p(i)p(j)} / n²``. It is evaluated as
 ``Σ (K̄[q]ᵀ ∘ L̄[p]) / n²`` with ``q = p⁻¹``: two contiguous row gathers instead of a scattered
-``n × n`` gather, and no kernel is ever recomputed. Permutation ``b`` is drawn from the ``b``-th
-key of ``jax.random.split(key, B)``, so the null does not depend on how the B permutations are
-batched.
+``n × n`` gather, and no kernel is ever recomputed. The permutations are drawn one after
+another from NumPy's PCG64 seeded by ``seed`` (cheap on the host, nothing to compile), so the null
+does not depend on how the B permutations are batched.
 
 **P-value.** ``p = (1 + #{b : T_b ≥ T − tol}) / (1 + B)`` with ``tol = 1000·eps·|T|``: ties
 within floating-point rounding count as at least as extreme (Phipson & Smyth 2010).
@@ -19,52 +19,62 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from hsic._estimators import centre
 
-__all__ = ["as_key", "permutation_null", "permutation_pvalue", "gamma_null"]
+__all__ = ["as_generator", "permutation_null", "permutation_pvalue", "gamma_null"]
 
 #: Ties within this many machine epsilons (relative) count as extreme.
 TIE_RTOL_EPS = 1000
 
 
-def as_key(seed) -> jax.Array:
-    """A JAX PRNG key from ``seed``: a non-negative int, or a key (typed or raw uint32)."""
+def as_generator(seed) -> np.random.Generator:
+    """The permutation source for ``seed``: a non-negative int, or a JAX key.
+
+    A JAX key seeds NumPy's PCG64 with its key data, so equal keys give equal results.
+    """
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         if seed < 0:
             raise ValueError(f"`seed` must be a non-negative integer or a JAX key; got {seed}.")
-        return jax.random.key(int(seed))
-    if isinstance(seed, jax.Array):
+        return np.random.default_rng(int(seed))
+    if isinstance(seed, jax.Array) and not isinstance(seed, jax.core.Tracer):
         if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key) and seed.shape == ():
-            return seed
+            return np.random.default_rng(np.asarray(jax.random.key_data(seed)).tolist())
         if seed.dtype == jnp.uint32 and seed.shape == (2,):
-            return jax.random.wrap_key_data(seed)
+            return np.random.default_rng(np.asarray(seed).tolist())
     raise ValueError(
         f"`seed` must be a non-negative integer or a JAX key (jax.random.key(...)); got {seed!r}."
     )
 
 
-def _inverse_permutation(p: jax.Array) -> jax.Array:
-    return jnp.zeros_like(p).at[p].set(jnp.arange(p.shape[0], dtype=p.dtype))
-
-
 @jax.jit
-def _permuted_sums(Kc: jax.Array, Lc: jax.Array, keys: jax.Array) -> jax.Array:
-    """``Σ_ij K̄_ij L̄_{p(i)p(j)}`` for the permutation drawn from each key (sequentially)."""
-    n = Kc.shape[0]
+def _permuted_sums(Kc: jax.Array, Lc: jax.Array, perms: jax.Array, inverses: jax.Array):
+    """``Σ_ij K̄_ij L̄_{p(i)p(j)}`` for each row ``p`` of ``perms`` (one at a time, in a scan)."""
 
-    def one(key):
-        p = jax.random.permutation(key, n)
-        return jnp.sum(Kc[_inverse_permutation(p)].T * Lc[p])
+    def one(p_and_q):
+        p, q = p_and_q
+        return jnp.sum(Kc[q].T * Lc[p])
 
-    return jax.lax.map(one, keys)
+    return jax.lax.map(one, (perms, inverses))
+
+
+def _draw_permutations(rng: np.random.Generator, count: int, n: int, size: int):
+    """``count`` permutations drawn one after another (so batching cannot change them),
+    padded to ``size`` rows by repeating the last, with their inverses."""
+    perms = np.empty((size, n), dtype=np.int32)
+    for b in range(count):
+        perms[b] = rng.permutation(n)
+    perms[count:] = perms[count - 1]
+    inverses = np.empty_like(perms)
+    np.put_along_axis(inverses, perms, np.arange(n, dtype=np.int32)[None, :], axis=1)
+    return perms, inverses
 
 
 def permutation_null(
     Kc: jax.Array,
     Lc: jax.Array,
-    key: jax.Array,
+    rng: np.random.Generator,
     n_permutations: int,
     *,
     batch_size: int = 250,
@@ -74,7 +84,7 @@ def permutation_null(
 
     Args:
       Kc, Lc: double-centred Gram matrices, ``(n, n)``.
-      key: a PRNG key.
+      rng: the source of the permutations (see :func:`as_generator`).
       n_permutations: B.
       batch_size: permutations per device call. The result does not depend on it.
       progress: show a tqdm progress bar on stderr.
@@ -83,26 +93,23 @@ def permutation_null(
       A NumPy array of B null statistics (``HSIC_b`` of the permuted data).
     """
     n = Kc.shape[0]
-    keys = jax.random.split(key, n_permutations)
     batch_size = min(batch_size, n_permutations)
-    n_batches = -(-n_permutations // batch_size)
-    pad = n_batches * batch_size - n_permutations
-    keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad, axis=0)]) if pad else keys
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_permutations, desc="permutations", unit="perm", leave=False)
     chunks = []
-    for b in range(n_batches):
-        chunks.append(_permuted_sums(Kc, Lc, keys[b * batch_size : (b + 1) * batch_size]))
+    for start in range(0, n_permutations, batch_size):
+        count = min(batch_size, n_permutations - start)
+        perms, inverses = _draw_permutations(rng, count, n, batch_size)
+        chunks.append(_permuted_sums(Kc, Lc, perms, inverses)[:count])
         if bar is not None:
             chunks[-1].block_until_ready()
-            bar.update(min(batch_size, n_permutations - b * batch_size))
+            bar.update(count)
     if bar is not None:
         bar.close()
-    sums = np.concatenate([np.asarray(c) for c in chunks])[:n_permutations]
-    return sums / float(n * n)
+    return np.concatenate([np.asarray(c) for c in chunks]) / float(n * n)
 
 
 def permutation_pvalue(null: np.ndarray, observed: float) -> float:
@@ -116,7 +123,7 @@ def permutation_pvalue(null: np.ndarray, observed: float) -> float:
 @jax.jit
 def _gamma_moments(K: jax.Array, L: jax.Array):
     """``(n·HSIC_b, null mean, null variance of HSIC_b)`` as in Gretton's hsicTestGamma."""
-    n = K.shape[0]
+    n = float(K.shape[0])  # a Python float: n⁴ overflows the integers JAX passes to XLA
     Kc, Lc = centre(K), centre(L)
     product = Kc * Lc
     n_hsic = jnp.sum(product) / n
@@ -151,7 +158,7 @@ def gamma_null(K: jax.Array, L: jax.Array) -> tuple[float, float, float, float]:
         )
     shape = mean * mean / var
     scale = n * var / mean
-    pvalue = float(scipy.stats.gamma.sf(n_hsic, shape, scale=scale))
+    pvalue = float(scipy.special.gammaincc(shape, n_hsic / scale))  # the gamma upper tail
     return n_hsic / n, pvalue, shape, scale / n
 
 
@@ -160,7 +167,7 @@ def centred_grams(kx, ky, x: jax.Array, y: jax.Array):
     """``(K̄, L̄, HSIC_b)`` for fitted kernels: the Gram matrices computed once per test."""
     Kc = centre(kx.gram(x))
     Lc = centre(ky.gram(y))
-    return Kc, Lc, jnp.sum(Kc * Lc) / (x.shape[0] ** 2)
+    return Kc, Lc, jnp.sum(Kc * Lc) / float(x.shape[0]) ** 2
 
 
 @jax.jit

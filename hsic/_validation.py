@@ -9,7 +9,6 @@ available until run time.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,16 +119,6 @@ def is_constant(x: jax.Array) -> bool:
         return False
     a = np.asarray(x)
     return bool(np.all(a == a[:1]))
-
-
-def warn_if_constant(x: jax.Array, name: str) -> None:
-    """Warn that a constant variable has zero HSIC with anything."""
-    if is_constant(x):
-        warnings.warn(
-            f"`{name}` is constant (every row is identical), so its HSIC with any variable is 0.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
 
 
 def check_same_n(x: jax.Array, y: jax.Array, *, min_n: int, reason: str) -> int:

@@ -2,11 +2,12 @@
 
 The main entry points:
 
-* :func:`hsic.hsic` and :func:`hsic.nhsic`: the HSIC statistic (biased or unbiased) and its
-  normalised form (CKA), jit-compiled, differentiable and vmap-able;
-* :func:`hsic.test`: an independence test (permutation or gamma null) returning an
-  :class:`HSICTestResult`;
-* :mod:`hsic.kernels`: Gaussian, Laplace, linear, polynomial, delta and precomputed kernels.
+* [`hsic.hsic`][hsic.hsic] and [`hsic.nhsic`][hsic.nhsic]: the HSIC statistic (biased or
+  unbiased) and its normalised form (CKA), jit-compiled, differentiable and vmap-able;
+* [`hsic.test`][hsic.test]: an independence test (permutation or gamma null) returning an
+  [`HSICTestResult`][hsic.HSICTestResult];
+* [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
+  kernels.
 
 Example:
     >>> import numpy as np, hsic

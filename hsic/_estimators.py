@@ -1,14 +1,15 @@
 """HSIC estimators: centring, the biased and unbiased statistics, and CKA (``nhsic``).
 
-The statistics are computed on Gram matrices (:func:`hsic_from_gram`, :func:`cka_from_gram`)
-or on data (:func:`hsic`, :func:`nhsic`). On data there are two exact algorithms:
+The statistics are computed on Gram matrices ([`hsic_from_gram`][hsic.hsic_from_gram],
+[`cka_from_gram`][hsic.cka_from_gram]) or on data ([`hsic`][hsic.hsic],
+[`nhsic`][hsic.nhsic]). On data there are two exact algorithms:
 
 * ``"dense"`` materialises both ``n × n`` Gram matrices;
 * ``"tiled"`` streams over blocks of rows and needs O(n) memory (two passes: row sums first,
   then the centred products), for n beyond what fits in memory.
 
 ``algorithm="auto"`` uses ``"dense"`` while its four ``n × n`` arrays take at most
-:data:`DENSE_LIMIT_BYTES` (2 GiB: n ≤ 11,585 in float32, n ≤ 8,192 in float64), and
+``DENSE_LIMIT_BYTES`` (2 GiB: n ≤ 11,585 in float32, n ≤ 8,192 in float64), and
 ``"tiled"`` beyond.
 
 Both centre the matrices explicitly before multiplying (rather than expanding
@@ -117,7 +118,7 @@ def hsic_from_gram(K: ArrayLike, L: ArrayLike, *, estimator: str = "biased") -> 
     * biased: ``HSIC_b = tr(K H L H) / n²`` (Gretton et al. 2005);
     * unbiased: ``HSIC_u = [tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1/((n−1)(n−2)) − 2/(n−2)·1ᵀK̃L̃1] / (n(n−3))``
       with ``K̃, L̃`` the Gram matrices with zero diagonals (Song et al. 2012, eq. 5), computed
-      stably as ``Σ K̂∘L̂ / (n(n−3))`` on U-centred matrices (see :func:`centre`).
+      stably as ``Σ K̂∘L̂ / (n(n−3))`` on U-centred matrices (see [`centre`][hsic.centre]).
 
     Args:
       K: ``(n, n)`` Gram matrix of x.
@@ -186,7 +187,7 @@ def tile_rows(n: int) -> int:
 
 @functools.partial(jax.jit, static_argnames=("unbiased", "normalised", "rows"))
 def _tiled_sums(kx, ky, x, y, *, unbiased: bool, normalised: bool, rows: int):
-    """The same sums as :func:`_dense_sums`, streaming over ``rows``-row tiles: O(n) memory."""
+    """The same sums as ``_dense_sums``, streaming over ``rows``-row tiles: O(n) memory."""
     n = x.shape[0]
     n_tiles = -(-n // rows)
     pad = n_tiles * rows - n
@@ -246,7 +247,7 @@ def prepare_pair(
 
     A constant variable (every row identical) gets a warning (``constant="warn"``: its HSIC is
     0) or an error (``constant="raise"``: nothing can be tested). Must be called inside
-    :func:`_precision` for ``dtype``.
+    ``_precision`` for ``dtype``.
     """
     kx = _kernels.get_kernel(kernel_x, "kernel_x")
     ky = _kernels.get_kernel(kernel_y, "kernel_y")
@@ -302,7 +303,7 @@ def hsic(
     kernel_y: str | _kernels.Kernel = "gaussian",
     estimator: Literal["biased", "unbiased"] = "biased",
     algorithm: Literal["auto", "dense", "tiled"] = "auto",
-    dtype=None,
+    dtype: str | np.dtype | None = None,
 ) -> jax.Array:
     """The Hilbert–Schmidt independence criterion between samples of x and y.
 
@@ -311,7 +312,7 @@ def hsic(
 
     ``K`` and ``L`` are the Gram matrices of x and y; with the default Gaussian kernels
     ``k(a, b) = exp(−‖a − b‖²/(2σ²))`` and σ from the median heuristic, computed separately for
-    each variable (see :func:`hsic.kernels.median_distance`).
+    each variable (see [`hsic.kernels.median_distance`][hsic.kernels.median_distance]).
 
     The function is differentiable with respect to ``x`` and ``y`` (the median bandwidth is held
     constant), and works under ``jax.jit`` and ``jax.vmap``.
@@ -320,10 +321,11 @@ def hsic(
       x: samples of x, shape ``(n,)`` or ``(n, d_x)``; or an ``(n, n)`` Gram matrix when
         ``kernel_x="precomputed"``.
       y: samples of y, with the same ``n``.
-      kernel_x: a kernel name or :class:`hsic.kernels.Kernel` for x.
+      kernel_x: a kernel name or [`hsic.kernels.Kernel`][hsic.kernels.Kernel] for x.
       kernel_y: the same for y.
       estimator: ``"biased"`` or ``"unbiased"``.
-      algorithm: ``"dense"``, ``"tiled"`` (O(n) memory) or ``"auto"`` (see the module notes).
+      algorithm: ``"dense"``, ``"tiled"`` (exact, O(n) memory) or ``"auto"``: dense while its
+        four ``n × n`` arrays fit in 2 GiB (n ≤ 11,585 in float32), tiled beyond.
       dtype: ``"float32"`` or ``"float64"``; by default float64 when JAX's x64 mode is on,
         float32 otherwise.
 
@@ -365,13 +367,26 @@ def nhsic(
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
     algorithm: Literal["auto", "dense", "tiled"] = "auto",
-    dtype=None,
+    dtype: str | np.dtype | None = None,
 ) -> jax.Array:
     """Normalised HSIC (centred kernel alignment, CKA), in [0, 1].
 
     ``nHSIC = HSIC_b(K, L) / sqrt(HSIC_b(K, K) · HSIC_b(L, L))``. It is 1 when the centred Gram
     matrices are proportional (e.g. ``y = x``), and 0 when a variable is constant (with a
-    warning). Arguments are as for :func:`hsic`.
+    warning).
+
+    Args:
+      x: samples of x, shape ``(n,)`` or ``(n, d_x)``; or an ``(n, n)`` Gram matrix when
+        ``kernel_x="precomputed"``.
+      y: samples of y, with the same ``n``.
+      kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel] for x.
+      kernel_y: the same for y.
+      algorithm: ``"dense"``, ``"tiled"`` (exact, O(n) memory) or ``"auto"``, as in
+        [`hsic`][hsic.hsic].
+      dtype: ``"float32"`` or ``"float64"``; by default float64 when JAX's x64 mode is on.
+
+    Returns:
+      A scalar array in [0, 1].
 
     Example:
       >>> import numpy as np, hsic

@@ -134,7 +134,7 @@ def test(
     seed: int | Any = 0,
     batch_size: int = 250,
     progress: bool = False,
-    dtype=None,
+    dtype: str | np.dtype | None = None,
 ) -> HSICTestResult:
     """Test whether x and y are independent, with the HSIC statistic.
 
@@ -155,8 +155,8 @@ def test(
       y: samples of y, with the same n.
       method: ``"permutation"`` or ``"gamma"``.
       n_permutations: B, for the permutation method.
-      kernel_x: a kernel name or :class:`hsic.kernels.Kernel`; default Gaussian with the median
-        heuristic computed on x alone.
+      kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel]; default Gaussian with the
+        median heuristic computed on x alone.
       kernel_y: the same for y.
       seed: a non-negative int or a JAX key. The same seed gives the same result.
       batch_size: permutations per device call (memory and progress granularity only).
@@ -164,7 +164,7 @@ def test(
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
 
     Returns:
-      An :class:`HSICTestResult`.
+      The test result, an [`HSICTestResult`][hsic.HSICTestResult].
 
     Raises:
       ValueError: on mismatched n, too few samples, NaN or inf, a constant variable, bad

@@ -84,7 +84,7 @@ def permutation_null(
 
     Args:
       Kc, Lc: double-centred Gram matrices, ``(n, n)``.
-      rng: the source of the permutations (see :func:`as_generator`).
+      rng: the source of the permutations (see ``as_generator``).
       n_permutations: B.
       batch_size: permutations per device call. The result does not depend on it.
       progress: show a tqdm progress bar on stderr.

@@ -47,8 +47,8 @@ __all__ = [
     "median_distance",
 ]
 
-#: The median heuristic looks at no more than this many (evenly spaced) samples.
 MEDIAN_SUBSAMPLE = 1000
+"""The median heuristic looks at no more than this many (evenly spaced) samples."""
 
 
 def _register(numeric: tuple[str, ...], static: tuple[str, ...] = ()):
@@ -149,7 +149,7 @@ def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 def median_distance(x: ArrayLike, *, name: str = "x") -> jax.Array | float:
     """The median heuristic: the median Euclidean distance between distinct samples of ``x``.
 
-    At most :data:`MEDIAN_SUBSAMPLE` evenly spaced rows are used (rows
+    At most [`MEDIAN_SUBSAMPLE`][hsic.kernels.MEDIAN_SUBSAMPLE] evenly spaced rows are used (rows
     ``round(linspace(0, n - 1, m))``), so the cost is bounded whatever ``n`` is and the result
     is deterministic.
 
@@ -223,8 +223,18 @@ class Kernel:
         del x, name
         return self
 
-    def gram(self, x: ArrayLike, z: ArrayLike | None = None, *, shift=None) -> jax.Array:
-        """Gram matrix ``k(x_i, z_j)``; ``z=None`` means ``z = x``."""
+    def gram(
+        self, x: ArrayLike, z: ArrayLike | None = None, *, shift: ArrayLike | None = None
+    ) -> jax.Array:
+        """Gram matrix ``k(x_i, z_j)``; ``z=None`` means ``z = x``.
+
+        Args:
+          x: ``(n, d)`` samples.
+          z: ``(m, d)`` samples, or ``None`` for ``x`` itself (then the matrix is exactly
+            symmetric).
+          shift: a point subtracted from both sides before distances are expanded (for
+            accuracy); by default the mean of ``z``. Only distance-based kernels use it.
+        """
         raise NotImplementedError
 
 
@@ -249,7 +259,7 @@ class Gaussian(_BandwidthKernel):
 
     Args:
       bandwidth: σ, a positive number, or ``"median"`` for the median heuristic on the
-        variable's own samples (see :func:`median_distance`).
+        variable's own samples (see [`median_distance`][hsic.kernels.median_distance]).
       factor: multiplies the bandwidth, e.g. ``Gaussian("median", factor=0.5)``.
 
     Example:
@@ -263,7 +273,7 @@ class Gaussian(_BandwidthKernel):
     bandwidth: float | str = "median"
     factor: float = 1.0
 
-    def gram(self, x, z=None, *, shift=None):
+    def gram(self, x, z=None, *, shift: ArrayLike | None = None):
         x = jnp.atleast_2d(jnp.asarray(x).T).T
         z = None if z is None else jnp.atleast_2d(jnp.asarray(z).T).T
         sigma = jnp.asarray(self.bandwidth, dtype=x.dtype) * self.factor
@@ -274,7 +284,7 @@ class Gaussian(_BandwidthKernel):
 @dataclasses.dataclass(frozen=True)
 class Laplace(_BandwidthKernel):
     """Laplace kernel, ``k(a, b) = exp(-‖a − b‖ / σ)``, with the same bandwidth rules as
-    :class:`Gaussian`.
+    [`Gaussian`][hsic.kernels.Gaussian].
 
     Example:
       >>> from hsic.kernels import Laplace
@@ -287,7 +297,7 @@ class Laplace(_BandwidthKernel):
     bandwidth: float | str = "median"
     factor: float = 1.0
 
-    def gram(self, x, z=None, *, shift=None):
+    def gram(self, x, z=None, *, shift: ArrayLike | None = None):
         x = jnp.atleast_2d(jnp.asarray(x).T).T
         z = None if z is None else jnp.atleast_2d(jnp.asarray(z).T).T
         sigma = jnp.asarray(self.bandwidth, dtype=x.dtype) * self.factor
@@ -308,7 +318,7 @@ class Linear(Kernel):
 
     name: ClassVar[str] = "linear"
 
-    def gram(self, x, z=None, *, shift=None):
+    def gram(self, x, z=None, *, shift: ArrayLike | None = None):
         x = jnp.atleast_2d(jnp.asarray(x).T).T
         z = x if z is None else jnp.atleast_2d(jnp.asarray(z).T).T
         return x @ z.T
@@ -342,7 +352,7 @@ class Polynomial(Kernel):
         if isinstance(self.offset, (int, float)) and self.offset < 0:
             raise ValueError(f"`offset` must be >= 0; got {self.offset!r}.")
 
-    def gram(self, x, z=None, *, shift=None):
+    def gram(self, x, z=None, *, shift: ArrayLike | None = None):
         x = jnp.atleast_2d(jnp.asarray(x).T).T
         z = x if z is None else jnp.atleast_2d(jnp.asarray(z).T).T
         return (self.scale * (x @ z.T) + self.offset) ** self.degree
@@ -365,7 +375,7 @@ class Delta(Kernel):
 
     name: ClassVar[str] = "delta"
 
-    def gram(self, x, z=None, *, shift=None):
+    def gram(self, x, z=None, *, shift: ArrayLike | None = None):
         x = jnp.asarray(x)
         x = x[:, None] if x.ndim == 1 else x
         dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.zeros(()).dtype
@@ -391,24 +401,25 @@ class Precomputed(Kernel):
     name: ClassVar[str] = "precomputed"
     supports_cross: ClassVar[bool] = False
 
-    def gram(self, x, z=None, *, shift=None):
+    def gram(self, x, z=None, *, shift: ArrayLike | None = None):
         if z is not None:
             raise ValueError("A 'precomputed' kernel has no cross Gram matrix.")
         x = jnp.asarray(x)
         return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.zeros(()).dtype)
 
 
-#: The kernels that can be named by string.
 KERNEL_NAMES: dict[str, type[Kernel]] = {
     cls.name: cls for cls in (Gaussian, Laplace, Linear, Polynomial, Delta, Precomputed)
 }
+"""The kernels that can be named by string."""
 
 
 def get_kernel(spec: str | Kernel, name: str = "kernel") -> Kernel:
     """Turn a kernel name or object into a kernel object.
 
     Args:
-      spec: one of :data:`KERNEL_NAMES` (case-insensitive), or a :class:`Kernel`.
+      spec: one of [`KERNEL_NAMES`][hsic.kernels.KERNEL_NAMES] (case-insensitive), or a
+        [`Kernel`][hsic.kernels.Kernel].
       name: the argument's name, for error messages.
 
     Example:

@@ -4,13 +4,14 @@ The statistics are computed on Gram matrices ([`hsic_from_gram`][hsic.hsic_from_
 [`cka_from_gram`][hsic.cka_from_gram]) or on data ([`hsic`][hsic.hsic],
 [`nhsic`][hsic.nhsic]). On data there are two exact algorithms:
 
-* ``"dense"`` materialises both ``n × n`` Gram matrices;
 * ``"tiled"`` streams over blocks of rows and needs O(n) memory (two passes: row sums first,
-  then the centred products), for n beyond what fits in memory.
+  then the centred products). Each Gram block is computed twice and never stored.
+* ``"dense"`` materialises both ``n × n`` Gram matrices.
 
-``algorithm="auto"`` uses ``"dense"`` while its four ``n × n`` arrays take at most
-``DENSE_LIMIT_BYTES`` (2 GiB: n ≤ 11,585 in float32, n ≤ 8,192 in float64), and
-``"tiled"`` beyond.
+``algorithm="auto"`` (the default) is ``"tiled"``, and ``"dense"`` only for precomputed Gram
+matrices. Tiling is not only for large n: on a CPU, writing ``n × n`` arrays to fresh memory
+costs more than computing the kernel twice, so the tiled path was measured ~9× faster than
+the dense one at n = 4000 (``benchmarks/bench_core.py``).
 
 Both centre the matrices explicitly before multiplying (rather than expanding
 ``tr(KHLH)`` into large terms that cancel), which keeps float32 accurate as n grows.
@@ -22,7 +23,7 @@ import contextlib
 import functools
 import math
 import warnings
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +34,7 @@ from hsic import kernels as _kernels
 from hsic._validation import (
     as_samples,
     check_choice,
+    check_fits_in_memory,
     check_same_n,
     float_dtype,
     is_constant,
@@ -42,8 +44,6 @@ __all__ = ["hsic", "nhsic", "hsic_from_gram", "cka_from_gram", "centre"]
 
 ESTIMATORS = ("biased", "unbiased")
 ALGORITHMS = ("auto", "dense", "tiled")
-#: ``algorithm="auto"`` stays dense while 4 n² floats fit in this many bytes.
-DENSE_LIMIT_BYTES = 2 * 2**30
 MIN_N = {"biased": 2, "unbiased": 4}
 
 
@@ -88,7 +88,6 @@ def centre(K: ArrayLike, *, unbiased: bool = False) -> jax.Array:
       for ``i ≠ j`` and ``K̂_ii = 0``. Then ``Σ K̂∘L̂ / (n(n−3))`` is the unbiased HSIC of
       Song et al. (2012), eq. 5.
 
-    The result is symmetrised, so that it is exactly symmetric in floating point.
 
     Example:
       >>> from hsic import centre
@@ -104,8 +103,8 @@ def centre(K: ArrayLike, *, unbiased: bool = False) -> jax.Array:
     if unbiased:
         K = jnp.where(off_diagonal, K, 0.0)
     row_means, grand_mean = _centring_means(jnp.sum(K, axis=1), n, unbiased)
-    Kc = _centre_entries(K, row_means, row_means, grand_mean, off_diagonal)
-    return 0.5 * (Kc + Kc.T)
+    col_means, _ = _centring_means(jnp.sum(K, axis=0), n, unbiased)
+    return _centre_entries(K, row_means, col_means, grand_mean, off_diagonal)
 
 
 def _normaliser(n: int, estimator: str) -> float:
@@ -169,68 +168,115 @@ def cka_from_gram(K: ArrayLike, L: ArrayLike) -> jax.Array:
 # --------------------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("unbiased", "normalised"))
-def _dense_sums(kx, ky, x, y, *, unbiased: bool, normalised: bool):
-    """Centred inner products ⟨K̄, L̄⟩ (and ⟨K̄, K̄⟩, ⟨L̄, L̄⟩ when ``normalised``)."""
-    Kc = centre(kx.gram(x), unbiased=unbiased)
-    Lc = centre(ky.gram(y), unbiased=unbiased)
-    kl = jnp.sum(Kc * Lc)
-    if not normalised:
-        return kl, None, None
-    return kl, jnp.sum(Kc * Kc), jnp.sum(Lc * Lc)
+class CentredSums(NamedTuple):
+    """Sums over the centred Gram matrices ``K̄`` and ``L̄`` (double- or U-centred).
+
+    ``kl``, ``kk`` and ``ll`` give every statistic: ``HSIC = kl / normaliser`` and
+    ``CKA = kl / sqrt(kk · ll)``. The others feed Gretton's gamma approximation (with double
+    centring): ``kl_sq_off = Σ_{i≠j} (K̄_ij L̄_ij)²``, and the totals and traces of ``K``, ``L``.
+    """
+
+    kl: jax.Array
+    kk: jax.Array
+    ll: jax.Array
+    kl_sq_off: jax.Array
+    k_total: jax.Array
+    l_total: jax.Array
+    k_trace: jax.Array
+    l_trace: jax.Array
+
+
+def _row_sums(Kb, Lb, keep, diagonal):
+    """Pass 1 on a block of rows: row sums of the kept entries, and the block's traces."""
+    Kk, Lk = jnp.where(keep, Kb, 0.0), jnp.where(keep, Lb, 0.0)
+    k_trace = jnp.sum(jnp.where(diagonal, Kb, 0.0))
+    l_trace = jnp.sum(jnp.where(diagonal, Lb, 0.0))
+    return jnp.sum(Kk, axis=1), jnp.sum(Lk, axis=1), k_trace, l_trace
+
+
+def _centred_block_sums(Kb, Lb, keep, diagonal, rk_rows, rk, gk, rl_rows, rl, gl):
+    """Pass 2 on a block of rows: the partial sums of ``kl, kk, ll, kl_sq_off``."""
+    Kc = _centre_entries(jnp.where(keep, Kb, 0.0), rk_rows, rk, gk, keep)
+    Lc = _centre_entries(jnp.where(keep, Lb, 0.0), rl_rows, rl, gl, keep)
+    product = Kc * Lc
+    kl_sq_off = jnp.sum(jnp.where(diagonal, 0.0, product * product))
+    return jnp.sum(product), jnp.sum(Kc * Kc), jnp.sum(Lc * Lc), kl_sq_off
+
+
+def _block_masks(row_ids, n, unbiased):
+    valid = (row_ids < n)[:, None]
+    diagonal = row_ids[:, None] == jnp.arange(n)[None, :]
+    keep = valid & ~diagonal if unbiased else valid
+    return keep, diagonal & valid
+
+
+def _finish(partials, totals, traces):
+    """Add the per-block partial sums: a two-level sum that does not drift with n."""
+    kl, kk, ll, kl_sq_off = (jnp.sum(p) for p in partials)
+    return CentredSums(kl, kk, ll, kl_sq_off, *totals, *traces)
+
+
+@functools.partial(jax.jit, static_argnames=("unbiased",))
+def _dense_sums(kx, ky, x, y, *, unbiased: bool) -> CentredSums:
+    """All of [`CentredSums`][hsic._estimators.CentredSums] from the full Gram matrices."""
+    n = x.shape[0]
+    K, L = kx.gram(x), ky.gram(y)
+    keep, diagonal = _block_masks(jnp.arange(n), n, unbiased)
+    rk, rl, k_trace, l_trace = _row_sums(K, L, keep, diagonal)
+    rk_mean, gk = _centring_means(rk, n, unbiased)
+    rl_mean, gl = _centring_means(rl, n, unbiased)
+    partials = _centred_block_sums(K, L, keep, diagonal, rk_mean, rk_mean, gk, rl_mean, rl_mean, gl)
+    return _finish(partials, (jnp.sum(K), jnp.sum(L)), (k_trace, l_trace))
 
 
 def tile_rows(n: int) -> int:
-    """Rows per tile of the tiled path: a power of two with ``rows × n ≲ 2²³``."""
-    return int(min(1024, max(8, 2 ** math.floor(math.log2(max(2**23 / n, 1))))))
+    """Rows per tile of the tiled path: a power of two near ``2²⁰ / n``, from 16 to 1024."""
+    return int(min(1024, max(16, 2 ** math.floor(math.log2(max(2**20 / n, 1))))))
 
 
-@functools.partial(jax.jit, static_argnames=("unbiased", "normalised", "rows"))
-def _tiled_sums(kx, ky, x, y, *, unbiased: bool, normalised: bool, rows: int):
-    """The same sums as ``_dense_sums``, streaming over ``rows``-row tiles: O(n) memory."""
+@functools.partial(jax.jit, static_argnames=("unbiased", "rows"))
+def _tiled_sums(kx, ky, x, y, *, unbiased: bool, rows: int) -> CentredSums:
+    """The same sums as ``_dense_sums``, streaming over ``rows``-row tiles: O(n) memory.
+
+    Pass 1 computes the row sums, pass 2 the centred products; each tile's Gram blocks are
+    computed in both passes and never stored.
+    """
     n = x.shape[0]
     n_tiles = -(-n // rows)
     pad = n_tiles * rows - n
     xp = jnp.pad(x, ((0, pad), (0, 0)))
     yp = jnp.pad(y, ((0, pad), (0, 0)))
     shift_x, shift_y = jnp.mean(x, axis=0), jnp.mean(y, axis=0)
-    columns = jnp.arange(n)
 
     def tile(i):
-        start = i * rows
-        row_ids = start + jnp.arange(rows)
-        valid = (row_ids < n)[:, None]
-        off_diagonal = row_ids[:, None] != columns[None, :]
-        keep = valid & off_diagonal if unbiased else valid
-        Kb = kx.gram(jax.lax.dynamic_slice_in_dim(xp, start, rows), x, shift=shift_x)
-        Lb = ky.gram(jax.lax.dynamic_slice_in_dim(yp, start, rows), y, shift=shift_y)
-        return row_ids, keep, jnp.where(keep, Kb, 0.0), jnp.where(keep, Lb, 0.0)
+        row_ids = i * rows + jnp.arange(rows)
+        Kb = kx.gram(jax.lax.dynamic_slice_in_dim(xp, i * rows, rows), x, shift=shift_x)
+        Lb = ky.gram(jax.lax.dynamic_slice_in_dim(yp, i * rows, rows), y, shift=shift_y)
+        return row_ids, Kb, Lb, *_block_masks(row_ids, n, unbiased)
 
-    def row_sums(i):
-        _, _, Kb, Lb = tile(i)
-        return jnp.sum(Kb, axis=1), jnp.sum(Lb, axis=1)
+    def pass_1(i):
+        _, Kb, Lb, keep, diagonal = tile(i)
+        rk, rl, k_trace, l_trace = _row_sums(Kb, Lb, keep | diagonal, diagonal)
+        if unbiased:  # row sums without the diagonal, totals with it
+            rk_off, rl_off, _, _ = _row_sums(Kb, Lb, keep, diagonal)
+            return rk_off, rl_off, jnp.sum(rk), jnp.sum(rl), k_trace, l_trace
+        return rk, rl, jnp.sum(rk), jnp.sum(rl), k_trace, l_trace
 
     tiles = jnp.arange(n_tiles)
-    rk, rl = jax.lax.map(row_sums, tiles)
+    rk, rl, k_totals, l_totals, k_traces, l_traces = jax.lax.map(pass_1, tiles)
     rk_mean, gk = _centring_means(rk.reshape(-1)[:n], n, unbiased)
     rl_mean, gl = _centring_means(rl.reshape(-1)[:n], n, unbiased)
-    rk_pad = jnp.pad(rk_mean, (0, pad))
-    rl_pad = jnp.pad(rl_mean, (0, pad))
+    rk_pad, rl_pad = jnp.pad(rk_mean, (0, pad)), jnp.pad(rl_mean, (0, pad))
 
-    def centred_products(i):
-        row_ids, keep, Kb, Lb = tile(i)
-        Kc = _centre_entries(Kb, rk_pad[row_ids], rk_mean, gk, keep)
-        Lc = _centre_entries(Lb, rl_pad[row_ids], rl_mean, gl, keep)
-        kl = jnp.sum(Kc * Lc)
-        if not normalised:
-            return kl, kl, kl
-        return kl, jnp.sum(Kc * Kc), jnp.sum(Lc * Lc)
+    def pass_2(i):
+        row_ids, Kb, Lb, keep, diagonal = tile(i)
+        return _centred_block_sums(
+            Kb, Lb, keep, diagonal, rk_pad[row_ids], rk_mean, gk, rl_pad[row_ids], rl_mean, gl
+        )
 
-    # One partial sum per tile, added at the end: a two-level sum that does not drift with n.
-    kl, kk, ll = jax.lax.map(centred_products, tiles)
-    if not normalised:
-        return jnp.sum(kl), None, None
-    return jnp.sum(kl), jnp.sum(kk), jnp.sum(ll)
+    partials = jax.lax.map(pass_2, tiles)
+    totals = (jnp.sum(k_totals), jnp.sum(l_totals))
+    return _finish(partials, totals, (jnp.sum(k_traces), jnp.sum(l_traces)))
 
 
 def _precision(dtype: np.dtype):
@@ -270,8 +316,8 @@ def prepare_pair(
     return x, y, kx.fit(x, name="x"), ky.fit(y, name="y")
 
 
-def choose_algorithm(algorithm: str, n: int, dtype: np.dtype, kx, ky) -> str:
-    """Resolve ``algorithm="auto"`` by the memory rule in the module docstring."""
+def choose_algorithm(algorithm: str, kx, ky) -> str:
+    """Resolve ``algorithm="auto"``: tiled whenever both kernels allow it (see module notes)."""
     check_choice(algorithm, "algorithm", ALGORITHMS)
     tileable = kx.supports_cross and ky.supports_cross
     if algorithm == "tiled" and not tileable:
@@ -279,20 +325,22 @@ def choose_algorithm(algorithm: str, n: int, dtype: np.dtype, kx, ky) -> str:
             "`algorithm`='tiled' cannot be used with a 'precomputed' kernel, whose Gram matrix "
             "is already in memory; use algorithm='dense'."
         )
-    if algorithm != "auto":
-        return algorithm
-    dense_bytes = 4 * n * n * np.dtype(dtype).itemsize
-    return "dense" if dense_bytes <= DENSE_LIMIT_BYTES or not tileable else "tiled"
+    if algorithm == "auto":
+        return "tiled" if tileable else "dense"
+    return algorithm
 
 
-def centred_sums(x, y, kx, ky, *, estimator: str, algorithm: str, normalised: bool):
+def centred_sums(x, y, kx, ky, *, estimator: str, algorithm: str) -> CentredSums:
     """Dispatch to the dense or tiled algorithm (both exact)."""
     unbiased = estimator == "unbiased"
-    algorithm = choose_algorithm(algorithm, x.shape[0], x.dtype, kx, ky)
-    if algorithm == "dense":
-        return _dense_sums(kx, ky, x, y, unbiased=unbiased, normalised=normalised)
-    rows = tile_rows(x.shape[0])
-    return _tiled_sums(kx, ky, x, y, unbiased=unbiased, normalised=normalised, rows=rows)
+    if choose_algorithm(algorithm, kx, ky) == "dense":
+        if not (isinstance(kx, _kernels.Precomputed) and isinstance(ky, _kernels.Precomputed)):
+            check_fits_in_memory(
+                x.shape[0], 4, x.dtype, what="algorithm='dense'",
+                instead="Use algorithm='tiled', which is exact and needs O(n) memory.",
+            )
+        return _dense_sums(kx, ky, x, y, unbiased=unbiased)
+    return _tiled_sums(kx, ky, x, y, unbiased=unbiased, rows=tile_rows(x.shape[0]))
 
 
 def hsic(
@@ -324,8 +372,8 @@ def hsic(
       kernel_x: a kernel name or [`hsic.kernels.Kernel`][hsic.kernels.Kernel] for x.
       kernel_y: the same for y.
       estimator: ``"biased"`` or ``"unbiased"``.
-      algorithm: ``"dense"``, ``"tiled"`` (exact, O(n) memory) or ``"auto"``: dense while its
-        four ``n × n`` arrays fit in 2 GiB (n ≤ 11,585 in float32), tiled beyond.
+      algorithm: ``"tiled"`` (exact, O(n) memory), ``"dense"`` (exact, materialises the
+        ``n × n`` Gram matrices) or ``"auto"``: tiled, unless a kernel is precomputed.
       dtype: ``"float32"`` or ``"float64"``; by default float64 when JAX's x64 mode is on,
         float32 otherwise.
 
@@ -354,10 +402,8 @@ def hsic(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=MIN_N[estimator],
             reason=f"The {estimator} HSIC estimator",
         )
-        kl, _, _ = centred_sums(
-            x, y, kx, ky, estimator=estimator, algorithm=algorithm, normalised=False
-        )
-        return kl / _normaliser(x.shape[0], estimator)
+        sums = centred_sums(x, y, kx, ky, estimator=estimator, algorithm=algorithm)
+        return sums.kl / _normaliser(x.shape[0], estimator)
 
 
 def nhsic(
@@ -404,7 +450,5 @@ def nhsic(
         x, y, kx, ky = prepare_pair(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=2, reason="nhsic"
         )
-        kl, kk, ll = centred_sums(
-            x, y, kx, ky, estimator="biased", algorithm=algorithm, normalised=True
-        )
-        return _cka(kl, kk, ll)
+        sums = centred_sums(x, y, kx, ky, estimator="biased", algorithm=algorithm)
+        return _cka(sums.kl, sums.kk, sums.ll)

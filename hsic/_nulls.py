@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
-from hsic._estimators import centre
+from hsic._estimators import CentredSums, centre
 
 __all__ = ["as_generator", "permutation_null", "permutation_pvalue", "gamma_null"]
 
@@ -120,37 +120,31 @@ def permutation_pvalue(null: np.ndarray, observed: float) -> float:
     return (1.0 + count) / (1.0 + len(null))
 
 
-@jax.jit
-def _gamma_moments(K: jax.Array, L: jax.Array):
-    """``(n·HSIC_b, null mean, null variance of HSIC_b)`` as in Gretton's hsicTestGamma."""
-    n = float(K.shape[0])  # a Python float: n⁴ overflows the integers JAX passes to XLA
-    Kc, Lc = centre(K), centre(L)
-    product = Kc * Lc
-    n_hsic = jnp.sum(product) / n
-    v = (product / 6.0) ** 2
-    var = (jnp.sum(v) - jnp.sum(jnp.diag(v))) / (n * (n - 1))
-    var = var * 72.0 * (n - 4) * (n - 5) / (n * (n - 1) * (n - 2) * (n - 3))
-    diag_k, diag_l = jnp.mean(jnp.diag(K)), jnp.mean(jnp.diag(L))
-    mu_x = (jnp.sum(K) - jnp.trace(K)) / (n * (n - 1))
-    mu_y = (jnp.sum(L) - jnp.trace(L)) / (n * (n - 1))
-    mean = (diag_k - mu_x) * (diag_l - mu_y) / n
-    return n_hsic, mean, var
+def gamma_null(sums: CentredSums, n: int) -> tuple[float, float, float, float]:
+    """Gamma approximation to the null law of ``HSIC_b`` (Gretton et al. 2008).
 
+    With double-centred ``K̄, L̄`` (the sums come from the tiled pass, so nothing ``n × n`` is
+    stored), the null mean and variance of ``HSIC_b`` are, as in Gretton's hsicTestGamma:
 
-def gamma_null(K: jax.Array, L: jax.Array) -> tuple[float, float, float, float]:
-    """Gamma approximation to the null law of ``HSIC_b``.
+    * ``v = 72(n−4)(n−5) / (n(n−1)(n−2)(n−3)) · Σ_{i≠j} (K̄_ij L̄_ij / 6)² / (n(n−1))``;
+    * ``μ = (tr K/n − μ_x)(tr L/n − μ_y) / n``, with ``μ_x`` the mean off-diagonal entry of K.
+      For kernels with a unit diagonal (Gaussian, Laplace) this is Gretton's
+      ``(1 + μ_x μ_y − μ_x − μ_y)/n``.
 
-    With ``μ`` and ``v`` the null mean and variance of ``HSIC_b`` from Gretton et al. (2008),
-    ``n·HSIC_b ≈ Gamma(shape = μ²/v, scale = n·v/μ)``. For general kernels the mean is
-    ``(mean k(x_i, x_i) − μ_x)(mean l(y_i, y_i) − μ_y)/n`` with ``μ_x`` the mean off-diagonal
-    entry of K; for the Gaussian kernel this is Gretton's ``(1 + μ_x μ_y − μ_x − μ_y)/n``.
+    Then ``n·HSIC_b ≈ Gamma(shape = μ²/v, scale = n·v/μ)``.
 
     Returns:
       ``(statistic, pvalue, shape, scale)``: ``HSIC_b``, the upper tail probability, and the
       gamma law of ``HSIC_b`` itself (its scale is ``v/μ``, i.e. the ``n·HSIC_b`` scale / n).
     """
-    n = K.shape[0]
-    n_hsic, mean, var = (float(v) for v in _gamma_moments(K, L))
+    kl, kl_sq_off, k_total, l_total, k_trace, l_trace = (
+        float(v)
+        for v in (sums.kl, sums.kl_sq_off, sums.k_total, sums.l_total, sums.k_trace, sums.l_trace)
+    )
+    pairs = n * (n - 1.0)
+    var = kl_sq_off / 36.0 / pairs * 72.0 * (n - 4) * (n - 5) / (pairs * (n - 2) * (n - 3))
+    mu_x, mu_y = (k_total - k_trace) / pairs, (l_total - l_trace) / pairs
+    mean = (k_trace / n - mu_x) * (l_trace / n - mu_y) / n
     if not (mean > 0 and var > 0):
         raise ValueError(
             "The gamma approximation is undefined here (its null mean or variance is 0); "
@@ -158,6 +152,7 @@ def gamma_null(K: jax.Array, L: jax.Array) -> tuple[float, float, float, float]:
         )
     shape = mean * mean / var
     scale = n * var / mean
+    n_hsic = kl / n
     pvalue = float(scipy.special.gammaincc(shape, n_hsic / scale))  # the gamma upper tail
     return n_hsic / n, pvalue, shape, scale / n
 
@@ -168,9 +163,3 @@ def centred_grams(kx, ky, x: jax.Array, y: jax.Array):
     Kc = centre(kx.gram(x))
     Lc = centre(ky.gram(y))
     return Kc, Lc, jnp.sum(Kc * Lc) / float(x.shape[0]) ** 2
-
-
-@jax.jit
-def grams(kx, ky, x: jax.Array, y: jax.Array):
-    """``(K, L)`` for fitted kernels."""
-    return kx.gram(x), ky.gram(y)

@@ -163,14 +163,15 @@ def available_memory_bytes() -> int:
         return 2**63 - 1
 
 
-def check_fits_in_memory(n: int, n_matrices: int, dtype: np.dtype, *, what: str) -> None:
-    """Raise if ``n_matrices`` dense ``(n, n)`` arrays would not fit in available memory."""
+def check_fits_in_memory(n: int, n_matrices: int, dtype: np.dtype, *, what: str, instead: str):
+    """Raise if ``n_matrices`` dense ``(n, n)`` arrays would not fit in available memory.
+
+    ``instead`` says what to do instead; it ends the error message.
+    """
     need = n_matrices * n * n * np.dtype(dtype).itemsize
     have = available_memory_bytes()
     if need > 0.8 * have:
         raise ValueError(
             f"{what} with n={n} needs about {need / 2**30:.1f} GiB for n x n Gram matrices, "
-            f"but only {have / 2**30:.1f} GiB of memory is available. Use a random subsample "
-            "of the rows, or compute the statistic alone with "
-            "hsic.hsic(x, y, algorithm='tiled'), which needs O(n) memory."
+            f"but only {have / 2**30:.1f} GiB of memory is available. {instead}"
         )

@@ -83,9 +83,8 @@ def _sq_dists(a: jax.Array, b: jax.Array, shift: jax.Array) -> jax.Array:
 
 
 def _self_sq_dists(x: jax.Array) -> jax.Array:
-    """Squared distances within ``x``: exactly symmetric, with an exactly zero diagonal."""
+    """Squared distances within ``x``, with an exactly zero diagonal."""
     d = _sq_dists(x, x, jnp.mean(x, axis=0))
-    d = 0.5 * (d + d.T)
     return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, d)
 
 
@@ -101,43 +100,43 @@ def _pair_sq_dists(x: jax.Array, z: jax.Array | None, shift: jax.Array | None) -
     return _sq_dists(x, z, jnp.mean(z, axis=0) if shift is None else shift)
 
 
-def _order_statistics(values: jax.Array, ranks: tuple[int, ...]) -> jax.Array:
-    """The ``ranks``-th smallest (1-based) of non-negative floats, exactly, without sorting.
+def _order_statistic(values: jax.Array, rank: int) -> jax.Array:
+    """The ``rank``-th smallest (1-based) of non-negative floats, exactly, without sorting.
 
     Non-negative IEEE floats are ordered like their bit patterns read as integers, so a
     bisection over those integers (31 steps for float32, 63 for float64), each counting the
-    values at or below the midpoint, lands exactly on each order statistic. It costs a few
-    passes over the data, where a sort of ~10⁶ values costs far more on a CPU.
+    values at or below the midpoint, lands exactly on the order statistic. It costs a few
+    dozen passes over the data, where a sort of ~10⁶ values costs far more on a CPU.
     """
     int_type = jnp.int32 if values.dtype == jnp.float32 else jnp.int64
     bits = jax.lax.bitcast_convert_type(values, int_type)
-    targets = jnp.asarray(ranks, dtype=int_type)
-    lo = jnp.zeros(len(ranks), int_type)
-    hi = jnp.full(len(ranks), jnp.max(bits), int_type)
 
     def step(_, bounds):
         lo, hi = bounds
         mid = lo + (hi - lo) // 2
-        at_or_below = jnp.sum(bits[None, :] <= mid[:, None], axis=1, dtype=int_type)
-        found = at_or_below >= targets
+        found = jnp.sum(bits <= mid, dtype=int_type) >= rank
         return jnp.where(found, lo, mid + 1), jnp.where(found, mid, hi)
 
-    lo, _ = jax.lax.fori_loop(0, 8 * values.dtype.itemsize - 1, step, (lo, hi))
+    start = (jnp.zeros((), int_type), jnp.max(bits))
+    lo, _ = jax.lax.fori_loop(0, 8 * values.dtype.itemsize - 1, step, start)
     return jax.lax.bitcast_convert_type(lo, values.dtype)
 
 
 @jax.jit
 def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    n = x.shape[0]
-    m = min(n, MEDIAN_SUBSAMPLE)
-    rows = np.linspace(0, n - 1, m).round().astype(np.int32)
+    rows = _subsample_rows(x.shape[0])
+    m = len(rows)
     sq = _self_sq_dists(jax.lax.stop_gradient(x)[rows])
     off_diagonal = ~jnp.eye(m, dtype=bool)
     # Each distinct pair appears twice off the diagonal and the diagonal is pushed past every
     # pair, so ranks P and P + 1 (P = m(m-1)/2) of the whole matrix are the two middle pairs.
     pairs = m * (m - 1) // 2
-    middle = _order_statistics(jnp.where(off_diagonal, sq, jnp.inf).ravel(), (pairs, pairs + 1))
-    median = jnp.mean(jnp.sqrt(middle))
+    masked = jnp.where(off_diagonal, sq, jnp.inf).ravel()
+    lower = _order_statistic(masked, pairs)
+    # rank P + 1 is the same value when it is repeated, else the next value up
+    repeated = jnp.sum(masked <= lower) > pairs
+    upper = jnp.where(repeated, lower, jnp.min(jnp.where(masked > lower, masked, jnp.inf)))
+    median = 0.5 * (jnp.sqrt(lower) + jnp.sqrt(upper))
     positive = off_diagonal & (sq > 0)
     dist = _safe_sqrt(sq)
     mean_positive = jnp.sum(jnp.where(positive, dist, 0.0)) / jnp.maximum(jnp.sum(positive), 1)
@@ -146,18 +145,40 @@ def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.where(use_fallback, fallback, median), use_fallback
 
 
+def _subsample_rows(n: int) -> np.ndarray:
+    """The rows the median heuristic looks at: ``round(linspace(0, n − 1, m))``."""
+    return np.linspace(0, n - 1, min(n, MEDIAN_SUBSAMPLE)).round().astype(np.int64)
+
+
+def _median_distance_numpy(x: np.ndarray) -> tuple[float, bool]:
+    """The same rule as ``_median_distance_impl``, in float64 NumPy: nothing to compile."""
+    sub = np.asarray(x, dtype=np.float64)[_subsample_rows(len(x))]
+    sub = sub - sub.mean(axis=0)
+    norms = np.einsum("ij,ij->i", sub, sub)
+    sq = norms[:, None] + norms[None, :] - 2.0 * (sub @ sub.T)
+    dist = np.sqrt(np.maximum(sq[np.triu_indices(len(sub), 1)], 0.0))
+    median = float(np.median(dist))
+    if median > 0:
+        return median, False
+    positive = dist[dist > 0]
+    return (float(positive.mean()) if positive.size else 1.0), True
+
+
 def median_distance(x: ArrayLike, *, name: str = "x") -> jax.Array | float:
     """The median heuristic: the median Euclidean distance between distinct samples of ``x``.
 
-    At most [`MEDIAN_SUBSAMPLE`][hsic.kernels.MEDIAN_SUBSAMPLE] evenly spaced rows are used (rows
-    ``round(linspace(0, n - 1, m))``), so the cost is bounded whatever ``n`` is and the result
-    is deterministic.
+    At most [`MEDIAN_SUBSAMPLE`][hsic.kernels.MEDIAN_SUBSAMPLE] evenly spaced rows are used
+    (rows ``round(linspace(0, n - 1, m))``), so the cost is bounded whatever ``n`` is and the
+    result is deterministic.
 
     **Fallback.** If the median is 0 (constant data, or more than half of the pairs
     duplicated), the mean of the non-zero distances is used instead, or 1.0 if every distance is
     zero, and a ``RuntimeWarning`` is issued (only for concrete, non-traced inputs).
 
-    The result is wrapped in ``stop_gradient``: gradients of HSIC treat the bandwidth as fixed.
+    Concrete inputs are handled in float64 NumPy (no compilation, which keeps a first call
+    fast); traced inputs (under ``jax.jit``, ``jax.grad`` or ``jax.vmap``) in JAX, by an exact
+    selection that needs no sort. The traced result is wrapped in ``stop_gradient``: gradients
+    of HSIC treat the bandwidth as fixed.
 
     Args:
       x: samples, shape ``(n, d)`` with ``n >= 2``.
@@ -171,24 +192,22 @@ def median_distance(x: ArrayLike, *, name: str = "x") -> jax.Array | float:
       >>> median_distance([[0.0], [1.0], [3.0]])
       2.0
     """
-    x = jnp.asarray(x)
-    if x.ndim == 1:
-        x = x[:, None]
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.zeros(()).dtype)
-    sigma, used_fallback = _median_distance_impl(x)
-    sigma = jax.lax.stop_gradient(sigma)
-    if is_traced(sigma):
-        return sigma
-    if bool(used_fallback):
+    if is_traced(x):
+        x = x[:, None] if x.ndim == 1 else x
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(jnp.zeros(()).dtype)
+        return jax.lax.stop_gradient(_median_distance_impl(x)[0])
+    x = np.asarray(x)
+    sigma, used_fallback = _median_distance_numpy(x[:, None] if x.ndim == 1 else x)
+    if used_fallback:
         warnings.warn(
             f"The median distance between samples of `{name}` is 0 (constant or mostly "
-            f"duplicated values); using bandwidth {float(sigma):.6g} (the mean non-zero "
+            f"duplicated values); using bandwidth {sigma:.6g} (the mean non-zero "
             "distance, or 1.0) instead. Pass a fixed bandwidth to silence this.",
             RuntimeWarning,
             stacklevel=4,
         )
-    return float(sigma)
+    return sigma
 
 
 def _check_bandwidth(bandwidth: Any, factor: Any, cls_name: str) -> None:

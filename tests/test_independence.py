@@ -192,10 +192,13 @@ def test_estimator_errors():
 def test_problem_too_big_for_memory_says_what_to_do(monkeypatch, rng):
     monkeypatch.setattr(_validation, "available_memory_bytes", lambda: 10_000)
     x = rng.normal(size=100)
-    with pytest.raises(ValueError, match=r"needs about .* GiB.*algorithm='tiled'"):
+    with pytest.raises(ValueError, match=r"needs about .* GiB.*Use method='gamma'"):
         hsic.test(x, x**2)
-    # the statistic alone still works, in O(n) memory
-    assert float(hsic.hsic(x, x**2, algorithm="tiled")) > 0
+    with pytest.raises(ValueError, match=r"algorithm='dense' .*Use algorithm='tiled'"):
+        hsic.hsic(x, x**2, algorithm="dense")
+    # the gamma test and the statistic stream over tiles: O(n) memory
+    assert hsic.test(x, x**2, method="gamma").pvalue < 0.01
+    assert float(hsic.hsic(x, x**2)) > 0
 
 
 def test_median_fallback_warns_on_mostly_duplicated_data(rng):

@@ -20,6 +20,7 @@ Example:
 from hsic import kernels
 from hsic._estimators import centre, cka_from_gram, hsic, hsic_from_gram, nhsic
 from hsic._independence import HSICTestResult, test
+from hsic._sharding import make_mesh
 from hsic.datasets import load_example
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "hsic_from_gram",
     "kernels",
     "load_example",
+    "make_mesh",
     "nhsic",
     "test",
 ]

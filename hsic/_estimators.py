@@ -23,6 +23,7 @@ import contextlib
 import functools
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import jax
@@ -57,17 +58,18 @@ def _centre_entries(
     row_means: jax.Array,
     col_means: jax.Array,
     grand_mean: jax.Array,
-    off_diagonal: jax.Array | None,
+    keep: jax.Array | None,
 ) -> jax.Array:
     """Centre a block of a Gram matrix, given its row means, column means and grand mean.
 
     Double centring is ``K_ij − r_i − r_j + g`` with ``r`` the row means and ``g`` the grand
     mean. U-centring (for the unbiased statistic) uses the zero-diagonal matrix, divides the row
-    sums by n − 2 and the total by (n − 1)(n − 2), and sets the diagonal to zero.
+    sums by n − 2 and the total by (n − 1)(n − 2), and sets the diagonal to zero. Entries
+    outside ``keep`` (the diagonal, or padding rows) are set to zero.
     """
     out = block - row_means[:, None] - col_means[None, :] + grand_mean
-    if off_diagonal is not None:
-        out = jnp.where(off_diagonal, out, 0.0)
+    if keep is not None:
+        out = jnp.where(keep, out, 0.0)
     return out
 
 
@@ -87,7 +89,6 @@ def centre(K: ArrayLike, *, unbiased: bool = False) -> jax.Array:
       diagonal set to 0, ``K̂_ij = K̃_ij − K̃_i+/(n−2) − K̃_+j/(n−2) + K̃_++/((n−1)(n−2))``
       for ``i ≠ j`` and ``K̂_ii = 0``. Then ``Σ K̂∘L̂ / (n(n−3))`` is the unbiased HSIC of
       Song et al. (2012), eq. 5.
-
 
     Example:
       >>> from hsic import centre
@@ -132,6 +133,11 @@ def hsic_from_gram(K: ArrayLike, L: ArrayLike, *, estimator: str = "biased") -> 
       Array(0.25, dtype=float32)
     """
     check_choice(estimator, "estimator", ESTIMATORS)
+    n = jnp.shape(K)[0]
+    if n < MIN_N[estimator]:
+        raise ValueError(
+            f"The {estimator} HSIC estimator needs at least {MIN_N[estimator]} samples; got n={n}."
+        )
     unbiased = estimator == "unbiased"
     Kc = centre(K, unbiased=unbiased)
     Lc = centre(L, unbiased=unbiased)
@@ -230,20 +236,22 @@ def _dense_sums(kx, ky, x, y, *, unbiased: bool) -> CentredSums:
 
 
 def tile_rows(n: int) -> int:
-    """Rows per tile of the tiled path: a power of two near ``2²⁰ / n``, from 16 to 1024."""
-    return int(min(1024, max(16, 2 ** math.floor(math.log2(max(2**20 / n, 1))))))
+    """Rows per tile of the tiled path: a power of two near ``2²⁰ / n``, from 16 to 1024,
+    and no more than n rounded up to a power of two (so small n is not mostly padding)."""
+    rows = min(1024, max(16, 2 ** math.floor(math.log2(max(2**20 / n, 1)))))
+    return int(min(rows, 2 ** math.ceil(math.log2(n))))
 
 
-@functools.partial(jax.jit, static_argnames=("unbiased", "rows"))
-def _tiled_sums(kx, ky, x, y, *, unbiased: bool, rows: int) -> CentredSums:
-    """The same sums as ``_dense_sums``, streaming over ``rows``-row tiles: O(n) memory.
+def _two_pass_sums(kx, ky, x, y, tiles, *, unbiased: bool, rows: int, pad: int, gather=None):
+    """The two passes of the tiled algorithm over the row tiles ``tiles``.
 
     Pass 1 computes the row sums, pass 2 the centred products; each tile's Gram blocks are
-    computed in both passes and never stored.
+    computed in both passes and never stored. ``x`` and ``y`` are padded with ``pad`` rows
+    (masked out). ``gather`` combines the per-tile results of several devices (the sharded
+    path passes an all-gather); by default ``tiles`` are all the tiles.
     """
+    gather = gather or (lambda tree: tree)
     n = x.shape[0]
-    n_tiles = -(-n // rows)
-    pad = n_tiles * rows - n
     xp = jnp.pad(x, ((0, pad), (0, 0)))
     yp = jnp.pad(y, ((0, pad), (0, 0)))
     shift_x, shift_y = jnp.mean(x, axis=0), jnp.mean(y, axis=0)
@@ -262,8 +270,7 @@ def _tiled_sums(kx, ky, x, y, *, unbiased: bool, rows: int) -> CentredSums:
             return rk_off, rl_off, jnp.sum(rk), jnp.sum(rl), k_trace, l_trace
         return rk, rl, jnp.sum(rk), jnp.sum(rl), k_trace, l_trace
 
-    tiles = jnp.arange(n_tiles)
-    rk, rl, k_totals, l_totals, k_traces, l_traces = jax.lax.map(pass_1, tiles)
+    rk, rl, k_totals, l_totals, k_traces, l_traces = gather(jax.lax.map(pass_1, tiles))
     rk_mean, gk = _centring_means(rk.reshape(-1)[:n], n, unbiased)
     rl_mean, gl = _centring_means(rl.reshape(-1)[:n], n, unbiased)
     rk_pad, rl_pad = jnp.pad(rk_mean, (0, pad)), jnp.pad(rl_mean, (0, pad))
@@ -274,9 +281,19 @@ def _tiled_sums(kx, ky, x, y, *, unbiased: bool, rows: int) -> CentredSums:
             Kb, Lb, keep, diagonal, rk_pad[row_ids], rk_mean, gk, rl_pad[row_ids], rl_mean, gl
         )
 
-    partials = jax.lax.map(pass_2, tiles)
+    partials = gather(jax.lax.map(pass_2, tiles))
     totals = (jnp.sum(k_totals), jnp.sum(l_totals))
     return _finish(partials, totals, (jnp.sum(k_traces), jnp.sum(l_traces)))
+
+
+@functools.partial(jax.jit, static_argnames=("unbiased", "rows"))
+def _tiled_sums(kx, ky, x, y, *, unbiased: bool, rows: int) -> CentredSums:
+    """The same sums as ``_dense_sums``, streaming over ``rows``-row tiles: O(n) memory."""
+    n_tiles = -(-x.shape[0] // rows)
+    pad = n_tiles * rows - x.shape[0]
+    return _two_pass_sums(
+        kx, ky, x, y, jnp.arange(n_tiles), unbiased=unbiased, rows=rows, pad=pad
+    )
 
 
 def _precision(dtype: np.dtype):
@@ -316,6 +333,15 @@ def prepare_pair(
     return x, y, kx.fit(x, name="x"), ky.fit(y, name="y")
 
 
+def _resolve_mesh(devices, mesh):
+    """The device mesh an API call asks for, or ``None`` for the default device."""
+    if devices is None and mesh is None:
+        return None
+    from hsic._sharding import resolve_mesh
+
+    return resolve_mesh(devices=devices, mesh=mesh)
+
+
 def choose_algorithm(algorithm: str, kx, ky) -> str:
     """Resolve ``algorithm="auto"``: tiled whenever both kernels allow it (see module notes)."""
     check_choice(algorithm, "algorithm", ALGORITHMS)
@@ -330,10 +356,22 @@ def choose_algorithm(algorithm: str, kx, ky) -> str:
     return algorithm
 
 
-def centred_sums(x, y, kx, ky, *, estimator: str, algorithm: str) -> CentredSums:
-    """Dispatch to the dense or tiled algorithm (both exact)."""
+def centred_sums(x, y, kx, ky, *, estimator: str, algorithm: str, mesh=None) -> CentredSums:
+    """Dispatch to the dense or tiled algorithm (both exact), the tiles split over ``mesh``'s
+    devices when a mesh is given."""
     unbiased = estimator == "unbiased"
-    if choose_algorithm(algorithm, kx, ky) == "dense":
+    algorithm = choose_algorithm(algorithm, kx, ky)
+    if mesh is not None:
+        if algorithm == "dense":
+            raise ValueError(
+                "`devices`/`mesh` split the tiles of algorithm='tiled' over devices; "
+                "use algorithm='auto' or 'tiled', or drop `devices`/`mesh`."
+            )
+        from hsic._sharding import sharded_centred_sums
+
+        rows = tile_rows(x.shape[0])
+        return sharded_centred_sums(kx, ky, x, y, unbiased=unbiased, rows=rows, mesh=mesh)
+    if algorithm == "dense":
         if not (isinstance(kx, _kernels.Precomputed) and isinstance(ky, _kernels.Precomputed)):
             check_fits_in_memory(
                 x.shape[0], 4, x.dtype, what="algorithm='dense'",
@@ -352,6 +390,8 @@ def hsic(
     estimator: Literal["biased", "unbiased"] = "biased",
     algorithm: Literal["auto", "dense", "tiled"] = "auto",
     dtype: str | np.dtype | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> jax.Array:
     """The Hilbert–Schmidt independence criterion between samples of x and y.
 
@@ -376,6 +416,10 @@ def hsic(
         ``n × n`` Gram matrices) or ``"auto"``: tiled, unless a kernel is precomputed.
       dtype: ``"float32"`` or ``"float64"``; by default float64 when JAX's x64 mode is on,
         float32 otherwise.
+      devices: split the tiles over these devices: an int (the first k of
+        ``jax.devices()``) or a list of ``jax.Device``. ``None`` (default) runs on the default
+        device. See the scaling guide.
+      mesh: alternatively, a 1-D ``jax.sharding.Mesh`` to split the tiles over.
 
     Returns:
       A scalar array.
@@ -402,7 +446,10 @@ def hsic(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=MIN_N[estimator],
             reason=f"The {estimator} HSIC estimator",
         )
-        sums = centred_sums(x, y, kx, ky, estimator=estimator, algorithm=algorithm)
+        sums = centred_sums(
+            x, y, kx, ky, estimator=estimator, algorithm=algorithm,
+            mesh=_resolve_mesh(devices, mesh),
+        )
         return sums.kl / _normaliser(x.shape[0], estimator)
 
 
@@ -414,6 +461,8 @@ def nhsic(
     kernel_y: str | _kernels.Kernel = "gaussian",
     algorithm: Literal["auto", "dense", "tiled"] = "auto",
     dtype: str | np.dtype | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> jax.Array:
     """Normalised HSIC (centred kernel alignment, CKA), in [0, 1].
 
@@ -430,6 +479,10 @@ def nhsic(
       algorithm: ``"dense"``, ``"tiled"`` (exact, O(n) memory) or ``"auto"``, as in
         [`hsic`][hsic.hsic].
       dtype: ``"float32"`` or ``"float64"``; by default float64 when JAX's x64 mode is on.
+      devices: split the tiles over these devices: an int (the first k of
+        ``jax.devices()``) or a list of ``jax.Device``. ``None`` (default) runs on the default
+        device. See the scaling guide.
+      mesh: alternatively, a 1-D ``jax.sharding.Mesh`` to split the tiles over.
 
     Returns:
       A scalar array in [0, 1].
@@ -450,5 +503,8 @@ def nhsic(
         x, y, kx, ky = prepare_pair(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=2, reason="nhsic"
         )
-        sums = centred_sums(x, y, kx, ky, estimator="biased", algorithm=algorithm)
+        sums = centred_sums(
+            x, y, kx, ky, estimator="biased", algorithm=algorithm,
+            mesh=_resolve_mesh(devices, mesh),
+        )
         return _cka(sums.kl, sums.kk, sums.ll)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, Literal
 
+import jax
 import numpy as np
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
-from hsic._estimators import _precision, centred_sums, prepare_pair
+from hsic._estimators import _precision, _resolve_mesh, centred_sums, prepare_pair
 from hsic._nulls import (
     as_generator,
     centred_grams,
@@ -17,6 +19,7 @@ from hsic._nulls import (
     permutation_null,
     permutation_pvalue,
 )
+from hsic._sharding import sharded_permutation_null
 from hsic._validation import (
     check_choice,
     check_fits_in_memory,
@@ -132,6 +135,8 @@ def test(
     batch_size: int = 250,
     progress: bool = False,
     dtype: str | np.dtype | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> HSICTestResult:
     """Test whether x and y are independent, with the HSIC statistic.
 
@@ -160,6 +165,10 @@ def test(
       batch_size: permutations per device call (memory and progress granularity only).
       progress: show a progress bar over permutations.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      devices: run on several devices: an int (the first k of ``jax.devices()``) or a list of
+        ``jax.Device``. The gamma test splits its tiles over them, the permutation test its
+        permutations; the result is the same as on one device. ``None``: the default device.
+      mesh: alternatively, a 1-D ``jax.sharding.Mesh``.
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].
@@ -189,6 +198,7 @@ def test(
         check_positive_int(n_permutations, "n_permutations")
         check_positive_int(batch_size, "batch_size")
     rng = as_generator(seed)
+    device_mesh = _resolve_mesh(devices, mesh)
     dtype = float_dtype(dtype)
     with _precision(dtype):
         x, y, kx, ky = prepare_pair(
@@ -198,7 +208,9 @@ def test(
         n = x.shape[0]
         common = dict(method=method, n=n, kernel_x=_concrete(kx), kernel_y=_concrete(ky))
         if method == "gamma":
-            sums = centred_sums(x, y, kx, ky, estimator="biased", algorithm="auto")
+            sums = centred_sums(
+                x, y, kx, ky, estimator="biased", algorithm="auto", mesh=device_mesh
+            )
             statistic, pvalue, shape, scale = gamma_null(sums, n)
             return HSICTestResult(
                 statistic=statistic, pvalue=pvalue, null_distribution=None,
@@ -210,9 +222,15 @@ def test(
             "of the rows.",
         )
         Kc, Lc, statistic = centred_grams(kx, ky, x, y)
-        null = permutation_null(
-            Kc, Lc, rng, n_permutations, batch_size=batch_size, progress=progress
-        )
+        if device_mesh is None:
+            null = permutation_null(
+                Kc, Lc, rng, n_permutations, batch_size=batch_size, progress=progress
+            )
+        else:
+            null = sharded_permutation_null(
+                Kc, Lc, rng, n_permutations, batch_size=batch_size, progress=progress,
+                mesh=device_mesh,
+            )
         statistic = float(statistic)
         return HSICTestResult(
             statistic=statistic,

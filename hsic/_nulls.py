@@ -95,22 +95,43 @@ def permutation_null(
     """
     n = Kc.shape[0]
     batch_size = min(batch_size, n_permutations)
+    Kc, Lc = jax.device_put((Kc, Lc))
+
+    def run_batch(perms, inverses):
+        return _permuted_sums(Kc, Lc, *jax.device_put((perms, inverses)))
+
+    return run_permutation_batches(
+        run_batch, rng, n, n_permutations, batch_size, batch_size, progress=progress
+    )
+
+
+def run_permutation_batches(
+    run_batch, rng, n: int, n_permutations: int, batch_size: int, padded_size: int, *, progress
+) -> np.ndarray:
+    """The host loop of the permutation engine, shared by the one- and multi-device paths.
+
+    Each batch of up to ``batch_size`` permutations is drawn in order from ``rng``, padded to
+    ``padded_size`` rows, and passed to ``run_batch(perms, inverses)``, which places it on the
+    device(s) explicitly and returns the permuted sums. Results are fetched once, at the end:
+    nothing in the loop waits for the device, except the progress bar.
+    """
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_permutations, desc="permutations", unit="perm", leave=False)
-    chunks = []
+    chunks, counts = [], []
     for start in range(0, n_permutations, batch_size):
         count = min(batch_size, n_permutations - start)
-        perms, inverses = _draw_permutations(rng, count, n, batch_size)
-        chunks.append(_permuted_sums(Kc, Lc, perms, inverses)[:count])
+        chunks.append(run_batch(*_draw_permutations(rng, count, n, padded_size)))
+        counts.append(count)
         if bar is not None:
             chunks[-1].block_until_ready()
             bar.update(count)
     if bar is not None:
         bar.close()
-    return np.concatenate([np.asarray(c) for c in chunks]) / float(n * n)
+    host = jax.device_get(chunks)
+    return np.concatenate([c[:k] for c, k in zip(host, counts, strict=True)]) / float(n * n)
 
 
 def permutation_pvalue(null: np.ndarray, observed: float) -> float:

@@ -10,20 +10,20 @@ import re
 
 import pytest
 
-DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["index.md", "guide.md"]
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGES = ["docs/index.md", "docs/guide.md", "README.md"]
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
 def python_blocks(page: str) -> list[tuple[int, str]]:
-    """``(first line, code)`` of each ```python block of ``docs/<page>``."""
-    text = (DOCS / page).read_text(encoding="utf-8")
+    """``(first line, code)`` of each ```python block of ``<page>``."""
+    text = (ROOT / page).read_text(encoding="utf-8")
     return [(text.count("\n", 0, m.start(1)) + 1, m.group(1)) for m in PYTHON_BLOCK.finditer(text)]
 
 
 def test_pages_have_examples():
     for page in PAGES:
-        assert python_blocks(page), f"docs/{page} has no ```python blocks"
+        assert python_blocks(page), f"{page} has no ```python blocks"
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -32,5 +32,5 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
     namespace = {"__name__": "__docs__"}
     for line, code in python_blocks(page):
         # Pad with blank lines so that tracebacks give the line number in the page.
-        compiled = compile("\n" * (line - 1) + code, str(DOCS / page), "exec")
+        compiled = compile("\n" * (line - 1) + code, str(ROOT / page), "exec")
         exec(compiled, namespace)

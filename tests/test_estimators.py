@@ -294,3 +294,20 @@ def test_median_fallback_rule_under_jit():
     # non-zero distances: 30 pairs at 1, 30 at 3, one at 2 -> mean 2
     assert concrete == pytest.approx(2.0) and traced == pytest.approx(2.0, rel=1e-6)
     assert float(jax.jit(lambda a: kernels.median_distance(a))(jnp.ones(5))) == 1.0
+
+
+@pytest.mark.parametrize(
+    "n", [6000, pytest.param(30_000, marks=pytest.mark.slow)], ids=["6k", "30k"]
+)
+def test_float32_does_not_drift_from_float64_at_large_n(n):
+    # The tiled sums add one partial sum per tile, over explicitly centred blocks; a naive
+    # float32 accumulation of n² terms, or the expanded tr(KHLH), would drift as n grows.
+    r = np.random.default_rng(n)
+    x = r.normal(size=(n, 3))
+    y = np.sin(x[:, :1]) + r.normal(size=(n, 1))
+    kx, ky = Gaussian().fit(x), Gaussian().fit(y)
+    for estimator in ("biased", "unbiased"):
+        exact = float(hsic.hsic(x, y, kernel_x=kx, kernel_y=ky, estimator=estimator,
+                                dtype="float64"))
+        single = float(hsic.hsic(x, y, kernel_x=kx, kernel_y=ky, estimator=estimator))
+        assert single == pytest.approx(exact, rel=1e-4), estimator

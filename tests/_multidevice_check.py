@@ -1,0 +1,112 @@
+"""Multi-device checks of ``hsic._sharding``, run in a subprocess by ``test_sharding.py``.
+
+JAX fixes its device count when it starts, so this script runs in a fresh interpreter with
+``XLA_FLAGS=--xla_force_host_platform_device_count=N JAX_PLATFORMS=cpu``::
+
+    XLA_FLAGS=--xla_force_host_platform_device_count=4 JAX_PLATFORMS=cpu \\
+        python tests/_multidevice_check.py 4
+
+On meshes of 2 to N devices it asserts that the sharded tiled sums equal the single-device
+``_tiled_sums`` (biased and unbiased; n not a multiple of tiles × devices; a mesh where a
+device gets only padding; devices in reverse order; float64), and that the sharded permutation
+null equals ``permutation_null`` exactly (and so gives the same p-value), also with another
+batch size. One device is checked in process. Importing this file runs nothing.
+"""
+
+import sys
+
+
+def check_sums(n_devices: int) -> None:
+    import jax
+    import numpy as np
+
+    from hsic._estimators import _tiled_sums
+    from hsic._sharding import make_mesh, sharded_centred_sums
+    from hsic.kernels import Gaussian, Linear
+
+    # Each case is a fresh compilation (about a second), so the cases are few, and each device
+    # count gets both estimators once; one device is checked in process. n = 37 in 8-row
+    # tiles: 5 tiles (the last one part padding), padded to 6, 6 and 8 tiles on 2, 3 and 4
+    # devices, so on 4 devices the last device holds only padding. The last case runs on the
+    # devices in reverse order.
+    three, last = min(3, n_devices), n_devices
+    cases = [(np.float32, False, 2), (np.float32, True, 2), (np.float64, False, three),
+             (np.float32, True, three), (np.float32, False, last), (np.float32, True, last)]
+    rng = np.random.default_rng(0)
+    n, rows = 37, 8
+    for i, (dtype, unbiased, d) in enumerate(cases):
+        with jax.enable_x64(dtype == np.float64):
+            x = rng.normal(size=(n, 2)).astype(dtype)
+            y = (x[:, :1] ** 2 + 0.5 * rng.normal(size=(n, 1))).astype(dtype)
+            kx, ky = Gaussian().fit(x), Linear()
+            single = _tiled_sums(kx, ky, x, y, unbiased=unbiased, rows=rows)
+            mesh = make_mesh(jax.devices()[d - 1 :: -1] if i == len(cases) - 1 else d)
+            sums = sharded_centred_sums(kx, ky, x, y, unbiased=unbiased, rows=rows, mesh=mesh)
+            assert sums.kl.sharding.device_set == set(mesh.devices.flat)
+            assert sums.kl.dtype == dtype
+            rtol = 1e-5 if dtype == np.float32 else 1e-12
+            for name in single._fields:
+                np.testing.assert_allclose(
+                    float(getattr(sums, name)), float(getattr(single, name)),
+                    rtol=rtol, atol=rtol * 1e-2,
+                    err_msg=f"{name}: {dtype.__name__}, unbiased={unbiased}, {mesh.size} devices",
+                )
+
+
+def check_null(n_devices: int) -> None:
+    import numpy as np
+
+    from hsic._nulls import centred_grams, permutation_null, permutation_pvalue
+    from hsic._sharding import make_mesh, sharded_permutation_null
+    from hsic.kernels import Gaussian
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 1)).astype(np.float32)
+    y = x**2 + rng.normal(size=(30, 1)).astype(np.float32)
+    Kc, Lc, observed = centred_grams(Gaussian(1.0), Gaussian(1.0), x, y)
+    expected = permutation_null(Kc, Lc, np.random.default_rng(7), 23, batch_size=10)
+    # 10 permutations a batch: 10 or 12 rows once padded; 4 a batch: 6 rows on 3 devices
+    cases = [(d, 10) for d in range(2, n_devices + 1)] + [(min(3, n_devices), 4)]
+    for d, batch_size in cases:
+        got = sharded_permutation_null(
+            Kc, Lc, np.random.default_rng(7), 23, batch_size=batch_size, mesh=make_mesh(d)
+        )
+        assert got.dtype == expected.dtype and got.shape == (23,)
+        np.testing.assert_array_equal(got, expected, err_msg=f"{d} devices, {batch_size}")
+        pvalue = permutation_pvalue(got, float(observed))
+        assert pvalue == permutation_pvalue(expected, float(observed))
+
+
+def check_api(n_devices: int) -> None:
+    """The public functions give the single-device result with ``devices=``."""
+    import numpy as np
+
+    import hsic
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(45, 2))
+    y = np.sin(x[:, :1]) + rng.normal(size=(45, 1))
+    for fn in (hsic.hsic, hsic.nhsic):
+        np.testing.assert_allclose(
+            float(fn(x, y, devices=n_devices)), float(fn(x, y)), rtol=1e-5
+        )
+    for method in ("permutation", "gamma"):
+        one = hsic.test(x, y, method=method, n_permutations=50, seed=3)
+        many = hsic.test(x, y, method=method, n_permutations=50, seed=3, devices=n_devices)
+        np.testing.assert_allclose(many.pvalue, one.pvalue, rtol=1e-5)
+        if method == "permutation":
+            np.testing.assert_array_equal(many.null_distribution, one.null_distribution)
+
+
+def main(n_devices: int) -> None:
+    import jax
+
+    assert len(jax.devices()) == n_devices, jax.devices()
+    check_sums(n_devices)
+    check_null(n_devices)
+    check_api(n_devices)
+    print(f"multi-device checks passed on 2 to {n_devices} devices")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

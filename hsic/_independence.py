@@ -39,11 +39,6 @@ def _bandwidth(kernel: _kernels.Kernel) -> float | None:
     return None if value is None else float(value)
 
 
-def _kernel_dict(kernel: _kernels.Kernel) -> dict[str, Any]:
-    fields = {f.name: getattr(kernel, f.name) for f in dataclasses.fields(kernel)}
-    return {"name": kernel.name, **{k: float(v) if k != "degree" else v for k, v in fields.items()}}
-
-
 @dataclasses.dataclass(frozen=True, repr=False)
 class HSICTestResult:
     """Result of an HSIC independence test.
@@ -92,8 +87,8 @@ class HSICTestResult:
             "method": self.method,
             "n": self.n,
             "n_permutations": self.n_permutations,
-            "kernel_x": _kernel_dict(self.kernel_x),
-            "kernel_y": _kernel_dict(self.kernel_y),
+            "kernel_x": _kernels.kernel_params(self.kernel_x),
+            "kernel_y": _kernels.kernel_params(self.kernel_y),
             "gamma_shape": self.gamma_shape,
             "gamma_scale": self.gamma_scale,
         }
@@ -117,7 +112,7 @@ class HSICTestResult:
 def _describe(kernel: _kernels.Kernel) -> str:
     params = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in _kernel_dict(kernel).items()
+        for k, v in _kernels.kernel_params(kernel).items()
         if k not in ("name", "factor")
     )
     return f"{type(kernel).__name__}({params})"
@@ -206,7 +201,10 @@ def test(
             reason=f"hsic.test with method={method!r}", constant="raise",
         )
         n = x.shape[0]
-        common = dict(method=method, n=n, kernel_x=_concrete(kx), kernel_y=_concrete(ky))
+        common = dict(
+            method=method, n=n,
+            kernel_x=_kernels.as_python_floats(kx), kernel_y=_kernels.as_python_floats(ky),
+        )
         if method == "gamma":
             sums = centred_sums(
                 x, y, kx, ky, estimator="biased", algorithm="auto", mesh=device_mesh
@@ -241,11 +239,3 @@ def test(
         )
 
 
-def _concrete(kernel: _kernels.Kernel) -> _kernels.Kernel:
-    """The kernel with its numeric parameters as Python floats (for a readable result)."""
-    changes = {
-        f.name: float(getattr(kernel, f.name))
-        for f in dataclasses.fields(kernel)
-        if f.name in ("bandwidth", "scale", "offset")
-    }
-    return dataclasses.replace(kernel, **changes) if changes else kernel

@@ -696,8 +696,8 @@ class LargeScaleTestResult:
             for f in dataclasses.fields(self)
             if f.name not in ("null_distribution", "kernel_x", "kernel_y")
         }
-        out["kernel_x"] = _kernel_dict(self.kernel_x)
-        out["kernel_y"] = _kernel_dict(self.kernel_y)
+        out["kernel_x"] = _kernels.kernel_params(self.kernel_x)
+        out["kernel_y"] = _kernels.kernel_params(self.kernel_y)
         return out
 
     def __repr__(self) -> str:
@@ -715,21 +715,6 @@ class LargeScaleTestResult:
             f"  kernel_x   = {self.kernel_x!r}",
             f"  kernel_y   = {self.kernel_y!r}",
         ])
-
-
-def _kernel_dict(kernel: _kernels.Kernel) -> dict[str, Any]:
-    fields = {f.name: getattr(kernel, f.name) for f in dataclasses.fields(kernel)}
-    return {"name": kernel.name, **{k: v if k == "degree" else float(v) for k, v in fields.items()}}
-
-
-def _concrete(kernel: _kernels.Kernel) -> _kernels.Kernel:
-    """The kernel with its numeric parameters as Python floats (for a readable result)."""
-    changes = {
-        f.name: float(getattr(kernel, f.name))
-        for f in dataclasses.fields(kernel)
-        if f.name in ("bandwidth", "scale", "offset")
-    }
-    return dataclasses.replace(kernel, **changes) if changes else kernel
 
 
 def feature_test(
@@ -843,8 +828,8 @@ def feature_test(
             method=features,
             null=null,
             n=n,
-            kernel_x=_concrete(kx),
-            kernel_y=_concrete(ky),
+            kernel_x=_kernels.as_python_floats(kx),
+            kernel_y=_kernels.as_python_floats(ky),
             n_features=n_features,
             n_null_samples=resamples,
         )
@@ -1046,8 +1031,8 @@ def block_test(
             method="block",
             null="normal",
             n=n,
-            kernel_x=_concrete(kx),
-            kernel_y=_concrete(ky),
+            kernel_x=_kernels.as_python_floats(kx),
+            kernel_y=_kernels.as_python_floats(ky),
             block_size=block_size,
             n_blocks=n_blocks,
             null_std=null_std,

@@ -433,6 +433,22 @@ KERNEL_NAMES: dict[str, type[Kernel]] = {
 """The kernels that can be named by string."""
 
 
+def kernel_params(kernel: Kernel) -> dict[str, Any]:
+    """The kernel's name and parameters as plain Python values (for results and JSON)."""
+    fields = {f.name: getattr(kernel, f.name) for f in dataclasses.fields(kernel)}
+    return {"name": kernel.name, **{k: v if k == "degree" else float(v) for k, v in fields.items()}}
+
+
+def as_python_floats(kernel: Kernel) -> Kernel:
+    """The kernel with its numeric parameters as Python floats (for a readable result)."""
+    changes = {
+        f.name: float(getattr(kernel, f.name))
+        for f in dataclasses.fields(kernel)
+        if f.name in ("bandwidth", "scale", "offset")
+    }
+    return dataclasses.replace(kernel, **changes) if changes else kernel
+
+
 def get_kernel(spec: str | Kernel, name: str = "kernel") -> Kernel:
     """Turn a kernel name or object into a kernel object.
 

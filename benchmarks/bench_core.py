@@ -22,7 +22,7 @@ The machine may be shared and noisy: compare the ratios (peer / hsic), not the a
 
 Run from the repository root::
 
-    python benchmarks/bench_core.py            # full run (15-30 min, mostly the peers)
+    python benchmarks/bench_core.py            # full run (~30 min on 2 idle cores)
     python benchmarks/bench_core.py --quick    # smoke run: n in {500, 1000}, B = 200
 
 Results go to ``benchmarks/results/core.json`` and ``core.csv`` (``core_quick.*`` with

@@ -32,7 +32,7 @@ from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
 from hsic._estimators import _precision, centre, prepare_pair
-from hsic._nulls import _draw_permutations, as_generator, permutation_pvalue
+from hsic._nulls import as_generator, permutation_pvalue, run_permutation_batches
 from hsic._validation import as_samples, check_choice, check_positive_int, float_dtype
 
 __all__ = [
@@ -605,12 +605,13 @@ def _feature_permutation_null(phi, psi, rng: np.random.Generator, n_permutations
     n = phi.shape[0]
     phit, psit = _centre_columns(phi), _centre_columns(psi)
     batch = max(1, min(n_permutations, PERMUTATION_ENTRIES // n))
-    chunks = []
-    for start in range(0, n_permutations, batch):
-        count = min(batch, n_permutations - start)
-        perms, _ = _draw_permutations(rng, count, n, batch)
-        chunks.append(np.asarray(_permuted_feature_sums(phit, psit, perms))[:count])
-    return np.concatenate(chunks) / (float(n) * float(n))
+
+    def run_batch(perms, inverses):
+        return _permuted_feature_sums(phit, psit, jax.device_put(perms))
+
+    return run_permutation_batches(
+        run_batch, rng, n, n_permutations, batch, batch, progress=False
+    )
 
 
 def _positive_eigenvalues(cov: np.ndarray, eps: float) -> np.ndarray:

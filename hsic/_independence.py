@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import jax
@@ -56,6 +56,8 @@ class HSICTestResult:
       gamma_shape: shape of the gamma law approximating the null of ``statistic`` (gamma only).
       gamma_scale: scale of that law (gamma only). ``n·statistic`` has scale
         ``n·gamma_scale``, as in Gretton et al. (2008).
+      info: method-specific details (plain JSON-serialisable values), empty for the
+        permutation and gamma methods.
     """
 
     statistic: float
@@ -68,6 +70,7 @@ class HSICTestResult:
     n_permutations: int | None = None
     gamma_shape: float | None = None
     gamma_scale: float | None = None
+    info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def bandwidth_x(self) -> float | None:
@@ -91,6 +94,7 @@ class HSICTestResult:
             "kernel_y": _kernels.kernel_params(self.kernel_y),
             "gamma_shape": self.gamma_shape,
             "gamma_scale": self.gamma_scale,
+            "info": dict(self.info),
         }
 
     def __repr__(self) -> str:

@@ -24,7 +24,7 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +36,7 @@ from hsic._validation import (
     as_samples,
     check_choice,
     check_fits_in_memory,
+    check_options_apply,
     check_same_n,
     float_dtype,
     is_constant,
@@ -44,6 +45,8 @@ from hsic._validation import (
 __all__ = ["hsic", "nhsic", "hsic_from_gram", "cka_from_gram", "centre"]
 
 ESTIMATORS = ("biased", "unbiased")
+#: The large-scale approximations of ``hsic.hsic`` (in ``hsic._large_scale``).
+APPROXIMATIONS = ("block", "rff", "nystrom")
 ALGORITHMS = ("auto", "dense", "tiled")
 MIN_N = {"biased": 2, "unbiased": 4}
 
@@ -387,16 +390,30 @@ def hsic(
     *,
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
-    estimator: Literal["biased", "unbiased"] = "biased",
+    estimator: Literal["biased", "unbiased", "block", "rff", "nystrom"] = "biased",
     algorithm: Literal["auto", "dense", "tiled"] = "auto",
     dtype: str | np.dtype | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | jax.Device | Sequence[jax.Device] | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    n_features: int | None = None,
+    block_size: int | None = None,
+    seed: int | Any = 0,
 ) -> jax.Array:
     """The Hilbert–Schmidt independence criterion between samples of x and y.
 
     * ``"biased"``: ``HSIC_b = tr(K H L H) / n²``, ``H = I − 11ᵀ/n`` (Gretton et al. 2005).
     * ``"unbiased"``: Song et al. (2012), eq. 5, with the ``1/(n(n−3))`` factor (n >= 4).
+
+    For large n, three approximations (Zhang et al. 2018) cost O(n) instead of O(n²); their
+    errors against the exact statistics are stated in the [scaling guide](scaling.md):
+
+    * ``"rff"``: ``HSIC_b`` of random-Fourier-feature Gram matrices (Gaussian kernels only;
+      ``n_features`` = D per variable, default 100; frequencies from ``seed``). Unbiased for
+      the exact ``HSIC_b`` given the data, standard deviation O(1/√D).
+    * ``"nystrom"``: ``HSIC_b`` of Nyström Gram matrices (``n_features`` = m landmarks per
+      variable, default 100, drawn from ``seed``).
+    * ``"block"``: the mean of ``"unbiased"`` over blocks of ``block_size`` consecutive rows
+      (default ``⌊√n⌋``); it equals ``"unbiased"`` when ``block_size = n``.
 
     ``K`` and ``L`` are the Gram matrices of x and y; with the default Gaussian kernels
     ``k(a, b) = exp(−‖a − b‖²/(2σ²))`` and σ from the median heuristic, computed separately for
@@ -417,15 +434,21 @@ def hsic(
       dtype: ``"float32"`` or ``"float64"``; by default float64 when JAX's x64 mode is on,
         float32 otherwise.
       devices: split the tiles over these devices: an int (the first k of
-        ``jax.devices()``) or a list of ``jax.Device``. ``None`` (default) runs on the default
-        device. See the scaling guide.
+        ``jax.devices()``), one ``jax.Device`` (run there) or a list of them. ``None``
+        (default) runs on JAX's default device. See the scaling guide.
       mesh: alternatively, a 1-D ``jax.sharding.Mesh`` to split the tiles over.
+      n_features: ``"rff"``: D, an even number of features per variable; ``"nystrom"``: m,
+        the number of landmarks per variable.
+      block_size: ``"block"``: rows per block, from 4 to n.
+      seed: ``"rff"`` and ``"nystrom"``: a non-negative int or a JAX key.
 
     Returns:
       A scalar array.
 
     Raises:
-      ValueError: on mismatched n, too few samples, NaN or inf, bad shapes, or unknown names.
+      ValueError: on mismatched n, too few samples, NaN or inf, bad shapes, unknown names, or
+        an option (``n_features``, ``block_size``, ``algorithm``) that the estimator does not
+        take.
 
     Example:
       >>> import numpy as np, hsic
@@ -433,13 +456,33 @@ def hsic(
       >>> x = rng.normal(size=200)
       >>> float(hsic.hsic(x, x**2)) > float(hsic.hsic(x, rng.normal(size=200)))
       True
+      >>> exact = float(hsic.hsic(x, x**2, estimator="unbiased"))
+      >>> bool(np.isclose(float(hsic.hsic(x, x**2, estimator="block", block_size=200)), exact))
+      True
 
     References:
       Gretton, Bousquet, Smola, Schölkopf (2005), "Measuring statistical dependence with
       Hilbert–Schmidt norms". Song, Smola, Gretton, Bedo, Borgwardt (2012), "Feature selection
-      via dependence maximization", JMLR 13.
+      via dependence maximization", JMLR 13. Zhang, Filippi, Gretton, Sejdinovic (2018),
+      "Large-scale kernel methods for independence testing", Statistics and Computing 28.
     """
-    check_choice(estimator, "estimator", ESTIMATORS)
+    check_choice(estimator, "estimator", ESTIMATORS + APPROXIMATIONS)
+    check_options_apply(
+        "estimator", estimator, {"n_features": ("rff", "nystrom"), "block_size": ("block",)},
+        n_features=n_features, block_size=block_size,
+    )
+    if estimator in APPROXIMATIONS:
+        if algorithm != "auto":
+            raise ValueError(
+                f"`algorithm` applies only to the exact estimators; got algorithm={algorithm!r} "
+                f"with estimator={estimator!r}."
+            )
+        from hsic._large_scale import approximate_hsic  # it builds on this module
+
+        return approximate_hsic(
+            x, y, estimator, kernel_x=kernel_x, kernel_y=kernel_y, n_features=n_features,
+            block_size=block_size, seed=seed, dtype=dtype, mesh=_resolve_mesh(devices, mesh),
+        )
     dtype = float_dtype(dtype)
     with _precision(dtype):
         x, y, kx, ky = prepare_pair(
@@ -461,7 +504,7 @@ def nhsic(
     kernel_y: str | _kernels.Kernel = "gaussian",
     algorithm: Literal["auto", "dense", "tiled"] = "auto",
     dtype: str | np.dtype | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | jax.Device | Sequence[jax.Device] | None = None,
     mesh: jax.sharding.Mesh | None = None,
 ) -> jax.Array:
     """Normalised HSIC (centred kernel alignment, CKA), in [0, 1].
@@ -480,8 +523,8 @@ def nhsic(
         [`hsic`][hsic.hsic].
       dtype: ``"float32"`` or ``"float64"``; by default float64 when JAX's x64 mode is on.
       devices: split the tiles over these devices: an int (the first k of
-        ``jax.devices()``) or a list of ``jax.Device``. ``None`` (default) runs on the default
-        device. See the scaling guide.
+        ``jax.devices()``), one ``jax.Device`` (run there) or a list of them. ``None``
+        (default) runs on JAX's default device. See the scaling guide.
       mesh: alternatively, a 1-D ``jax.sharding.Mesh`` to split the tiles over.
 
     Returns:

@@ -1,15 +1,15 @@
-"""The independence test ``hsic.test`` and its result object."""
+"""The independence test ``hsic.test``: it checks the input and dispatches to a method."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import jax
 import numpy as np
 from jax.typing import ArrayLike
 
+from hsic import _large_scale
 from hsic import kernels as _kernels
 from hsic._estimators import _precision, _resolve_mesh, centred_sums, prepare_pair
 from hsic._nulls import (
@@ -19,114 +19,34 @@ from hsic._nulls import (
     permutation_null,
     permutation_pvalue,
 )
+from hsic._result import HSICTestResult
 from hsic._sharding import sharded_permutation_null
 from hsic._validation import (
     check_choice,
     check_fits_in_memory,
+    check_options_apply,
     check_positive_int,
     float_dtype,
 )
 
 __all__ = ["HSICTestResult", "test", "METHODS"]
 
-METHODS = ("permutation", "gamma")
-#: Smallest n each method accepts.
+METHODS = ("permutation", "gamma", "rff", "nystrom", "block")
+#: Smallest n each exact method accepts (the large-scale ones check their own).
 MIN_N = {"permutation": 5, "gamma": 6}
-
-
-def _bandwidth(kernel: _kernels.Kernel) -> float | None:
-    value = getattr(kernel, "bandwidth", None)
-    return None if value is None else float(value)
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class HSICTestResult:
-    """Result of an HSIC independence test.
-
-    Attributes:
-      statistic: the observed biased statistic ``HSIC_b = tr(KHLH)/n²``.
-      pvalue: the p-value of the null hypothesis "x and y are independent".
-      null_distribution: ``HSIC_b`` of each permuted sample (``method="permutation"``),
-        or ``None`` (``method="gamma"``).
-      method: ``"permutation"`` or ``"gamma"``.
-      n: the number of samples.
-      kernel_x: the fitted kernel of x (its bandwidth is the one actually used).
-      kernel_y: the fitted kernel of y.
-      n_permutations: B, or ``None`` for the gamma method.
-      gamma_shape: shape of the gamma law approximating the null of ``statistic`` (gamma only).
-      gamma_scale: scale of that law (gamma only). ``n·statistic`` has scale
-        ``n·gamma_scale``, as in Gretton et al. (2008).
-      info: method-specific details (plain JSON-serialisable values), empty for the
-        permutation and gamma methods.
-    """
-
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray | None
-    method: str
-    n: int
-    kernel_x: _kernels.Kernel
-    kernel_y: _kernels.Kernel
-    n_permutations: int | None = None
-    gamma_shape: float | None = None
-    gamma_scale: float | None = None
-    info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def bandwidth_x(self) -> float | None:
-        """The bandwidth used for x, or ``None`` for kernels without one."""
-        return _bandwidth(self.kernel_x)
-
-    @property
-    def bandwidth_y(self) -> float | None:
-        """The bandwidth used for y, or ``None`` for kernels without one."""
-        return _bandwidth(self.kernel_y)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable summary (without the null distribution)."""
-        return {
-            "statistic": self.statistic,
-            "pvalue": self.pvalue,
-            "method": self.method,
-            "n": self.n,
-            "n_permutations": self.n_permutations,
-            "kernel_x": _kernels.kernel_params(self.kernel_x),
-            "kernel_y": _kernels.kernel_params(self.kernel_y),
-            "gamma_shape": self.gamma_shape,
-            "gamma_scale": self.gamma_scale,
-            "info": dict(self.info),
-        }
-
-    def __repr__(self) -> str:
-        if self.method == "permutation":
-            detail = f"{self.n_permutations} permutations"
-        else:
-            detail = f"shape={self.gamma_shape:.4g}, scale={self.gamma_scale:.4g}"
-        lines = [
-            f"HSICTestResult(method={self.method!r}, {detail})",
-            f"  n          = {self.n}",
-            f"  statistic  = {self.statistic:.6g}   (biased HSIC)",
-            f"  pvalue     = {self.pvalue:.4g}",
-            f"  kernel_x   = {_describe(self.kernel_x)}",
-            f"  kernel_y   = {_describe(self.kernel_y)}",
-        ]
-        return "\n".join(lines)
-
-
-def _describe(kernel: _kernels.Kernel) -> str:
-    params = ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in _kernels.kernel_params(kernel).items()
-        if k not in ("name", "factor")
-    )
-    return f"{type(kernel).__name__}({params})"
+#: Keyword arguments that only some methods take, with the methods that take them.
+METHOD_OPTIONS = {
+    "n_features": ("rff", "nystrom"),
+    "null": ("rff", "nystrom"),
+    "block_size": ("block",),
+}
 
 
 def test(
     x: ArrayLike,
     y: ArrayLike,
     *,
-    method: Literal["permutation", "gamma"] = "permutation",
+    method: Literal["permutation", "gamma", "rff", "nystrom", "block"] = "permutation",
     n_permutations: int = 1000,
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
@@ -134,8 +54,11 @@ def test(
     batch_size: int = 250,
     progress: bool = False,
     dtype: str | np.dtype | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | jax.Device | Sequence[jax.Device] | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    n_features: int | None = None,
+    null: Literal["spectral", "permutation"] | None = None,
+    block_size: int | None = None,
 ) -> HSICTestResult:
     """Test whether x and y are independent, with the HSIC statistic.
 
@@ -150,13 +73,29 @@ def test(
       streams over tiles of the Gram matrices), with no resampling, so it is much faster and
       scales to large n, but it is approximate.
 
+    For large n (10⁵ and beyond), three approximate methods of Zhang et al. (2018) avoid the
+    O(n²) cost; each statistic's error against the exact one is documented in the
+    [scaling guide](scaling.md):
+
+    * ``method="rff"``: random Fourier features of the Gaussian kernels (``n_features`` = D
+      per variable, default 100); the statistic ``‖Φ̃ᵀΨ̃‖²_F/n²`` costs O(n·D²). Its null is
+      ``null="spectral"`` (default: ``n_permutations`` draws of the asymptotic weighted
+      chi-square law, costing nothing in n) or ``null="permutation"`` (permuting rows of the
+      features, O(n·D²) each).
+    * ``method="nystrom"``: Nyström features of any kernel but precomputed, from
+      ``n_features`` = m landmarks per variable, chosen uniformly from ``seed``; the same nulls.
+    * ``method="block"``: the average of unbiased HSICs over blocks of ``block_size``
+      consecutive rows (default ``⌊√n⌋``), with its normal null, whose variance is computed
+      exactly; no randomness. Shuffle the rows first if their order is not random.
+
     Nothing switches method on its own: you choose.
 
     Args:
       x: samples of x, ``(n,)`` or ``(n, d_x)``; a list, NumPy, pandas or JAX array.
       y: samples of y, with the same n.
-      method: ``"permutation"`` or ``"gamma"``.
-      n_permutations: B, for the permutation method.
+      method: ``"permutation"``, ``"gamma"``, ``"rff"``, ``"nystrom"`` or ``"block"``.
+      n_permutations: B, the number of permutations (or, for ``"rff"``/``"nystrom"`` with
+        ``null="spectral"``, of simulated null draws).
       kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel]; default Gaussian with the
         median heuristic computed on x alone.
       kernel_y: the same for y.
@@ -164,17 +103,24 @@ def test(
       batch_size: permutations per device call (memory and progress granularity only).
       progress: show a progress bar over permutations.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
-      devices: run on several devices: an int (the first k of ``jax.devices()``) or a list of
-        ``jax.Device``. The gamma test splits its tiles over them, the permutation test its
-        permutations; the result is the same as on one device. ``None``: the default device.
+      devices: run on several devices: an int (the first k of ``jax.devices()``), one
+        ``jax.Device`` (run there) or a list of them. The gamma test splits its tiles over
+        them, the permutation test its permutations, the feature tests their rows and
+        permutations, the block test its blocks; the result is the same as on one device.
+        ``None``: JAX's default device.
       mesh: alternatively, a 1-D ``jax.sharding.Mesh``.
+      n_features: ``"rff"``: D features per variable (even; default 100); ``"nystrom"``: m
+        landmarks per variable (default 100).
+      null: ``"rff"``/``"nystrom"`` only: ``"spectral"`` (default) or ``"permutation"``.
+      block_size: ``"block"`` only: rows per block, 4 to n/2 (default ``⌊√n⌋``).
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].
 
     Raises:
       ValueError: on mismatched n, too few samples, NaN or inf, a constant variable, bad
-        shapes or names, ``n_permutations < 1``, or n too large for memory.
+        shapes or names, ``n_permutations < 1``, an option given to a method that does not
+        take it, or n too large for memory (the message names the methods that fit).
 
     Example:
       >>> import numpy as np, hsic
@@ -186,6 +132,8 @@ def test(
       0.004975124378109453
       >>> hsic.test(x, y, method="gamma").pvalue < 1e-6
       True
+      >>> hsic.test(x, y, method="rff", n_features=50).pvalue   # spectral null, 1000 draws
+      0.000999000999000999
 
     References:
       Gretton, Fukumizu, Teo, Song, Schölkopf, Smola (2008), "A kernel statistical test of
@@ -193,6 +141,21 @@ def test(
       zero", SAGMB 9.
     """
     check_choice(method, "method", METHODS)
+    check_options_apply(
+        "method", method, METHOD_OPTIONS, n_features=n_features, null=null, block_size=block_size
+    )
+    if method in _large_scale.FEATURES:
+        return _large_scale.feature_test(
+            x, y, features=method, null=null or "spectral",
+            n_features=100 if n_features is None else n_features,
+            n_resamples=n_permutations, kernel_x=kernel_x, kernel_y=kernel_y, seed=seed,
+            dtype=dtype, mesh=_resolve_mesh(devices, mesh),
+        )
+    if method == "block":
+        return _large_scale.block_test(
+            x, y, block_size=block_size, kernel_x=kernel_x, kernel_y=kernel_y, dtype=dtype,
+            mesh=_resolve_mesh(devices, mesh),
+        )
     if method == "permutation":
         check_positive_int(n_permutations, "n_permutations")
         check_positive_int(batch_size, "batch_size")
@@ -220,8 +183,8 @@ def test(
             )
         check_fits_in_memory(
             n, 6, dtype, what="method='permutation'",
-            instead="Use method='gamma', which needs O(n) memory, or test a random subsample "
-            "of the rows.",
+            instead="Use method='gamma' (exact statistic, O(n) memory), or one of the "
+            "large-scale methods 'rff', 'nystrom' or 'block'.",
         )
         Kc, Lc, statistic = centred_grams(kx, ky, x, y)
         if device_mesh is None:

@@ -19,7 +19,6 @@ Randomness (frequencies, landmarks, permutations, null draws) comes only from ``
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from typing import Any, Literal
@@ -28,17 +27,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.special
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
 from hsic._estimators import _precision, centre, prepare_pair
 from hsic._nulls import as_generator, permutation_pvalue, run_permutation_batches
+from hsic._result import HSICTestResult
 from hsic._validation import as_samples, check_choice, check_positive_int, float_dtype
 
 __all__ = [
     "FEATURES",
     "NULLS",
-    "LargeScaleTestResult",
     "block_hsic",
     "block_test",
     "feature_hsic",
@@ -333,16 +334,17 @@ def _chunk_rows(n: int) -> int:
     return min(CHUNK_ROWS, n)
 
 
-@functools.partial(jax.jit, static_argnames=("rows", "covariances"))
-def _feature_sums(phi: jax.Array, psi: jax.Array, *, rows: int, covariances: bool):
-    """``(‖Φ̃ᵀΨ̃‖²_F / n², Φ̃ᵀΦ̃/n, Ψ̃ᵀΨ̃/n)``, streaming over ``rows``-row chunks.
+def _local_feature_sums(phi, psi, *, n: int, valid, rows: int, covariances: bool,
+                        reduce=lambda a: a, vary=lambda a: a):
+    """The two passes of ``_feature_sums`` over this device's rows (the first ``valid``).
 
-    Two passes: column sums (chunk sums added, so float32 does not drift with n), then the
-    centred products ``Σ_chunks (Φ_c − μ)ᵀ(Ψ_c − ν)``. Nothing larger than a chunk is created.
-    The covariances are ``None`` unless ``covariances``.
+    Pass 1 adds chunk column sums (so float32 does not drift with n) and ``reduce``s them
+    over devices; pass 2 adds the centred products ``Σ_chunks (Φ_c − μ)ᵀ(Ψ_c − ν)`` of the
+    valid rows, reduced likewise. ``n`` is the total row count over all devices; ``vary``
+    marks the loops' zero accumulators as per-device values inside ``shard_map``.
     """
-    n = phi.shape[0]
-    n_full = n // rows
+    local_n = phi.shape[0]
+    n_full = local_n // rows
     tail = n_full * rows  # the first row after the last full chunk
 
     def chunk(a, i):
@@ -351,15 +353,16 @@ def _feature_sums(phi: jax.Array, psi: jax.Array, *, rows: int, covariances: boo
     def add_sums(i, acc):
         return acc[0] + jnp.sum(chunk(phi, i), axis=0), acc[1] + jnp.sum(chunk(psi, i), axis=0)
 
-    zeros = (jnp.zeros(phi.shape[1], phi.dtype), jnp.zeros(psi.shape[1], psi.dtype))
+    zeros = (vary(jnp.zeros(phi.shape[1], phi.dtype)), vary(jnp.zeros(psi.shape[1], psi.dtype)))
     sum_phi, sum_psi = jax.lax.fori_loop(0, n_full, add_sums, zeros)
-    if tail < n:
+    if tail < local_n:
         sum_phi = sum_phi + jnp.sum(phi[tail:], axis=0)
         sum_psi = sum_psi + jnp.sum(psi[tail:], axis=0)
-    mu, nu = sum_phi / n, sum_psi / n
+    mu, nu = reduce(sum_phi) / n, reduce(sum_psi) / n
 
-    def products(a, b):
-        a, b = a - mu, b - nu
+    def products(a, b, first_row):
+        keep = (first_row + jnp.arange(a.shape[0]) < valid)[:, None]
+        a, b = jnp.where(keep, a - mu, 0), jnp.where(keep, b - nu, 0)
         out = (jnp.matmul(a.T, b, precision=_HIGHEST),)
         if covariances:
             out += (
@@ -368,23 +371,75 @@ def _feature_sums(phi: jax.Array, psi: jax.Array, *, rows: int, covariances: boo
             )
         return out
 
+    def add(acc, new):
+        return tuple(s + p for s, p in zip(acc, new, strict=True))
+
     def add_products(i, acc):
-        return tuple(s + p for s, p in zip(acc, products(chunk(phi, i), chunk(psi, i)),
-                                           strict=True))
+        return add(acc, products(chunk(phi, i), chunk(psi, i), i * rows))
 
     dx, dy = phi.shape[1], psi.shape[1]
     shapes = [(dx, dy)] + ([(dx, dx), (dy, dy)] if covariances else [])
-    acc = jax.lax.fori_loop(0, n_full, add_products, tuple(jnp.zeros(s, phi.dtype) for s in shapes))
-    if tail < n:
-        acc = tuple(s + p for s, p in zip(acc, products(phi[tail:], psi[tail:]), strict=True))
+    acc = jax.lax.fori_loop(
+        0, n_full, add_products, tuple(vary(jnp.zeros(s, phi.dtype)) for s in shapes)
+    )
+    if tail < local_n:
+        acc = add(acc, products(phi[tail:], psi[tail:], tail))
+    acc = tuple(reduce(a) for a in acc)
     statistic = jnp.sum(acc[0] * acc[0]) / (float(n) * float(n))
     if covariances:
         return statistic, acc[1] / n, acc[2] / n
     return statistic, None, None
 
 
-def _statistic(phi: jax.Array, psi: jax.Array) -> jax.Array:
-    return _feature_sums(phi, psi, rows=_chunk_rows(phi.shape[0]), covariances=False)[0]
+@functools.partial(jax.jit, static_argnames=("rows", "covariances"))
+def _feature_sums(phi: jax.Array, psi: jax.Array, *, rows: int, covariances: bool):
+    """``(‖Φ̃ᵀΨ̃‖²_F / n², Φ̃ᵀΦ̃/n, Ψ̃ᵀΨ̃/n)``, streaming over ``rows``-row chunks.
+
+    Two passes (``_local_feature_sums``): column sums, then centred products. Nothing larger
+    than a chunk is created. The covariances are ``None`` unless ``covariances``.
+    """
+    n = phi.shape[0]
+    return _local_feature_sums(phi, psi, n=n, valid=n, rows=rows, covariances=covariances)
+
+
+@functools.partial(jax.jit, static_argnames=("rows", "covariances", "mesh"))
+def _sharded_feature_sums(phi, psi, *, rows: int, covariances: bool, mesh):
+    """``_feature_sums`` with the rows split over the devices of ``mesh``.
+
+    The rows are zero-padded to a multiple of the device count; each device runs the two
+    passes on its own rows (masking the padding) and the sums are added with ``psum``.
+    """
+    axis = mesh.axis_names[0]
+    n = phi.shape[0]
+    per_device = -(-n // mesh.size)
+    pad = per_device * mesh.size - n
+    phi, psi = (jnp.pad(a, ((0, pad), (0, 0))) for a in (phi, psi))
+
+    def local(phi, psi):
+        valid = n - jax.lax.axis_index(axis) * per_device
+        out = _local_feature_sums(
+            phi, psi, n=n, valid=valid, rows=min(rows, per_device), covariances=covariances,
+            reduce=lambda a: jax.lax.psum(a, axis),
+            vary=lambda a: jax.lax.pcast(a, (axis,), to="varying"),
+        )
+        return tuple(o for o in out if o is not None)
+
+    specs = (P(axis), P(axis))
+    out = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P())(phi, psi)
+    return (*out, None, None) if not covariances else out
+
+
+def _sums(phi, psi, *, covariances: bool, mesh=None):
+    """``_feature_sums`` on one device, or split over ``mesh``'s devices."""
+    rows = _chunk_rows(phi.shape[0])
+    if mesh is None:
+        return _feature_sums(phi, psi, rows=rows, covariances=covariances)
+    phi, psi = jax.device_put((phi, psi), NamedSharding(mesh, P()))
+    return _sharded_feature_sums(phi, psi, rows=rows, covariances=covariances, mesh=mesh)
+
+
+def _statistic(phi: jax.Array, psi: jax.Array, mesh=None) -> jax.Array:
+    return _sums(phi, psi, covariances=False, mesh=mesh)[0]
 
 
 def feature_hsic(
@@ -567,7 +622,7 @@ def hsic_nystrom(
 
 
 def _feature_hsic_api(x, y, features, kernel_x, kernel_y, n_features, seed, dtype,
-                      count_name="n_features"):
+                      count_name="n_features", mesh=None):
     gx, gy, _ = _features_rng(seed)
     dtype = float_dtype(dtype)
     with _precision(dtype):
@@ -575,7 +630,7 @@ def _feature_hsic_api(x, y, features, kernel_x, kernel_y, n_features, seed, dtyp
             x, y, kernel_x, kernel_y, features, n_features, dtype,
             min_n=2, reason=f"hsic_{features}", constant="warn", count_name=count_name,
         )
-        return _statistic(*_feature_pair(x, y, kx, ky, features, n_features, gx, gy))
+        return _statistic(*_feature_pair(x, y, kx, ky, features, n_features, gx, gy), mesh)
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,18 +654,44 @@ def _permuted_feature_sums(phit: jax.Array, psit: jax.Array, perms: jax.Array) -
     return jax.lax.map(one, perms)
 
 
-def _feature_permutation_null(phi, psi, rng: np.random.Generator, n_permutations: int):
+@functools.partial(jax.jit, static_argnames=("mesh",))
+def _sharded_permuted_feature_sums(phit, psit, perms, *, mesh):
+    """``_permuted_feature_sums`` with the rows of ``perms`` split over ``mesh``."""
+    axis = mesh.axis_names[0]
+
+    def local(phit, psit, perms):
+        sums = _permuted_feature_sums(phit, psit, perms)
+        return jax.lax.all_gather(sums, axis, tiled=True, to="invarying")
+
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(axis)), out_specs=P())(
+        phit, psit, perms
+    )
+
+
+def _feature_permutation_null(phi, psi, rng: np.random.Generator, n_permutations: int,
+                              mesh=None):
     """``‖Φ̃ᵀΨ̃[p_b]‖²_F / n²`` for B permutations drawn one after another from ``rng`` (so the
-    result does not depend on the batching)."""
+    result does not depend on the batching, nor on the devices of ``mesh``)."""
     n = phi.shape[0]
     phit, psit = _centre_columns(phi), _centre_columns(psi)
     batch = max(1, min(n_permutations, PERMUTATION_ENTRIES // n))
+    if mesh is None:
+        size = batch
 
-    def run_batch(perms, inverses):
-        return _permuted_feature_sums(phit, psit, jax.device_put(perms))
+        def run_batch(perms):
+            return _permuted_feature_sums(phit, psit, jax.device_put(perms))
+    else:
+        size = -(-batch // mesh.size) * mesh.size  # a multiple of the device count
+        phit, psit = jax.device_put((phit, psit), NamedSharding(mesh, P()))
+        split = NamedSharding(mesh, P(mesh.axis_names[0]))
+
+        def run_batch(perms):
+            return _sharded_permuted_feature_sums(
+                phit, psit, jax.device_put(perms, split), mesh=mesh
+            )
 
     return run_permutation_batches(
-        run_batch, rng, n, n_permutations, batch, batch, progress=False
+        run_batch, rng, n, n_permutations, batch, size, progress=False
     )
 
 
@@ -641,83 +722,6 @@ def _spectral_null(cxx, cyy, n: int, rng: np.random.Generator, draws: int, eps: 
     return out / n
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class LargeScaleTestResult:
-    """Result of a large-scale HSIC independence test.
-
-    Attributes:
-      statistic: the observed statistic: ``‖Φ̃ᵀΨ̃‖²_F / n²`` (feature methods, an
-        approximation of the biased HSIC), or the block average of unbiased HSICs (block).
-      pvalue: the p-value of "x and y are independent".
-      null_distribution: the permuted statistics (``null="permutation"``), the simulated
-        null draws on the same scale as ``statistic`` (``null="spectral"``), or ``None``
-        (``null="normal"``, the block test).
-      method: ``"rff"``, ``"nystrom"`` or ``"block"``.
-      null: ``"permutation"``, ``"spectral"`` or ``"normal"``.
-      n: the number of samples.
-      kernel_x: the fitted kernel of x (its bandwidth is the one actually used).
-      kernel_y: the fitted kernel of y.
-      n_features: D (random Fourier features) or m (Nyström landmarks) per variable.
-      n_null_samples: the number of permutations or spectral draws.
-      block_size: B (block test).
-      n_blocks: ``⌊n/B⌋`` (block test).
-      null_std: the standard deviation of ``statistic`` under the null (block test).
-    """
-
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray | None
-    method: str
-    null: str
-    n: int
-    kernel_x: _kernels.Kernel
-    kernel_y: _kernels.Kernel
-    n_features: int | None = None
-    n_null_samples: int | None = None
-    block_size: int | None = None
-    n_blocks: int | None = None
-    null_std: float | None = None
-
-    @property
-    def bandwidth_x(self) -> float | None:
-        """The bandwidth used for x, or ``None`` for kernels without one."""
-        value = getattr(self.kernel_x, "bandwidth", None)
-        return None if value is None else float(value)
-
-    @property
-    def bandwidth_y(self) -> float | None:
-        """The bandwidth used for y, or ``None`` for kernels without one."""
-        value = getattr(self.kernel_y, "bandwidth", None)
-        return None if value is None else float(value)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable summary (without the null distribution)."""
-        out = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name not in ("null_distribution", "kernel_x", "kernel_y")
-        }
-        out["kernel_x"] = _kernels.kernel_params(self.kernel_x)
-        out["kernel_y"] = _kernels.kernel_params(self.kernel_y)
-        return out
-
-    def __repr__(self) -> str:
-        if self.method == "block":
-            detail = f"block_size={self.block_size}, n_blocks={self.n_blocks}"
-            what = "block average of unbiased HSIC"
-        else:
-            detail = f"n_features={self.n_features}, {self.n_null_samples} null samples"
-            what = "approximate biased HSIC"
-        return "\n".join([
-            f"LargeScaleTestResult(method={self.method!r}, null={self.null!r}, {detail})",
-            f"  n          = {self.n}",
-            f"  statistic  = {self.statistic:.6g}   ({what})",
-            f"  pvalue     = {self.pvalue:.4g}",
-            f"  kernel_x   = {self.kernel_x!r}",
-            f"  kernel_y   = {self.kernel_y!r}",
-        ])
-
-
 def feature_test(
     x: ArrayLike,
     y: ArrayLike,
@@ -725,13 +729,13 @@ def feature_test(
     features: Literal["rff", "nystrom"] = "rff",
     null: Literal["spectral", "permutation"] = "spectral",
     n_features: int = 100,
-    n_permutations: int = 1000,
-    n_null_samples: int = 1000,
+    n_resamples: int = 1000,
     kernel_x: str | _kernels.Kernel | float = "gaussian",
     kernel_y: str | _kernels.Kernel | float = "gaussian",
     seed: int | Any = 0,
     dtype: str | np.dtype | None = None,
-) -> LargeScaleTestResult:
+    mesh: Mesh | None = None,
+) -> HSICTestResult:
     """Independence test with random Fourier or Nyström features (Zhang et al. 2018).
 
     The statistic is ``T = ‖Φ̃ᵀΨ̃‖²_F / n²``, the biased HSIC of the approximate Gram
@@ -742,14 +746,15 @@ def feature_test(
       Gaussian with covariance ``C_x ⊗ C_y``, so
       ``n·T → Σ_ij λ_i η_j z_ij²``, ``z_ij ~ N(0, 1)`` independent, with ``λ``, ``η`` the
       eigenvalues of ``C_x = Φ̃ᵀΦ̃/n`` and ``C_y = Ψ̃ᵀΨ̃/n`` (eigenvalues below
-      ``D·eps·λ_max`` are dropped as rounding). ``n_null_samples`` draws of this weighted
+      ``D·eps·λ_max`` are dropped as rounding). ``n_resamples`` draws of this weighted
       chi-square are simulated (cost O(draws·D_x·D_y), independent of n).
     * ``null="permutation"``: the rows of ``Ψ̃`` are permuted, ``T_b = ‖Φ̃ᵀΨ̃[p_b]‖²_F/n²``;
       features are computed once, each permutation costs O(n·D_x·D_y). Exact at any n
       (given the features).
 
-    Either way ``p = (1 + #{b : T_b ≥ T − tol}) / (1 + B)`` with ``tol = 1000·eps·T``
-    (ties within rounding count as extreme; ``hsic._nulls.permutation_pvalue``).
+    Either way, with ``B = n_resamples``, ``p = (1 + #{b : T_b ≥ T − tol}) / (1 + B)`` with
+    ``tol = 1000·eps·T`` (ties within rounding count as extreme;
+    ``hsic._nulls.permutation_pvalue``).
 
     **Randomness.** ``rng`` from ``seed`` is split with ``rng.spawn(3)`` into x's features,
     y's features and the null (permutations, drawn one after another as in ``hsic.test``, or
@@ -763,16 +768,19 @@ def feature_test(
       null: ``"spectral"`` or ``"permutation"``.
       n_features: D per variable (a positive even integer for ``"rff"``), or the number of
         landmarks m (from 1 to n) for ``"nystrom"``.
-      n_permutations: B, for ``null="permutation"``.
-      n_null_samples: the number of draws, for ``null="spectral"``.
+      n_resamples: B, the number of permutations or spectral draws.
       kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel] (a number is a Gaussian
         bandwidth); default Gaussian with the median heuristic on x alone.
       kernel_y: the same for y.
       seed: a non-negative int, a JAX key, or a ``numpy.random.Generator``.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      mesh: a 1-D device mesh: the statistic's rows, and the permutations, are split over
+        its devices (the same result as on one device, to float rounding); ``None``: the
+        default device.
 
     Returns:
-      A [`LargeScaleTestResult`][hsic._large_scale.LargeScaleTestResult].
+      An [`HSICTestResult`][hsic.HSICTestResult] with ``method`` the feature map and
+      ``info`` holding ``null``, ``n_features`` and ``n_null_samples``.
 
     Raises:
       ValueError: on bad names or counts, an RFF kernel that is not Gaussian, a
@@ -788,7 +796,7 @@ def feature_test(
       >>> feature_test(x, y, n_features=50, seed=1).pvalue     # 1/(1 + 1000): nothing beat it
       0.000999000999000999
       >>> res = feature_test(x, rng.normal(size=500), features="nystrom", null="permutation",
-      ...                    n_features=20, n_permutations=200, seed=1)
+      ...                    n_features=20, n_resamples=200, seed=1)
       >>> bool(res.pvalue > 0.01)
       True
 
@@ -799,10 +807,7 @@ def feature_test(
     """
     check_choice(features, "features", FEATURES)
     check_choice(null, "null", NULLS)
-    if null == "permutation":
-        resamples = check_positive_int(n_permutations, "n_permutations")
-    else:
-        resamples = check_positive_int(n_null_samples, "n_null_samples")
+    resamples = check_positive_int(n_resamples, "n_permutations")
     gx, gy, gnull = _features_rng(seed)
     dtype = float_dtype(dtype)
     with _precision(dtype):
@@ -813,26 +818,25 @@ def feature_test(
         n = x.shape[0]
         phi, psi = _feature_pair(x, y, kx, ky, features, n_features, gx, gy)
         if null == "spectral":
-            statistic, cxx, cyy = _feature_sums(phi, psi, rows=_chunk_rows(n), covariances=True)
+            statistic, cxx, cyy = _sums(phi, psi, covariances=True, mesh=mesh)
             eps = float(np.finfo(dtype).eps)
             null_distribution = _spectral_null(
                 np.asarray(cxx), np.asarray(cyy), n, gnull, resamples, eps
             )
         else:
-            statistic = _statistic(phi, psi)
-            null_distribution = _feature_permutation_null(phi, psi, gnull, resamples)
+            statistic = _statistic(phi, psi, mesh)
+            null_distribution = _feature_permutation_null(phi, psi, gnull, resamples, mesh)
         statistic = float(statistic)
-        return LargeScaleTestResult(
+        return HSICTestResult(
             statistic=statistic,
             pvalue=permutation_pvalue(null_distribution, statistic),
             null_distribution=null_distribution,
             method=features,
-            null=null,
             n=n,
             kernel_x=_kernels.as_python_floats(kx),
             kernel_y=_kernels.as_python_floats(ky),
-            n_features=n_features,
-            n_null_samples=resamples,
+            n_permutations=resamples if null == "permutation" else None,
+            info={"null": null, "n_features": n_features, "n_null_samples": resamples},
         )
 
 
@@ -841,17 +845,13 @@ def feature_test(
 # --------------------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("block_size", "batch"))
-def _block_values(kx, ky, x: jax.Array, y: jax.Array, *, block_size: int, batch: int):
-    """Per block b: ``HSIC_u(K_b, L_b)``, ``HSIC_u(K_b, K_b)`` and ``HSIC_u(L_b, L_b)``.
+def _map_blocks(kx, ky, xb: jax.Array, yb: jax.Array, batch: int):
+    """Per block b of ``xb, yb`` (``(blocks, B, d)``): ``HSIC_u(K_b, L_b)``,
+    ``HSIC_u(K_b, K_b)`` and ``HSIC_u(L_b, L_b)``, with ``lax.map``, ``batch`` at a time.
 
-    ``HSIC_u(A, B) = Σ Â∘B̂ / (B(B − 3))`` with U-centred ``Â, B̂`` (``hsic.centre``). The
-    blocks are mapped with ``lax.map``, ``batch`` of them vmapped at a time.
+    ``HSIC_u(A, B) = Σ Â∘B̂ / (B(B − 3))`` with U-centred ``Â, B̂`` (``hsic.centre``).
     """
-    n_blocks = x.shape[0] // block_size
-    used = n_blocks * block_size
-    xb = x[:used].reshape(n_blocks, block_size, x.shape[1])
-    yb = y[:used].reshape(n_blocks, block_size, y.shape[1])
+    block_size = xb.shape[1]
     norm = float(block_size * (block_size - 3))
 
     def one(pair):
@@ -863,8 +863,39 @@ def _block_values(kx, ky, x: jax.Array, y: jax.Array, *, block_size: int, batch:
     return jax.lax.map(one, (xb, yb), batch_size=batch)
 
 
+def _split_blocks(x: jax.Array, block_size: int, n_blocks: int) -> jax.Array:
+    return x[: n_blocks * block_size].reshape(n_blocks, block_size, x.shape[1])
+
+
+@functools.partial(jax.jit, static_argnames=("block_size", "batch"))
+def _block_values(kx, ky, x: jax.Array, y: jax.Array, *, block_size: int, batch: int):
+    """``_map_blocks`` over the ``⌊n/B⌋`` blocks of consecutive rows of ``x`` and ``y``."""
+    n_blocks = x.shape[0] // block_size
+    xb, yb = (_split_blocks(a, block_size, n_blocks) for a in (x, y))
+    return _map_blocks(kx, ky, xb, yb, batch)
+
+
+@functools.partial(jax.jit, static_argnames=("block_size", "batch", "mesh"))
+def _sharded_block_values(kx, ky, x, y, *, block_size: int, batch: int, mesh: Mesh):
+    """``_block_values`` with the blocks split over the devices of ``mesh`` (their count
+    padded to a multiple of the device count with copies of block 0, then discarded)."""
+    axis = mesh.axis_names[0]
+    n_blocks = x.shape[0] // block_size
+    padded = -(-n_blocks // mesh.size) * mesh.size
+    xb, yb = (_split_blocks(a, block_size, n_blocks) for a in (x, y))
+    xb, yb = (jnp.concatenate([b, jnp.repeat(b[:1], padded - n_blocks, 0)]) for b in (xb, yb))
+
+    def local(kx, ky, xb, yb):
+        values = _map_blocks(kx, ky, xb, yb, batch)
+        return jax.lax.all_gather(values, axis, tiled=True, to="invarying")
+
+    specs = (P(), P(), P(axis), P(axis))
+    values = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P())(kx, ky, xb, yb)
+    return tuple(v[:n_blocks] for v in values)
+
+
 def _prepare_blocks(x, y, kernel_x, kernel_y, block_size, dtype, *, min_blocks, reason,
-                    constant):
+                    constant, mesh=None):
     block_size = _check_block_size(block_size)
     kx = _cross_kernel(kernel_x, "kernel_x", "block HSIC")
     ky = _cross_kernel(kernel_y, "kernel_y", "block HSIC")
@@ -880,7 +911,13 @@ def _prepare_blocks(x, y, kernel_x, kernel_y, block_size, dtype, *, min_blocks, 
         )
     n_blocks = n // block_size
     batch = max(1, min(n_blocks, BLOCK_ENTRIES // (block_size * block_size)))
-    values = _block_values(kx, ky, x, y, block_size=block_size, batch=batch)
+    if mesh is None:
+        values = _block_values(kx, ky, x, y, block_size=block_size, batch=batch)
+    else:
+        kx, ky, x, y = jax.device_put((kx, ky, x, y), NamedSharding(mesh, P()))
+        values = _sharded_block_values(
+            kx, ky, x, y, block_size=block_size, batch=batch, mesh=mesh
+        )
     return values, kx, ky, n, block_size, n_blocks
 
 
@@ -892,6 +929,7 @@ def block_hsic(
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
     dtype: str | np.dtype | None = None,
+    mesh: Mesh | None = None,
 ) -> jax.Array:
     """Block HSIC: the average of unbiased HSICs over blocks of ``B`` consecutive samples.
 
@@ -917,6 +955,7 @@ def block_hsic(
         ``"precomputed"``).
       kernel_y: the same for y.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      mesh: a 1-D device mesh to split the blocks over; ``None``: the default device.
 
     Returns:
       A scalar array.
@@ -942,9 +981,24 @@ def block_hsic(
     with _precision(dtype):
         (h, _, _), *_ = _prepare_blocks(
             x, y, kernel_x, kernel_y, block_size, dtype,
-            min_blocks=1, reason="block_hsic", constant="warn",
+            min_blocks=1, reason="block_hsic", constant="warn", mesh=mesh,
         )
         return jnp.mean(h)
+
+
+def approximate_hsic(x, y, estimator: str, *, kernel_x, kernel_y, n_features, block_size, seed,
+                     dtype, mesh) -> jax.Array:
+    """The large-scale estimators of ``hsic.hsic`` (``estimator`` = ``"block"``, ``"rff"``
+    or ``"nystrom"``; see there), on one device or split over ``mesh``'s."""
+    if estimator == "block":
+        return block_hsic(
+            x, y, block_size=block_size, kernel_x=kernel_x, kernel_y=kernel_y, dtype=dtype,
+            mesh=mesh,
+        )
+    n_features = 100 if n_features is None else n_features
+    return _feature_hsic_api(
+        x, y, estimator, kernel_x, kernel_y, n_features, seed, dtype, mesh=mesh
+    )
 
 
 def block_test(
@@ -955,7 +1009,8 @@ def block_test(
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
     dtype: str | np.dtype | None = None,
-) -> LargeScaleTestResult:
+    mesh: Mesh | None = None,
+) -> HSICTestResult:
     """Independence test with block HSIC and its normal null (Zhang et al. 2018, Sect. 3.1).
 
     The statistic is ``T = (1/N) Σ_b h_b``, ``h_b = HSIC_u(K_b, L_b)``
@@ -985,10 +1040,12 @@ def block_test(
         ``"precomputed"``).
       kernel_y: the same for y.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      mesh: a 1-D device mesh: the blocks are split over its devices (the same result as on
+        one device); ``None``: the default device.
 
     Returns:
-      A [`LargeScaleTestResult`][hsic._large_scale.LargeScaleTestResult] with
-      ``null="normal"``, ``null_std = s`` and no ``null_distribution``.
+      An [`HSICTestResult`][hsic.HSICTestResult] with no ``null_distribution``, and
+      ``info`` holding ``null="normal"``, ``block_size``, ``n_blocks`` and ``null_std = s``.
 
     Raises:
       ValueError: on a bad ``block_size``, fewer than 2 blocks, a ``"precomputed"`` kernel,
@@ -1002,7 +1059,7 @@ def block_test(
       >>> block_test(x, np.sin(3 * x) + 0.5 * rng.normal(size=1000)).pvalue < 1e-6
       True
       >>> res = block_test(x, rng.normal(size=1000))
-      >>> res.block_size, res.n_blocks, bool(res.pvalue > 0.01)
+      >>> res.info["block_size"], res.info["n_blocks"], bool(res.pvalue > 0.01)
       (31, 32, True)
 
     References:
@@ -1014,7 +1071,7 @@ def block_test(
     with _precision(dtype):
         (h, hkk, hll), kx, ky, n, block_size, n_blocks = _prepare_blocks(
             x, y, kernel_x, kernel_y, block_size, dtype,
-            min_blocks=2, reason="block_test", constant="raise",
+            min_blocks=2, reason="block_test", constant="raise", mesh=mesh,
         )
         h, hkk, hll = (np.asarray(v, dtype=np.float64) for v in (h, hkk, hll))
         statistic = float(h.mean())
@@ -1025,16 +1082,14 @@ def block_test(
                 "block); use a larger `block_size`, or shuffle the rows first."
             )
         null_std = math.sqrt(variance) / n_blocks
-        return LargeScaleTestResult(
+        return HSICTestResult(
             statistic=statistic,
             pvalue=float(scipy.special.ndtr(-statistic / null_std)),
             null_distribution=None,
             method="block",
-            null="normal",
             n=n,
             kernel_x=_kernels.as_python_floats(kx),
             kernel_y=_kernels.as_python_floats(ky),
-            block_size=block_size,
-            n_blocks=n_blocks,
-            null_std=null_std,
+            info={"null": "normal", "block_size": block_size, "n_blocks": n_blocks,
+                  "null_std": null_std},
         )

@@ -34,7 +34,7 @@ from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
 from hsic._estimators import CentredSums, _two_pass_sums
-from hsic._nulls import _permuted_sums, run_permutation_batches
+from hsic._nulls import _permuted_sums, pad_rows, run_permutation_batches
 
 __all__ = [
     "AXIS",
@@ -54,13 +54,14 @@ AXIS = "devices"
 # --------------------------------------------------------------------------------------------
 
 
-def make_mesh(devices: None | int | Sequence[jax.Device] = None) -> Mesh:
+def make_mesh(devices: None | int | jax.Device | Sequence[jax.Device] = None) -> Mesh:
     """A 1-D device mesh (axis ``"devices"``) to run the statistic and the null on.
 
     Args:
       devices: ``None`` for every device of ``jax.devices()`` (all visible GPUs, or every
         process's devices after ``jax.distributed.initialize``); an int ``k`` for the first
-        ``k`` of them; or a sequence of distinct ``jax.Device`` objects of one platform.
+        ``k`` of them; one ``jax.Device`` (to run on that device, e.g. the second GPU); or
+        a sequence of distinct ``jax.Device`` objects of one platform.
 
     Returns:
       A ``jax.sharding.Mesh`` with one axis, ``"devices"``.
@@ -78,6 +79,8 @@ def make_mesh(devices: None | int | Sequence[jax.Device] = None) -> Mesh:
     available = jax.devices()
     if devices is None:
         chosen = list(available)
+    elif isinstance(devices, jax.Device):
+        chosen = [devices]
     elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(available):
             raise ValueError(
@@ -225,18 +228,16 @@ def _sharded_sums(kx, ky, x, y, *, unbiased: bool, rows: int, mesh: Mesh) -> Cen
 
 
 @functools.partial(jax.jit, static_argnames=("mesh",))
-def _sharded_permuted_sums(Kc, Lc, perms, inverses, *, mesh: Mesh):
-    """``_permuted_sums`` with the rows of ``perms`` and ``inverses`` split over ``mesh``."""
+def _sharded_permuted_sums(Kp, Lc, perms, *, mesh: Mesh):
+    """``_permuted_sums`` with the rows of ``perms`` split over ``mesh``."""
     axis = mesh.axis_names[0]
 
-    def local(Kc, Lc, perms, inverses):
-        sums = _permuted_sums(Kc, Lc, perms, inverses)
+    def local(Kp, Lc, perms):
+        sums = _permuted_sums(Kp, Lc, perms)
         return jax.lax.all_gather(sums, axis, tiled=True, to="invarying")
 
-    specs = (P(), P(), P(axis), P(axis))
-    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P())(
-        Kc, Lc, perms, inverses
-    )
+    specs = (P(), P(), P(axis))
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P())(Kp, Lc, perms)
 
 
 def sharded_permutation_null(
@@ -287,12 +288,11 @@ def sharded_permutation_null(
     n = Kc.shape[0]
     batch_size = min(batch_size, n_permutations)
     size = -(-batch_size // mesh.size) * mesh.size  # a multiple of the device count
-    Kc, Lc = jax.device_put((Kc, Lc), NamedSharding(mesh, P()))
+    Kp, Lc = jax.device_put((pad_rows(Kc), Lc), NamedSharding(mesh, P()))
     split = NamedSharding(mesh, P(axis))
 
-    def run_batch(perms, inverses):
-        perms, inverses = jax.device_put((perms, inverses), split)
-        return _sharded_permuted_sums(Kc, Lc, perms, inverses, mesh=mesh)
+    def run_batch(perms):
+        return _sharded_permuted_sums(Kp, Lc, jax.device_put(perms, split), mesh=mesh)
 
     return run_permutation_batches(
         run_batch, rng, n, n_permutations, batch_size, size, progress=progress

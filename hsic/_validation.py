@@ -22,6 +22,7 @@ __all__ = [
     "check_positive_int",
     "check_same_n",
     "check_fits_in_memory",
+    "check_options_apply",
     "float_dtype",
     "is_traced",
 ]
@@ -175,3 +176,25 @@ def check_fits_in_memory(n: int, n_matrices: int, dtype: np.dtype, *, what: str,
             f"{what} with n={n} needs about {need / 2**30:.1f} GiB for n x n Gram matrices, "
             f"but only {have / 2**30:.1f} GiB of memory is available. {instead}"
         )
+
+
+def check_options_apply(argument: str, choice: str, takes: dict, **options) -> None:
+    """Raise if an option is given (not ``None``) with a ``choice`` of ``argument`` that does
+    not take it: a method-specific option is never silently ignored.
+
+    ``takes`` maps each option's name to the choices that take it.
+
+    Example:
+      >>> from hsic._validation import check_options_apply
+      >>> check_options_apply("method", "gamma", {"null": ("rff",)}, null="spectral")
+      Traceback (most recent call last):
+      ...
+      ValueError: `null` applies only to method='rff'; got null='spectral' with method='gamma'.
+    """
+    for name, value in options.items():
+        if value is not None and choice not in takes[name]:
+            allowed = " or ".join(repr(c) for c in takes[name])
+            raise ValueError(
+                f"`{name}` applies only to {argument}={allowed}; got {name}={value!r} with "
+                f"{argument}={choice!r}."
+            )

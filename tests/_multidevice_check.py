@@ -10,7 +10,8 @@ On meshes of 2 to N devices it asserts that the sharded tiled sums equal the sin
 ``_tiled_sums`` (biased and unbiased; n not a multiple of tiles × devices; a mesh where a
 device gets only padding; devices in reverse order; float64), and that the sharded permutation
 null equals ``permutation_null`` exactly (and so gives the same p-value), also with another
-batch size. One device is checked in process. Importing this file runs nothing.
+batch size; and that the RFF, Nyström and block tests and estimators give the single-device
+results. One device is checked in process. Importing this file runs nothing.
 """
 
 import sys
@@ -98,6 +99,40 @@ def check_api(n_devices: int) -> None:
             np.testing.assert_array_equal(many.null_distribution, one.null_distribution)
 
 
+def check_large_scale(n_devices: int) -> None:
+    """The feature and block tests give the single-device result with ``devices=``: the
+    feature sums over rows split unevenly (n = 203), the permutations split, the blocks padded
+    to a multiple of the device count (n = 203 in 10 blocks of 20, so 3 devices get padding)."""
+    import numpy as np
+
+    import hsic
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(203, 2))
+    y = np.sin(x[:, :1]) + rng.normal(size=(203, 1))
+    for d in (n_devices,):
+        for method, kwargs in [
+            ("rff", dict(n_features=20)),
+            ("nystrom", dict(n_features=15, null="permutation", n_permutations=30)),
+            ("block", dict(block_size=20)),
+        ]:
+            one = hsic.test(x, y, method=method, seed=3, **kwargs)
+            many = hsic.test(x, y, method=method, seed=3, devices=d, **kwargs)
+            np.testing.assert_allclose(many.statistic, one.statistic, rtol=1e-5)
+            np.testing.assert_allclose(many.pvalue, one.pvalue, rtol=1e-5)
+            if one.null_distribution is not None:
+                np.testing.assert_allclose(
+                    many.null_distribution, one.null_distribution, rtol=1e-4
+                )
+            estimator = dict(estimator=method, seed=3)
+            estimator.update({k: v for k, v in kwargs.items()
+                              if k in ("n_features", "block_size")})
+            np.testing.assert_allclose(
+                float(hsic.hsic(x, y, devices=d, **estimator)),
+                float(hsic.hsic(x, y, **estimator)), rtol=1e-5,
+            )
+
+
 def main(n_devices: int) -> None:
     import jax
 
@@ -105,6 +140,7 @@ def main(n_devices: int) -> None:
     check_sums(n_devices)
     check_null(n_devices)
     check_api(n_devices)
+    check_large_scale(n_devices)
     print(f"multi-device checks passed on 2 to {n_devices} devices")
 
 

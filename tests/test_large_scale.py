@@ -106,9 +106,9 @@ def _bad_calls():
         (lambda: ls.hsic_nystrom(x, y, n_landmarks=0), "`n_landmarks` must be a positive"),
         (lambda: ls.feature_test(x, y, features="fourier"), "`features` must be one of"),
         (lambda: ls.feature_test(x, y, null="gamma"), "`null` must be one of"),
-        (lambda: ls.feature_test(x, y, null="permutation", n_permutations=0),
+        (lambda: ls.feature_test(x, y, null="permutation", n_resamples=0),
          "`n_permutations` must be a positive integer"),
-        (lambda: ls.feature_test(x, y, n_null_samples=-5), "`n_null_samples` must be a positive"),
+        (lambda: ls.feature_test(x, y, n_resamples=-5), "`n_permutations` must be a positive"),
         (lambda: ls.feature_test(x, y, features="nystrom", n_features=500),
          "`n_features` must be at most n = 50"),
         (lambda: ls.feature_test(x, y, features="rff", n_features=5), "positive even integer"),
@@ -294,7 +294,7 @@ def test_float32_feature_statistic_is_accurate_at_larger_n(rng):
 
 def test_feature_permutation_null_matches_numpy_and_ignores_batching(rng, monkeypatch):
     x, y = _data(rng)
-    res = ls.feature_test(x, y, null="permutation", n_permutations=7, n_features=D, seed=5,
+    res = ls.feature_test(x, y, null="permutation", n_resamples=7, n_features=D, seed=5,
                           dtype="float64")
     gx, gy, gnull = np.random.default_rng(5).spawn(3)
     phi = np_rff(x, ref.median_bandwidth(x), D, gx)
@@ -305,7 +305,7 @@ def test_feature_permutation_null_matches_numpy_and_ignores_batching(rng, monkey
     np.testing.assert_allclose(res.null_distribution, null, rtol=1e-9)
     assert res.pvalue == (1 + np.sum(null >= observed * (1 - 1e-9))) / 8
     monkeypatch.setattr(ls, "PERMUTATION_ENTRIES", 100)  # batches of 2 permutations
-    again = ls.feature_test(x, y, null="permutation", n_permutations=7, n_features=D, seed=5,
+    again = ls.feature_test(x, y, null="permutation", n_resamples=7, n_features=D, seed=5,
                             dtype="float64")
     np.testing.assert_array_equal(again.null_distribution, res.null_distribution)
 
@@ -327,8 +327,8 @@ def test_spectral_null_moments_and_chunking(monkeypatch):
 
 def test_spectral_and_permutation_nulls_agree(rng):
     x, y = _independent(rng, N)
-    spec = ls.feature_test(x, y, n_features=D, n_null_samples=2000, seed=2, dtype="float64")
-    perm = ls.feature_test(x, y, null="permutation", n_features=D, n_permutations=2000, seed=2,
+    spec = ls.feature_test(x, y, n_features=D, n_resamples=2000, seed=2, dtype="float64")
+    perm = ls.feature_test(x, y, null="permutation", n_features=D, n_resamples=2000, seed=2,
                            dtype="float64")
     np.testing.assert_allclose(spec.statistic, perm.statistic, rtol=1e-12)  # same features
     # exact permutation mean tr(Φ̃ᵀΦ̃)·tr(Ψ̃ᵀΨ̃) / (n²(n − 1)); the spectral one has n³
@@ -346,7 +346,7 @@ def test_spectral_and_permutation_nulls_agree(rng):
 
 def test_seed_determines_the_result(rng):
     x, y = _data(rng)
-    kwargs = dict(n_features=D, n_null_samples=200)
+    kwargs = dict(n_features=D, n_resamples=200)
     a = ls.feature_test(x, y, seed=1, **kwargs)
     b = ls.feature_test(x, y, seed=1, **kwargs)
     c = ls.feature_test(x, y, seed=2, **kwargs)
@@ -377,14 +377,16 @@ def test_a_second_call_of_the_same_shape_does_not_recompile(rng):
 
 def test_result_object(rng):
     x, y = _data(rng)
-    res = ls.feature_test(x, y, features="nystrom", n_features=D, n_null_samples=100)
-    assert res.method == "nystrom" and res.null == "spectral" and res.n == N
-    assert res.n_features == D and res.n_null_samples == 100
+    res = ls.feature_test(x, y, features="nystrom", n_features=D, n_resamples=100)
+    assert res.method == "nystrom" and res.info["null"] == "spectral" and res.n == N
+    assert res.info["n_features"] == D and res.info["n_null_samples"] == 100
+    assert res.n_permutations is None
     np.testing.assert_allclose(res.bandwidth_x, ref.median_bandwidth(x), rtol=1e-6)
-    assert "LargeScaleTestResult(method='nystrom'" in repr(res)
+    assert "HSICTestResult(method='nystrom', null='spectral'" in repr(res)
+    assert "approximate biased HSIC" in repr(res)
     json.dumps(res.to_dict())
     block = ls.block_test(x, y, block_size=10)
-    assert block.null_distribution is None and block.n_blocks == 10
+    assert block.null_distribution is None and block.info["n_blocks"] == 10
     assert "block_size=10" in repr(block)
     json.dumps(block.to_dict())
     with pytest.raises(AttributeError):
@@ -429,8 +431,8 @@ def test_block_null_variance_is_the_exact_within_block_permutation_variance(rng)
                            for p in map(list, itertools.permutations(range(6)))])
         assert abs(values.mean()) < 1e-12  # the permutation mean of HSIC_u is exactly 0
         variances.append(values.var())
-    np.testing.assert_allclose(res.null_std, math.sqrt(sum(variances)) / 2, rtol=1e-9)
-    z = res.statistic / res.null_std
+    np.testing.assert_allclose(res.info["null_std"], math.sqrt(sum(variances)) / 2, rtol=1e-9)
+    z = res.statistic / res.info["null_std"]
     np.testing.assert_allclose(res.pvalue, scipy.stats.norm.sf(z), rtol=1e-9)
 
 
@@ -461,7 +463,7 @@ def _rejections(call, replications, n, seed):
 CALLS = {
     "rff-spectral": lambda x, y, r: ls.feature_test(x, y, n_features=D, seed=r),
     "rff-permutation": lambda x, y, r: ls.feature_test(
-        x, y, null="permutation", n_features=D, n_permutations=99, seed=r),
+        x, y, null="permutation", n_features=D, n_resamples=99, seed=r),
     "nystrom-spectral": lambda x, y, r: ls.feature_test(
         x, y, features="nystrom", n_features=D, seed=r),
     "block": lambda x, y, r: ls.block_test(x, y),
@@ -491,7 +493,7 @@ POWER_CALLS = {
     # test misses them often, so the power tests use 100
     "rff-spectral": lambda x, y: ls.feature_test(x, y, n_features=100),
     "rff-permutation": lambda x, y: ls.feature_test(
-        x, y, null="permutation", n_features=100, n_permutations=200),
+        x, y, null="permutation", n_features=100, n_resamples=200),
     "nystrom-spectral": lambda x, y: ls.feature_test(x, y, features="nystrom", n_features=50),
     "block": lambda x, y: ls.block_test(x, y),
 }
@@ -513,3 +515,66 @@ def test_power_on_a_weak_dependence_that_pearson_misses():
     assert ls.feature_test(x, y, n_features=50, seed=0).pvalue <= 0.01
     assert ls.feature_test(x, y, features="nystrom", n_features=50, seed=0).pvalue <= 0.01
     assert ls.block_test(x, y).pvalue <= 0.01
+
+
+# ---- the public API: hsic.test(method=...) and hsic.hsic(estimator=...) -------------------------
+
+
+def test_public_api_dispatches_to_the_large_scale_methods(rng):
+    x, y = _data(rng)
+    cases = [
+        ("rff", dict(n_features=D), dict(features="rff", n_features=D, n_resamples=50)),
+        ("nystrom", dict(n_features=D, null="permutation"),
+         dict(features="nystrom", null="permutation", n_features=D, n_resamples=50)),
+    ]
+    for method, test_kwargs, direct in cases:
+        res = hsic.test(x, y, method=method, n_permutations=50, seed=4, **test_kwargs)
+        expected = ls.feature_test(x, y, seed=4, **direct)
+        assert res.method == method and res.statistic == expected.statistic
+        np.testing.assert_array_equal(res.null_distribution, expected.null_distribution)
+        estimate = hsic.hsic(x, y, estimator=method, n_features=D, seed=4)
+        assert float(estimate) == res.statistic  # the same features from the same seed
+    block = hsic.test(x, y, method="block", block_size=10)
+    assert block.pvalue == ls.block_test(x, y, block_size=10).pvalue
+    np.testing.assert_allclose(  # the test averages the blocks in float64
+        float(hsic.hsic(x, y, estimator="block", block_size=10)), block.statistic, rtol=1e-6)
+    # the defaults: 100 features (so D = 100 must be accepted at n = 100), block ⌊√n⌋
+    assert hsic.test(x, y, method="rff").info["n_features"] == 100
+    assert hsic.test(x, y, method="block").info["block_size"] == 10
+    json.dumps(block.to_dict())
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda x, y: hsic.test(x, y, method="gamma", n_features=10),
+         r"`n_features` applies only to method='rff' or 'nystrom'; got n_features=10 with "
+         r"method='gamma'"),
+        (lambda x, y: hsic.test(x, y, method="block", null="spectral"),
+         r"`null` applies only to method='rff' or 'nystrom'"),
+        (lambda x, y: hsic.test(x, y, method="rff", block_size=10),
+         r"`block_size` applies only to method='block'"),
+        (lambda x, y: hsic.test(x, y, method="rff", null="gamma"), r"`null` must be one of"),
+        (lambda x, y: hsic.hsic(x, y, n_features=10),
+         r"`n_features` applies only to estimator='rff' or 'nystrom'"),
+        (lambda x, y: hsic.hsic(x, y, estimator="nystrom", block_size=10),
+         r"`block_size` applies only to estimator='block'"),
+        (lambda x, y: hsic.hsic(x, y, estimator="rff", algorithm="dense"),
+         r"`algorithm` applies only to the exact estimators"),
+        (lambda x, y: hsic.hsic(x, y, estimator="fourier"), r"`estimator` must be one of"),
+    ],
+)
+def test_public_api_rejects_options_of_other_methods(rng, call, match):
+    x, y = _data(rng)
+    with pytest.raises(ValueError, match=match):
+        call(x, y)
+
+
+def test_out_of_memory_error_names_the_large_scale_methods(rng, monkeypatch):
+    from hsic import _validation
+
+    monkeypatch.setattr(_validation, "available_memory_bytes", lambda: 10_000)
+    x, y = _data(rng)
+    with pytest.raises(ValueError, match=r"method='permutation' with n=100 needs about .* "
+                       r"Use method='gamma' .* 'rff', 'nystrom' or 'block'"):
+        hsic.test(x, y)

@@ -60,6 +60,8 @@ def test_make_mesh_defaults_to_every_device():
     assert list(make_mesh(jax.devices()[:1]).devices.flat) == jax.devices()[:1]
     assert list(make_mesh(tuple(jax.devices())).devices.flat) == jax.devices()
     assert list(make_mesh(np.array(jax.devices())).devices.flat) == jax.devices()
+    one = make_mesh(jax.devices()[-1])  # one device, chosen explicitly
+    assert one.size == 1 and list(one.devices.flat) == [jax.devices()[-1]]
 
 
 @pytest.mark.parametrize(
@@ -184,10 +186,11 @@ def test_permutation_chunk_makes_no_implicit_transfer(rng):
     Kc, Lc = _centred(rng)
     with jax.transfer_guard("disallow"):
         # the permutations are drawn on the host; their transfer is explicit
-        perms, inverses = jax.device_put(
+        perms = jax.device_put(
             _nulls._draw_permutations(np.random.default_rng(0), 3, N_NULL, BATCH)
         )
-        chunk = jax.device_get(_nulls._permuted_sums(Kc, Lc, perms, inverses))
+        Kp = _nulls.pad_rows(Kc)
+        chunk = jax.device_get(_nulls._permuted_sums(Kp, Lc, perms))
     assert chunk.shape == (BATCH,)
 
 

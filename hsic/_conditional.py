@@ -197,11 +197,12 @@ def _finish(statistic, s1, s2, s3, null, *, weights_matrix, scale, rng, n_null_s
 # --------------------------------------------------------------------------------------------
 
 
-def kci_bandwidth(n: int, dim: int) -> float:
-    """The default KCI kernel width: ``w(n)·√dim`` on standardised data.
+def kci_bandwidth(n: int, dim_z: int) -> float:
+    """The default KCI kernel width, for ẍ, y and z alike: ``w(n)·√dim_z`` (standardised data).
 
     ``w = 1.2`` for n < 200, ``0.7`` for n < 1200 and ``0.4`` beyond: the empirical rule of
-    Zhang et al. (2011)'s code, also causal-learn's default (``est_width='empirical'``).
+    Zhang et al. (2011)'s code, and causal-learn's default (``est_width='empirical'``), which
+    also scales all three widths with the dimension of z.
 
     Example:
       >>> from hsic._conditional import kci_bandwidth
@@ -209,7 +210,7 @@ def kci_bandwidth(n: int, dim: int) -> float:
       1.4
     """
     width = 1.2 if n < 200 else 0.7 if n < 1200 else 0.4
-    return width * math.sqrt(dim)
+    return width * math.sqrt(dim_z)
 
 
 @jax.jit
@@ -260,9 +261,10 @@ def _fit(spec, data: np.ndarray, name: str, default: float) -> _kernels.Kernel:
 def _kci(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_samples):
     n = x.shape[0]
     xx = np.concatenate([x, 0.5 * z], axis=1)
-    kx = _fit(kernel_x, xx, "kernel_x", kci_bandwidth(n, xx.shape[1]))
-    ky = _fit(kernel_y, y, "kernel_y", kci_bandwidth(n, y.shape[1]))
-    kz = _fit(kernel_z, z, "kernel_z", kci_bandwidth(n, z.shape[1]))
+    width = kci_bandwidth(n, z.shape[1])
+    kx = _fit(kernel_x, xx, "kernel_x", width)
+    ky = _fit(kernel_y, y, "kernel_y", width)
+    kz = _fit(kernel_z, z, "kernel_z", width)
     with _precision(np.float64):
         out = _kci_core(kx, ky, kz, jnp.asarray(xx), jnp.asarray(y), jnp.asarray(z), epsilon)
         statistic, s1, s2, s3 = (float(v) for v in out[:4])
@@ -375,9 +377,9 @@ def conditional_test(
     scale. These need no eigen-decomposition; ``null="simulated"`` decomposes the n × n matrix.
 
     *Defaults* (causal-learn's ``KCI_CInd``, so its p-values are reproduced): Gaussian kernels
-    of width ``w·√dim`` with ``w`` = 1.2 (n < 200), 0.7 (n < 1200) or 0.4 (see
-    ``hsic._conditional.kci_bandwidth``), z at half weight in ẍ, and
-    ``ε = 1e-3``. A smaller ε regresses z out more completely (fewer false rejections when z
+    of width ``w·√dim(z)`` for ẍ, y and z alike, with ``w`` = 1.2 (n < 200), 0.7 (n < 1200)
+    or 0.4 (``hsic._conditional.kci_bandwidth``), z at half weight in ẍ, and ``ε = 1e-3``
+    (the authors' Matlab value). A smaller ε regresses z out more completely (fewer false rejections when z
     acts nonlinearly) but costs power. Passing a kernel (e.g. ``"gaussian"``, the median
     heuristic) overrides a width rule. The cost is O(n³) time and O(n²) memory (float64):
     use RCIT for n beyond a few thousand.

@@ -30,8 +30,9 @@ def _gauss(a, sigma):
     return np.exp(-sq / (2 * sigma**2))
 
 
-def _width(n, dim):
-    return (1.2 if n < 200 else 0.7 if n < 1200 else 0.4) * np.sqrt(dim)
+def _width(n, dim_z):
+    # the empirical rule of the authors' code and causal-learn: every width scales with √dim(z)
+    return (1.2 if n < 200 else 0.7 if n < 1200 else 0.4) * np.sqrt(dim_z)
 
 
 def kci_reference(x, y, z, eps=1e-3, thresh=1e-12):
@@ -43,9 +44,10 @@ def kci_reference(x, y, z, eps=1e-3, thresh=1e-12):
     n = len(x)
     xx = np.hstack([x, 0.5 * z])
     H = np.eye(n) - np.ones((n, n)) / n
-    Kx = H @ _gauss(xx, _width(n, xx.shape[1])) @ H
-    Ky = H @ _gauss(y, _width(n, y.shape[1])) @ H
-    Kz = H @ _gauss(z, _width(n, z.shape[1])) @ H
+    sigma = _width(n, z.shape[1])
+    Kx = H @ _gauss(xx, sigma) @ H
+    Ky = H @ _gauss(y, sigma) @ H
+    Kz = H @ _gauss(z, sigma) @ H
     R = eps * np.linalg.inv(Kz + eps * np.eye(n))
     KxR, KyR = R @ Kx @ R, R @ Ky @ R
     T = np.trace(KxR @ KyR) / n
@@ -196,10 +198,12 @@ def test_rcit_statistic_and_weights_from_its_features(rng):
         phi = np.asarray(rff_features(_zscore(a), n_features=count, seed=stream, dtype="float64"))
         feats.append(_zscore(phi))
     fx, fy, fz = feats
-    # partial cross-covariance through explicit least-squares residuals (ε = 1e-10 ≈ OLS)
-    D = np.column_stack([np.ones(n), fz])
-    rx = fx - D @ np.linalg.lstsq(D, fx, rcond=None)[0]
-    ry = fy - D @ np.linalg.lstsq(D, fy, rcond=None)[0]
+    # residuals of the ridge regression on the z-features, β = (C_zz + εI)⁻¹ C_zf, ε = 1e-10,
+    # and the partial cross-covariance as the covariance of x's residuals with y's features
+    czz = np.cov(fz, rowvar=False)
+    beta_x = np.linalg.solve(czz + 1e-10 * np.eye(100), fz.T @ fx / (n - 1))
+    beta_y = np.linalg.solve(czz + 1e-10 * np.eye(100), fz.T @ fy / (n - 1))
+    rx, ry = fx - fz @ beta_x, fy - fz @ beta_y
     c = rx.T @ fy / (n - 1)
     assert res.statistic == pytest.approx(n * np.sum(c**2), rel=1e-5)
     prods = np.stack([rx[:, i] * ry[:, j] for i in range(6) for j in range(6)], axis=1)
@@ -242,8 +246,9 @@ def test_result_object(rng):
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.pvalue = 0.5
     assert res.method == "kci" and res.null == "gamma" and res.n == 100
-    assert res.bandwidth_x == pytest.approx(1.2 * np.sqrt(2))  # ẍ = (x, z/2): 2 columns
-    assert res.bandwidth_y == pytest.approx(1.2) and res.bandwidth_z == pytest.approx(1.2)
+    assert res.bandwidth_x == res.bandwidth_y == res.bandwidth_z == pytest.approx(1.2)
+    wide = hsic.conditional_test(x, y, np.column_stack([z, z**2]))  # 1.2·√dim(z)
+    assert wide.bandwidth_x == pytest.approx(1.2 * np.sqrt(2))
     assert res.info["epsilon"] == 1e-3
     summary = res.to_dict()
     assert json.loads(json.dumps(summary)) == summary

@@ -40,12 +40,12 @@ from hsic._validation import as_samples, check_choice, check_positive_int, is_co
 
 __all__ = ["ConditionalTestResult", "conditional_test", "kci_bandwidth", "METHODS", "NULLS"]
 
-METHODS = ("kci", "rcit")
+METHODS = ("kci", "rcit", "rcot")
 NULLS = ("gamma", "hbe", "simulated")
 #: The default null of each method.
-DEFAULT_NULL = {"kci": "gamma", "rcit": "hbe"}
+DEFAULT_NULL = {"kci": "gamma", "rcit": "hbe", "rcot": "hbe"}
 #: The default regulariser ε of each method (KCI: causal-learn's; RCIT: Strobl's R code).
-DEFAULT_EPSILON = {"kci": 1e-3, "rcit": 1e-10}
+DEFAULT_EPSILON = {"kci": 1e-3, "rcit": 1e-10, "rcot": 1e-10}
 #: Smallest n accepted.
 MIN_N = 10
 
@@ -59,11 +59,11 @@ class ConditionalTestResult:
         ``n·‖Ĉ_{xy·z}‖²_F``.
       pvalue: the p-value of "x and y are independent given z".
       null_distribution: the simulated null draws (``null="simulated"``), else ``None``.
-      method: ``"kci"`` or ``"rcit"``.
+      method: ``"kci"``, ``"rcit"`` or ``"rcot"``.
       null: ``"gamma"``, ``"hbe"`` or ``"simulated"``.
       n: the number of samples.
       kernel_x: the fitted kernel of x (KCI: of ẍ = (x, z/2); all on standardised data).
-      kernel_y: the fitted kernel of y.
+      kernel_y: the fitted kernel of y (RCIT: of ÿ = (y, z)).
       kernel_z: the fitted kernel of z.
       n_null_samples: the number of simulated null draws (``null="simulated"``), else ``None``.
       gamma_shape: shape of the gamma law approximating the null of ``statistic``
@@ -283,8 +283,10 @@ def _kci(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_sa
 
 
 def _rcit(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_samples,
-          n_features, n_features_xy):
+          n_features, n_features_xy, augment):
     n = x.shape[0]
+    if augment:  # RCIT: y's features are of (y, z); RCoT: of y alone
+        y = np.concatenate([y, z], axis=1)
     streams = rng.spawn(4)
     kernels, features = [], []
     for data, spec, name, count, stream in (
@@ -296,8 +298,8 @@ def _rcit(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_s
         kernel = _kernels.get_kernel(spec, name)
         if not isinstance(kernel, _kernels.Gaussian):
             raise ValueError(
-                f"`{name}` must be a Gaussian kernel for method='rcit' (random Fourier "
-                f"features); got {kernel!r}. Use method='kci' for other kernels."
+                f"`{name}` must be a Gaussian kernel for methods 'rcit' and 'rcot' (random "
+                f"Fourier features); got {kernel!r}. Use method='kci' for other kernels."
             )
         kernel = _kernels.as_python_floats(kernel.fit(data, name=name))
         phi = rff_features(data, kernel=kernel, n_features=count, seed=stream, dtype="float64")
@@ -348,7 +350,7 @@ def conditional_test(
     y: ArrayLike,
     z: ArrayLike,
     *,
-    method: Literal["kci", "rcit"] = "kci",
+    method: Literal["kci", "rcit", "rcot"] = "kci",
     null: Literal["gamma", "hbe", "simulated"] | None = None,
     kernel_x: str | _kernels.Kernel | None = None,
     kernel_y: str | _kernels.Kernel | None = None,
@@ -359,7 +361,7 @@ def conditional_test(
     n_null_samples: int = 5000,
     seed: int | Any = 0,
 ) -> ConditionalTestResult:
-    """Test whether x and y are independent given z, with KCI or RCIT.
+    """Test whether x and y are independent given z, with KCI, RCIT or RCoT.
 
     Every column of x, y and z is first standardised (mean 0, standard deviation 1).
 
@@ -379,19 +381,20 @@ def conditional_test(
     *Defaults* (causal-learn's ``KCI_CInd``, so its p-values are reproduced): Gaussian kernels
     of width ``w·√dim(z)`` for ẍ, y and z alike, with ``w`` = 1.2 (n < 200), 0.7 (n < 1200)
     or 0.4 (``hsic._conditional.kci_bandwidth``), z at half weight in ẍ, and ``ε = 1e-3``
-    (the authors' Matlab value). A smaller ε regresses z out more completely (fewer false rejections when z
-    acts nonlinearly) but costs power. Passing a kernel (e.g. ``"gaussian"``, the median
-    heuristic) overrides a width rule. The cost is O(n³) time and O(n²) memory (float64):
-    use RCIT for n beyond a few thousand.
+    (the authors' Matlab value). A smaller ε regresses z out more completely (fewer false
+    rejections when z acts nonlinearly) but costs power. Passing a kernel (e.g.
+    ``"gaussian"``, the median heuristic) overrides a width rule. The cost is O(n³) time and
+    O(n²) memory (float64): use RCIT for n beyond a few thousand.
 
-    **RCIT** (``method="rcit"``, Strobl et al. 2019). x, y and z are mapped to random Fourier
-    features of Gaussian kernels (median-heuristic bandwidths, ``n_features_xy`` features for x
-    and y, ``n_features`` for z; see ``hsic._large_scale.rff_features``), each
-    feature standardised. The x- and y-features are regressed on the z-features (ridge ``ε``,
-    default ``1e-10`` as in Strobl's code), and the statistic is ``n·‖Ĉ_{xy·z}‖²_F`` with the
-    partial cross-covariance ``Ĉ_{xy·z} = Ĉ_xy − Ĉ_xz (Ĉ_zz + εI)⁻¹ Ĉ_zy``. Its null weights
-    are the eigenvalues of the covariance of the products of residuals. O(n·D²) time: it
-    scales to large n. As in RCIT (not RCoT), the x-features are of x alone.
+    **RCIT** (``method="rcit"``, Strobl et al. 2019). x, ÿ = (y, z) and z are mapped to random
+    Fourier features of Gaussian kernels (median-heuristic bandwidths, ``n_features_xy``
+    features for x and ÿ, ``n_features`` for z; see ``hsic._large_scale.rff_features``), each
+    feature standardised. ``method="rcot"`` (RCoT, the variant the authors recommend) uses y
+    instead of ÿ; causal-learn, like us, appends z to y for RCIT. The x- and y-features are
+    regressed on the z-features (ridge ``ε``, default ``1e-10`` as in Strobl's code), and the
+    statistic is ``n·‖Ĉ_{xy·z}‖²_F`` with the partial cross-covariance
+    ``Ĉ_{xy·z} = Ĉ_xy − Ĉ_xz (Ĉ_zz + εI)⁻¹ Ĉ_zy``. Its null weights are the eigenvalues of the
+    covariance of the products of residuals. O(n·D²) time: it scales to large n.
 
     **Nulls** (``null``): ``"gamma"`` (two moments; KCI's default), ``"hbe"``
     (Hall–Buckley–Eagleson, three moments; RCIT's default, a documented alternative to the
@@ -402,16 +405,16 @@ def conditional_test(
       x: samples of x, ``(n,)`` or ``(n, d_x)``.
       y: samples of y, with the same n.
       z: samples of the conditioning variable z, with the same n.
-      method: ``"kci"`` or ``"rcit"``.
+      method: ``"kci"``, ``"rcit"`` or ``"rcot"``.
       null: ``"gamma"``, ``"hbe"``, ``"simulated"``, or ``None`` for the method's default.
       kernel_x: ``None`` for the default, or a kernel name or
         [`Kernel`][hsic.kernels.Kernel] (fitted to the standardised data; RCIT needs a
         Gaussian). For KCI this is the kernel of ẍ = (x, z/2).
-      kernel_y: the same for y.
+      kernel_y: the same for y (RCIT: for ÿ = (y, z)).
       kernel_z: the same for z.
       epsilon: the regulariser ε, or ``None`` for the method's default.
-      n_features: RCIT's number of random Fourier features of z (even).
-      n_features_xy: RCIT's number of features of x and of y (even).
+      n_features: RCIT's and RCoT's number of random Fourier features of z (even).
+      n_features_xy: their number of features of x and of y (even).
       n_null_samples: the number of draws for ``null="simulated"``.
       seed: a non-negative int or a JAX key (RCIT's features, the simulated null). The same
         seed gives the same result. The streams are
@@ -448,7 +451,7 @@ def conditional_test(
     check_choice(method, "method", METHODS)
     null = DEFAULT_NULL[method] if null is None else check_choice(null, "null", NULLS)
     epsilon = _check_epsilon(epsilon, method)
-    if method == "rcit":
+    if method != "kci":
         n_features = _check_n_features(n_features)
         n_features_xy = _n_features_xy(n_features_xy)
     if null == "simulated":
@@ -483,7 +486,8 @@ def conditional_test(
         statistic, pvalue, kernels, fields, info = _kci(x, y, z, **common)
     else:
         statistic, pvalue, kernels, fields, info = _rcit(
-            x, y, z, n_features=n_features, n_features_xy=n_features_xy, **common
+            x, y, z, n_features=n_features, n_features_xy=n_features_xy,
+            augment=method == "rcit", **common,
         )
     return ConditionalTestResult(
         statistic=statistic, pvalue=pvalue, method=method, null=null, n=n,

@@ -130,7 +130,7 @@ def test_kci_simulated_null_draws_the_weighted_chi_square(rng):
     assert res.pvalue == pytest.approx(gamma.pvalue, abs=0.05)
 
 
-@pytest.mark.parametrize("method", ["kci", "rcit"])
+@pytest.mark.parametrize("method", ["kci", "rcit", "rcot"])
 def test_causal_structures(method):
     rng = np.random.default_rng(7)
     n = 400
@@ -174,6 +174,7 @@ def test_level_fast(method):
         ("kci", 200, dict(null="simulated", n_null_samples=1000)),
         ("rcit", 500, {}),
         ("rcit", 500, dict(null="gamma")),
+        ("rcot", 500, {}),
     ],
 )
 def test_level_slow(method, n, kwargs):
@@ -186,15 +187,18 @@ def test_level_slow(method, n, kwargs):
 # --------------------------------------------------------------------------------------------
 
 
-def test_rcit_statistic_and_weights_from_its_features(rng):
+@pytest.mark.parametrize("method", ["rcit", "rcot"])
+def test_rcit_statistic_and_weights_from_its_features(rng, method):
     n, seed = 300, 4
     x, y, z = _direct(rng, n)
-    res = hsic.conditional_test(x, y, z, method="rcit", seed=seed)
+    res = hsic.conditional_test(x, y, z, method=method, seed=seed)
     # The documented feature source: np.random.default_rng(seed).spawn(4) gives the streams of
-    # x, y, z (and the simulated null); median-heuristic Gaussian kernels on standardised data.
+    # x, y, z (and the simulated null); median-heuristic Gaussian kernels on standardised data;
+    # RCIT's y-features are of (y, z), RCoT's of y.
     streams = np.random.default_rng(seed).spawn(4)
+    yy = np.column_stack([_zscore(y), _zscore(z)]) if method == "rcit" else y
     feats = []
-    for a, count, stream in ((x, 6, streams[0]), (y, 6, streams[1]), (z, 100, streams[2])):
+    for a, count, stream in ((x, 6, streams[0]), (yy, 6, streams[1]), (z, 100, streams[2])):
         phi = np.asarray(rff_features(_zscore(a), n_features=count, seed=stream, dtype="float64"))
         feats.append(_zscore(phi))
     fx, fy, fz = feats
@@ -277,7 +281,7 @@ def test_kernel_and_epsilon_options(rng):
 
 def test_bad_inputs(rng):
     x, y, z = rng.normal(size=(3, 40))
-    with pytest.raises(ValueError, match=r"`method` must be one of 'kci', 'rcit'; got 'kcit'"):
+    with pytest.raises(ValueError, match=r"`method` must be one of 'kci', 'rcit', 'rcot'; got"):
         hsic.conditional_test(x, y, z, method="kcit")
     with pytest.raises(ValueError, match=r"`null` must be one of .*got 'permutation'"):
         hsic.conditional_test(x, y, z, null="permutation")
@@ -297,7 +301,7 @@ def test_bad_inputs(rng):
         hsic.conditional_test(x, y, np.zeros(40))
     with pytest.raises(ValueError, match=r"`y` must be finite"):
         hsic.conditional_test(x, np.r_[y[:-1], np.inf], z)
-    with pytest.raises(ValueError, match=r"`kernel_z` must be a Gaussian kernel for method='rcit'"):
+    with pytest.raises(ValueError, match=r"`kernel_z` must be a Gaussian kernel for methods"):
         hsic.conditional_test(x, y, z, method="rcit", kernel_z="laplace")
     with pytest.raises(ValueError, match=r"`kernel_x`='precomputed' cannot be used"):
         hsic.conditional_test(x, y, z, kernel_x="precomputed")

@@ -94,8 +94,6 @@ def test_statistic_matches_numpy_transcription(rng, d):
     expected = dhsic_reference(_grams(xs))
     assert hsic.dhsic(xs, dtype="float64") == pytest.approx(expected, rel=1e-10)
     assert hsic.dhsic(xs) == pytest.approx(expected, rel=1e-4)
-    res = hsic.joint_test(xs, n_permutations=10, dtype="float64")
-    assert res.statistic == pytest.approx(expected, rel=1e-10)
 
 
 def test_statistic_with_other_kernels(rng):
@@ -111,7 +109,7 @@ def test_statistic_with_other_kernels(rng):
 
 
 def test_float32_statistic_is_accurate_at_moderate_n(rng):
-    xs = [rng.normal(size=1500) for _ in range(3)]  # independent: dHSIC ~ 1/n, small
+    xs = [rng.normal(size=1000) for _ in range(3)]  # independent: dHSIC ~ 1/n, small
     exact = hsic.dhsic(xs, dtype="float64")
     assert hsic.dhsic(xs) == pytest.approx(exact, rel=2e-3)
 
@@ -122,7 +120,7 @@ def test_float32_statistic_is_accurate_at_moderate_n(rng):
 
 
 def test_permutation_null_matches_numpy_on_the_same_permutations(rng):
-    n, B, seed = 25, 40, 11
+    n, B, seed = 40, 40, 11
     xs = _three(rng, n)
     Ks = _grams(xs)
     res = hsic.joint_test(xs, n_permutations=B, seed=seed, dtype="float64")
@@ -137,11 +135,12 @@ def test_permutation_null_matches_numpy_on_the_same_permutations(rng):
         )
     np.testing.assert_allclose(res.null_distribution, null, rtol=1e-9)
     observed = dhsic_reference(Ks)
+    assert res.statistic == pytest.approx(observed, rel=1e-10)
     assert res.pvalue == (1 + np.sum(np.array(null) >= observed * (1 - 1e-9))) / (1 + B)
 
 
 def test_bootstrap_null_matches_numpy_on_the_same_draws(rng):
-    n, B, seed = 25, 40, 5
+    n, B, seed = 40, 40, 5
     xs = _three(rng, n, dependent=False)
     Ks = _grams(xs)
     res = hsic.joint_test(xs, method="bootstrap", n_permutations=B, seed=seed, dtype="float64")
@@ -178,10 +177,10 @@ def test_gamma_matches_r_package_transcription(rng, d):
 def test_gamma_mean_with_a_non_unit_diagonal_kernel(rng):
     # The mean generalises the paper's (unit diagonal) to (e1 − a1)(e2 − a2)/n for d = 2,
     # which is Gretton's HSIC mean: it agrees with hsic.test's gamma mean.
-    x, y = rng.normal(size=(2, 50))
+    n = 40
+    x, y = rng.normal(size=(2, n))
     K, L = np.outer(x, x), ref.gaussian_gram(y, ref.median_bandwidth(y))
     res = hsic.joint_test([x, y], method="gamma", kernels=["linear", "gaussian"], dtype="float64")
-    n = 50
     a1, a2 = K.mean(), L.mean()
     e1, e2 = np.diag(K).mean(), np.diag(L).mean()
     assert res.info["null_mean"] == pytest.approx((e1 - a1) * (e2 - a2) / n, rel=1e-10)
@@ -300,7 +299,7 @@ def test_seed_controls_the_null(rng, method):
 
 @pytest.mark.parametrize("method", ["permutation", "bootstrap"])
 def test_batch_size_does_not_change_the_result(rng, method):
-    xs = _three(rng, 30)
+    xs = _three(rng, 40)
     whole = hsic.joint_test(xs, method=method, n_permutations=37, batch_size=37)
     for batch_size in (1, 5, 16):
         res = hsic.joint_test(xs, method=method, n_permutations=37, batch_size=batch_size)
@@ -308,12 +307,12 @@ def test_batch_size_does_not_change_the_result(rng, method):
 
 
 def test_result_object(rng):
-    xs = _three(rng, 50)
+    xs = _three(rng, 40)
     res = hsic.joint_test(xs, n_permutations=20, seed=0)
     assert isinstance(res, hsic.JointTestResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.pvalue = 0.5
-    assert res.d == 3 and res.n == 50 and res.null_distribution.shape == (20,)
+    assert res.d == 3 and res.n == 40 and res.null_distribution.shape == (20,)
     assert res.bandwidths == pytest.approx([ref.median_bandwidth(x) for x in xs], rel=1e-5)
     summary = res.to_dict()
     assert json.loads(json.dumps(summary)) == summary
@@ -371,7 +370,7 @@ def test_bad_inputs(rng):
 
 def test_statistic_against_hyppo_dhsic(rng):
     d_variate = pytest.importorskip("hyppo.d_variate")
-    n = 60
+    n = 40
     xs = [a.reshape(n, -1) for a in _three(rng, n)]
     # Same V-statistic. hyppo's conventions differ: its default Gaussian kernel takes the
     # median distance of the FIRST variable as every variable's bandwidth (ours: each its own).

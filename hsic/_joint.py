@@ -6,8 +6,8 @@ and the [`JointTestResult`][hsic.JointTestResult]. For d = 2, dHSIC is the biase
 seed, so the two agree.
 
 **Computation.** The d Gram matrices are computed once. A resampled statistic (a permutation,
-or a bootstrap draw) only re-indexes them, ``K_j[i][:, i] = (K_j[i])ᵀ[i]`` (two contiguous row
-gathers, as in the permutation engine of ``hsic._nulls``); no kernel is ever recomputed. The
+or a bootstrap draw) only re-indexes them, ``K_j[i][:, i]``; no kernel is ever recomputed (for
+d = 2 the permutation null is the engine of ``hsic._nulls``, shared with ``hsic.test``). The
 resampling indices come from NumPy's PCG64 seeded by ``seed``, drawn one replicate after
 another, so the null does not depend on the batching. The sum is taken over entries whose mean
 is ~0 (see ``_dhsic``), which keeps float32 accurate.
@@ -27,9 +27,9 @@ import scipy.special
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
-from hsic._estimators import _precision
+from hsic._estimators import _precision, centre
 from hsic._independence import _describe
-from hsic._nulls import as_generator, permutation_pvalue
+from hsic._nulls import as_generator, permutation_null, permutation_pvalue
 from hsic._validation import (
     as_samples,
     check_choice,
@@ -130,31 +130,37 @@ class JointTestResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _dhsic(grams: Sequence[jax.Array]) -> jax.Array:
+def _dhsic(grams: Sequence[jax.Array], row_means: Sequence[jax.Array] | None = None,
+           grand_means: Sequence[jax.Array] | None = None) -> jax.Array:
     """dHSIC of d Gram matrices (a list, so that some may be gathered and others not).
 
     With ``P = ∏_j K_j`` (entrywise), row means ``m_j = K_j 1/n`` and grand means
     ``g_j = 1ᵀK_j1/n²``, dHSIC is ``mean(P) + ∏_j g_j − 2·mean_a ∏_j m_j[a]``. It is summed as
     ``mean(P − E)`` with ``E_ab = ∏_j m_j[a] + ∏_j m_j[b] − ∏_j g_j``, whose mean is the last
-    two terms: the summands then have mean ~0 and the running sum stays small.
+    two terms: the summands then have mean ~0 and the running sum stays small. The means are
+    computed from ``grams`` unless given (a permutation only re-indexes them).
     """
     n = grams[0].shape[0]
+    if row_means is None:
+        row_means = [jnp.mean(K, axis=1) for K in grams]
+    if grand_means is None:
+        grand_means = [jnp.mean(m) for m in row_means]
     prod = grams[0]
     for K in grams[1:]:
         prod = prod * K
     row = jnp.ones((n,), grams[0].dtype)
     grand = jnp.ones((), grams[0].dtype)
-    for K in grams:
-        m = jnp.mean(K, axis=1)
+    for m, g in zip(row_means, grand_means, strict=True):
         row = row * m
-        grand = grand * jnp.mean(m)
+        grand = grand * g
     E = row[:, None] + row[None, :] - grand
     return jnp.mean(prod - E)
 
 
 def _gather(K: jax.Array, index: jax.Array) -> jax.Array:
-    """``K[index][:, index]`` for a symmetric ``K``, as two row gathers and a transpose."""
-    return K[index].T[index]
+    """``K[index][:, index]`` (measured faster here than two row gathers around a transpose,
+    which pays off only in the two-matrix product of ``hsic._nulls``)."""
+    return K[index][:, index]
 
 
 @jax.jit
@@ -166,9 +172,13 @@ def _grams_and_statistic(fitted, xs):
 @jax.jit
 def _permuted_statistics(grams, indices: jax.Array) -> jax.Array:
     """dHSIC with variable j ≥ 1 re-indexed by ``indices[b, j − 1]``, for each b."""
+    row_means = [jnp.mean(K, axis=1) for K in grams]
+    grand_means = [jnp.mean(m) for m in row_means]
 
     def one(index):
-        return _dhsic([grams[0]] + [_gather(K, index[j]) for j, K in enumerate(grams[1:])])
+        gathered = [grams[0]] + [_gather(K, index[j]) for j, K in enumerate(grams[1:])]
+        means = [row_means[0]] + [m[index[j]] for j, m in enumerate(row_means[1:])]
+        return _dhsic(gathered, means, grand_means)
 
     return jax.lax.map(one, indices)
 
@@ -186,7 +196,8 @@ def _bootstrapped_statistics(grams, indices: jax.Array) -> jax.Array:
 def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np.ndarray:
     """The permutation or bootstrap null, ``count`` replicates drawn one after another from
     ``rng`` (variables 2..d permuted for a permutation; all d resampled with replacement for a
-    bootstrap), evaluated in batches of ``batch_size`` (which cannot change the result)."""
+    bootstrap), evaluated in batches of ``batch_size`` (which cannot change the result).
+    """
     n, d = grams[0].shape[0], len(grams)
     permute = method == "permutation"
     per_replicate = d - 1 if permute else d
@@ -203,6 +214,13 @@ def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np
         counts.append(size)
     host = jax.device_get(chunks)
     return np.concatenate([c[:k] for c, k in zip(host, counts, strict=True)])
+
+
+@jax.jit
+def _centred_pair(K: jax.Array, L: jax.Array):
+    """``(K̄, L̄, HSIC_b)``: for d = 2, dHSIC is HSIC_b."""
+    Kc, Lc = centre(K), centre(L)
+    return Kc, Lc, jnp.sum(Kc * Lc) / float(K.shape[0]) ** 2
 
 
 def _gamma_null(grams, diagonals, n: int, statistic: float):
@@ -454,7 +472,13 @@ def joint_test(
                 info={"d": d, "null_mean": mean, "null_variance": var}, **common,
             )
         batch_size = min(batch_size, n_permutations)
-        null = _resampling_null(grams, rng, method, n_permutations, batch_size)
+        if method == "permutation" and d == 2:
+            # dHSIC is HSIC_b: hsic.test's permutation engine, with the same draws
+            Kc, Lc, statistic = _centred_pair(*grams)
+            statistic = float(statistic)
+            null = permutation_null(Kc, Lc, rng, n_permutations, batch_size=batch_size)
+        else:
+            null = _resampling_null(grams, rng, method, n_permutations, batch_size)
     return JointTestResult(
         statistic=statistic, pvalue=permutation_pvalue(null, statistic),
         null_distribution=null, n_permutations=n_permutations, info={"d": d}, **common,

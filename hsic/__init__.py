@@ -6,6 +6,8 @@ The main entry points:
   unbiased) and its normalised form (CKA), jit-compiled, differentiable and vmap-able;
 * [`hsic.test`][hsic.test]: an independence test (permutation or gamma null) returning an
   [`HSICTestResult`][hsic.HSICTestResult];
+* [`hsic.joint_test`][hsic.joint_test] (dHSIC, d >= 2 variables) and
+  [`hsic.conditional_test`][hsic.conditional_test] (KCI, RCIT);
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
   kernels.
 
@@ -18,8 +20,10 @@ Example:
 """
 
 from hsic import kernels
+from hsic._conditional import ConditionalTestResult, conditional_test
 from hsic._estimators import centre, cka_from_gram, hsic, hsic_from_gram, nhsic
 from hsic._independence import HSICTestResult, test
+from hsic._joint import JointTestResult, dhsic, joint_test
 from hsic._sharding import make_mesh
 from hsic.datasets import load_example
 
@@ -37,4 +41,9 @@ __all__ = [
     "make_mesh",
     "nhsic",
     "test",
+    "JointTestResult",
+    "dhsic",
+    "joint_test",
+    "ConditionalTestResult",
+    "conditional_test",
 ]

@@ -1,0 +1,328 @@
+"""hsic.conditional_test (KCI, RCIT): statistics and nulls against NumPy transcriptions,
+causal structures (chain, collider, direct edge), calibration, peers, seeds and errors."""
+
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+
+import hsic
+from hsic._large_scale import rff_features
+
+ALPHA = 0.05
+
+
+# --------------------------------------------------------------------------------------------
+# Independent references
+# --------------------------------------------------------------------------------------------
+
+
+def _zscore(a):
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    return (a - a.mean(0)) / a.std(0, ddof=1)
+
+
+def _gauss(a, sigma):
+    sq = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
+    return np.exp(-sq / (2 * sigma**2))
+
+
+def _width(n, dim_z):
+    # the empirical rule of the authors' code and causal-learn: every width scales with √dim(z)
+    return (1.2 if n < 200 else 0.7 if n < 1200 else 0.4) * np.sqrt(dim_z)
+
+
+def kci_reference(x, y, z, eps=1e-3, thresh=1e-12):
+    """Zhang et al. (2011), written from the paper: centred Gram matrices (H K H), ẍ = (x, z/2)
+    (causal-learn's weighting), R = ε(K̃_z + εI)⁻¹, T = tr(R K̃ẍ R · R K̃y R)/n. The null
+    weights from the paper's construction: eigen-factorise K̃ẍ|z = ΨΨᵀ and K̃y|z = ΦΦᵀ,
+    w_t = vec(ψ(t) φ(t)ᵀ), weights = eig(wᵀw)/n. Returns (T, weights)."""
+    x, y, z = _zscore(x), _zscore(y), _zscore(z)
+    n = len(x)
+    xx = np.hstack([x, 0.5 * z])
+    H = np.eye(n) - np.ones((n, n)) / n
+    sigma = _width(n, z.shape[1])
+    Kx = H @ _gauss(xx, sigma) @ H
+    Ky = H @ _gauss(y, sigma) @ H
+    Kz = H @ _gauss(z, sigma) @ H
+    R = eps * np.linalg.inv(Kz + eps * np.eye(n))
+    KxR, KyR = R @ Kx @ R, R @ Ky @ R
+    T = np.trace(KxR @ KyR) / n
+
+    def factor(K):
+        lam, V = np.linalg.eigh((K + K.T) / 2)
+        keep = lam > lam.max() * thresh
+        return V[:, keep] * np.sqrt(lam[keep])
+
+    psi, phi = factor(KxR), factor(KyR)
+    w = (psi[:, :, None] * phi[:, None, :]).reshape(n, -1)
+    weights = np.linalg.eigvalsh(w.T @ w) / n
+    return T, weights[weights > weights.max() * thresh]
+
+
+def _chain(rng, n):
+    """x → z → y, nonlinear: x ⟂ y | z."""
+    x = rng.normal(size=n)
+    z = np.tanh(x) + 0.3 * rng.normal(size=n)
+    y = np.sin(2 * z) + 0.3 * rng.normal(size=n)
+    return x, y, z
+
+
+def _collider(rng, n):
+    """x → z ← y: x ⟂ y, but not given z."""
+    x, y = rng.normal(size=(2, n))
+    z = x + y + 0.3 * rng.normal(size=n)
+    return x, y, z
+
+
+def _direct(rng, n):
+    """z → x, z → y and x → y."""
+    z = rng.normal(size=n)
+    x = np.cos(z) + 0.5 * rng.normal(size=n)
+    y = z**2 + x + 0.5 * rng.normal(size=n)
+    return x, y, z
+
+
+# --------------------------------------------------------------------------------------------
+# KCI
+# --------------------------------------------------------------------------------------------
+
+
+def test_kci_statistic_and_null_match_the_paper(rng):
+    for make in (_chain, _direct):
+        x, y, z = make(rng, 80)
+        T, weights = kci_reference(x, y, z)
+        for null in ("gamma", "hbe", "simulated"):
+            res = hsic.conditional_test(x, y, z, null=null, n_null_samples=2000)
+            assert res.statistic == pytest.approx(T, rel=1e-8)
+            assert res.info["null_mean"] == pytest.approx(weights.sum(), rel=1e-6)
+            assert res.info["null_variance"] == pytest.approx(2 * (weights**2).sum(), rel=1e-6)
+        gamma = hsic.conditional_test(x, y, z, null="gamma")
+        shape = weights.sum() ** 2 / (2 * (weights**2).sum())
+        scale = 2 * (weights**2).sum() / weights.sum()
+        assert gamma.gamma_shape == pytest.approx(shape, rel=1e-6)
+        assert gamma.gamma_scale == pytest.approx(scale, rel=1e-6)
+        expected = scipy.stats.gamma.sf(T, shape, loc=0, scale=scale)  # scale, not location
+        assert gamma.pvalue == pytest.approx(expected, rel=1e-5, abs=1e-12)
+        # Hall–Buckley–Eagleson from the three cumulants of Σ λ ζ²
+        k1, k2, k3 = weights.sum(), 2 * (weights**2).sum(), 8 * (weights**3).sum()
+        nu = 8 * k2**3 / k3**2
+        hbe = scipy.stats.chi2.sf(nu + (T - k1) * np.sqrt(2 * nu / k2), nu)
+        res = hsic.conditional_test(x, y, z, null="hbe")
+        assert res.pvalue == pytest.approx(hbe, rel=1e-5, abs=1e-12)
+        assert res.info["hbe_dof"] == pytest.approx(nu, rel=1e-6)
+
+
+def test_kci_simulated_null_draws_the_weighted_chi_square(rng):
+    x, y, z = _chain(rng, 60)
+    T, weights = kci_reference(x, y, z)
+    res = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=4000, seed=3)
+    draws = res.null_distribution
+    assert draws.shape == (4000,) and res.n_null_samples == 4000
+    # mean Σλ and variance 2Σλ² within Monte Carlo error
+    assert draws.mean() == pytest.approx(weights.sum(), rel=0.05)
+    assert draws.var() == pytest.approx(2 * (weights**2).sum(), rel=0.15)
+    assert res.pvalue == (1 + np.sum(draws >= T * (1 - 1e-9))) / (1 + 4000)
+    gamma = hsic.conditional_test(x, y, z, null="gamma")
+    assert res.pvalue == pytest.approx(gamma.pvalue, abs=0.05)
+
+
+@pytest.mark.parametrize("method", ["kci", "rcit", "rcot"])
+def test_causal_structures(method):
+    rng = np.random.default_rng(7)
+    n = 400
+    assert hsic.conditional_test(*_chain(rng, n), method=method).pvalue > ALPHA
+    assert hsic.conditional_test(*_collider(rng, n), method=method).pvalue < 1e-3
+    assert hsic.conditional_test(*_direct(rng, n), method=method).pvalue < 1e-3
+    # without conditioning, the chain's ends are dependent and the collider's are not
+    x, y, _ = _chain(rng, n)
+    assert hsic.test(x, y, n_permutations=200).pvalue < 0.01
+
+
+def _ci_rejections(method, replications, n, seed, **kwargs):
+    rng = np.random.default_rng(seed)
+    rejected = 0
+    for r in range(replications):
+        z = rng.normal(size=n)  # z acts nonlinearly on both x and y
+        x = np.sin(2 * z) + 0.5 * rng.normal(size=n)
+        y = z**2 + 0.5 * rng.standard_t(df=5, size=n)
+        res = hsic.conditional_test(x, y, z, method=method, seed=r, **kwargs)
+        rejected += res.pvalue <= ALPHA
+    return rejected
+
+
+def _assert_calibrated(rejected, replications):
+    result = scipy.stats.binomtest(rejected, replications, ALPHA)
+    low, high = result.proportion_ci(confidence_level=0.99)
+    assert low <= ALPHA <= high, f"rejection rate {rejected / replications:.3f}"
+
+
+@pytest.mark.parametrize("method", ["kci", "rcit"])
+def test_level_fast(method):
+    replications = 100
+    _assert_calibrated(_ci_rejections(method, replications, 150, seed=1), replications)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "method, n, kwargs",
+    [
+        ("kci", 200, {}),
+        ("kci", 200, dict(null="simulated", n_null_samples=1000)),
+        ("rcit", 500, {}),
+        ("rcit", 500, dict(null="gamma")),
+        ("rcot", 500, {}),
+    ],
+)
+def test_level_slow(method, n, kwargs):
+    replications = 500
+    _assert_calibrated(_ci_rejections(method, replications, n, seed=2, **kwargs), replications)
+
+
+# --------------------------------------------------------------------------------------------
+# RCIT
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["rcit", "rcot"])
+def test_rcit_statistic_and_weights_from_its_features(rng, method):
+    n, seed = 300, 4
+    x, y, z = _direct(rng, n)
+    res = hsic.conditional_test(x, y, z, method=method, seed=seed)
+    # The documented feature source: np.random.default_rng(seed).spawn(4) gives the streams of
+    # x, y, z (and the simulated null); median-heuristic Gaussian kernels on standardised data;
+    # RCIT's y-features are of (y, z), RCoT's of y.
+    streams = np.random.default_rng(seed).spawn(4)
+    yy = np.column_stack([_zscore(y), _zscore(z)]) if method == "rcit" else y
+    feats = []
+    for a, count, stream in ((x, 6, streams[0]), (yy, 6, streams[1]), (z, 100, streams[2])):
+        phi = np.asarray(rff_features(_zscore(a), n_features=count, seed=stream, dtype="float64"))
+        feats.append(_zscore(phi))
+    fx, fy, fz = feats
+    # residuals of the ridge regression on the z-features, β = (C_zz + εI)⁻¹ C_zf, ε = 1e-10,
+    # and the partial cross-covariance as the covariance of x's residuals with y's features
+    czz = np.cov(fz, rowvar=False)
+    beta_x = np.linalg.solve(czz + 1e-10 * np.eye(100), fz.T @ fx / (n - 1))
+    beta_y = np.linalg.solve(czz + 1e-10 * np.eye(100), fz.T @ fy / (n - 1))
+    rx, ry = fx - fz @ beta_x, fy - fz @ beta_y
+    c = rx.T @ fy / (n - 1)
+    assert res.statistic == pytest.approx(n * np.sum(c**2), rel=1e-5)
+    prods = np.stack([rx[:, i] * ry[:, j] for i in range(6) for j in range(6)], axis=1)
+    lam = np.linalg.eigvalsh(prods.T @ prods / n)
+    assert res.info["null_mean"] == pytest.approx(lam.sum(), rel=1e-5)
+    assert res.info["null_variance"] == pytest.approx(2 * (lam**2).sum(), rel=1e-5)
+    assert res.info["n_features"] == 100 and res.info["n_features_xy"] == 6
+
+
+def test_rcit_seed(rng):
+    x, y, z = _chain(rng, 200)
+    a = hsic.conditional_test(x, y, z, method="rcit", seed=1)
+    b = hsic.conditional_test(x, y, z, method="rcit", seed=1)
+    c = hsic.conditional_test(x, y, z, method="rcit", seed=2)
+    assert a.statistic == b.statistic and a.pvalue == b.pvalue
+    assert a.statistic != c.statistic
+    k1 = hsic.conditional_test(x, y, z, method="rcit", seed=jax.random.key(5))
+    k2 = hsic.conditional_test(x, y, z, method="rcit", seed=jax.random.key(5))
+    assert k1.statistic == k2.statistic
+
+
+def test_simulated_null_seed(rng):
+    x, y, z = _chain(rng, 60)
+    a = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=200, seed=1)
+    b = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=200, seed=1)
+    c = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=200, seed=2)
+    np.testing.assert_array_equal(a.null_distribution, b.null_distribution)
+    assert not np.array_equal(a.null_distribution, c.null_distribution)
+
+
+# --------------------------------------------------------------------------------------------
+# Result object and options
+# --------------------------------------------------------------------------------------------
+
+
+def test_result_object(rng):
+    x, y, z = _chain(rng, 100)
+    res = hsic.conditional_test(x, y, z)
+    assert isinstance(res, hsic.ConditionalTestResult)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.pvalue = 0.5
+    assert res.method == "kci" and res.null == "gamma" and res.n == 100
+    assert res.bandwidth_x == res.bandwidth_y == res.bandwidth_z == pytest.approx(1.2)
+    wide = hsic.conditional_test(x, y, np.column_stack([z, z**2]))  # 1.2·√dim(z)
+    assert wide.bandwidth_x == pytest.approx(1.2 * np.sqrt(2))
+    assert res.info["epsilon"] == 1e-3
+    summary = res.to_dict()
+    assert json.loads(json.dumps(summary)) == summary
+    assert "ConditionalTestResult(method='kci', null='gamma', shape=" in repr(res)
+    rcit = hsic.conditional_test(x, y, z, method="rcit")
+    assert rcit.null == "hbe" and "dof=" in repr(rcit) and json.dumps(rcit.to_dict())
+    sim = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=50)
+    assert "50 null draws" in repr(sim)
+
+
+def test_kernel_and_epsilon_options(rng):
+    x, y, z = _direct(rng, 120)
+    res = hsic.conditional_test(x, y, z, kernel_x="gaussian", kernel_z=hsic.kernels.Laplace(1.0))
+    assert res.kernel_z == hsic.kernels.Laplace(bandwidth=1.0)
+    assert res.bandwidth_x == pytest.approx(
+        hsic.kernels.median_distance(np.column_stack([_zscore(x), 0.5 * _zscore(z)]))
+    )
+    small = hsic.conditional_test(*_chain(rng, 120), epsilon=1e-4)
+    assert small.info["epsilon"] == 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+def test_bad_inputs(rng):
+    x, y, z = rng.normal(size=(3, 40))
+    with pytest.raises(ValueError, match=r"`method` must be one of 'kci', 'rcit', 'rcot'; got"):
+        hsic.conditional_test(x, y, z, method="kcit")
+    with pytest.raises(ValueError, match=r"`null` must be one of .*got 'permutation'"):
+        hsic.conditional_test(x, y, z, null="permutation")
+    with pytest.raises(ValueError, match=r"`epsilon` must be a positive finite number.*got 0"):
+        hsic.conditional_test(x, y, z, epsilon=0)
+    with pytest.raises(ValueError, match=r"`n_features` must be a positive even integer.*got 7"):
+        hsic.conditional_test(x, y, z, method="rcit", n_features=7)
+    with pytest.raises(ValueError, match=r"`n_features_xy` must be a positive even.*got 0"):
+        hsic.conditional_test(x, y, z, method="rcit", n_features_xy=0)
+    with pytest.raises(ValueError, match=r"`n_null_samples` must be a positive integer; got 0"):
+        hsic.conditional_test(x, y, z, null="simulated", n_null_samples=0)
+    with pytest.raises(ValueError, match=r"`x` has 40 and `z` has 39"):
+        hsic.conditional_test(x, y, z[:39])
+    with pytest.raises(ValueError, match=r"at least 10 samples; got n=9"):
+        hsic.conditional_test(x[:9], y[:9], z[:9])
+    with pytest.raises(ValueError, match=r"`z` is constant"):
+        hsic.conditional_test(x, y, np.zeros(40))
+    with pytest.raises(ValueError, match=r"`y` must be finite"):
+        hsic.conditional_test(x, np.r_[y[:-1], np.inf], z)
+    with pytest.raises(ValueError, match=r"`kernel_z` must be a Gaussian kernel for methods"):
+        hsic.conditional_test(x, y, z, method="rcit", kernel_z="laplace")
+    with pytest.raises(ValueError, match=r"`kernel_x`='precomputed' cannot be used"):
+        hsic.conditional_test(x, y, z, kernel_x="precomputed")
+    with pytest.raises(ValueError, match=r"`seed` must be a non-negative integer"):
+        hsic.conditional_test(x, y, z, seed=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Peer: causal-learn
+# --------------------------------------------------------------------------------------------
+
+
+def test_kci_pvalue_against_causallearn(rng):
+    kci = pytest.importorskip("causallearn.utils.KCI.KCI")
+    # causal-learn's KCI_CInd defaults (empirical widths, ε = 1e-3, ẍ = (x, z/2), gamma null)
+    # are our defaults. It drops eigenvalues below 1e-5 of the largest before forming the
+    # moments, so the p-values agree to ~1e-5 (relative) rather than exactly.
+    for make in (_chain, _collider, _direct):
+        x, y, z = make(rng, 150)
+        peer = kci.KCI_CInd()
+        p_peer, stat_peer = peer.compute_pvalue(x[:, None], y[:, None], z[:, None])
+        res = hsic.conditional_test(x, y, z)
+        assert res.statistic * 150 == pytest.approx(stat_peer, rel=1e-6)  # peer: tr(·), no 1/n
+        assert res.pvalue == pytest.approx(p_peer, rel=1e-3, abs=1e-9)

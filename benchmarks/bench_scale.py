@@ -95,13 +95,13 @@ def plot(rows: list[dict], path: str, machine: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    for method in METHODS:
+    for colour, method in enumerate(METHODS):
+        style = dict(color=f"C{colour}", marker="o", label=method)
         mine = [r for r in rows if r["method"] == method]
-        left.loglog([r["n"] for r in mine], [r["seconds"] for r in mine], "o-", label=method)
+        left.loglog([r["n"] for r in mine], [r["seconds"] for r in mine], **style)
         errs = [r for r in mine if r["rel_error"] is not None and method != "exact"]
         if errs:
-            right.loglog([r["n"] for r in errs], [r["rel_error"] for r in errs], "o-",
-                         label=method)
+            right.loglog([r["n"] for r in errs], [r["rel_error"] for r in errs], **style)
     left.set(xlabel="n", ylabel="seconds (median, warm)", title="Time of the statistic")
     right.set(xlabel="n", ylabel="|approx − exact| / exact",
               title="Relative error against the exact statistic")
@@ -122,7 +122,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/results/scale")
     parser.add_argument("--figure", default="docs/figures/scale.png")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw the figure from the JSON written by an earlier run")
     args = parser.parse_args()
+    if args.replot:
+        with open(args.out + ".json") as f:
+            saved = json.load(f)
+        m = saved["machine"]
+        plot(saved["rows"], args.figure, f"{m['cpus']} CPU cores, jax {m['jax']}, {m['date']}, "
+             f"load average {m['load_average_at_end']:.1f}")
+        return
     rows = []
     for n in args.sizes:
         for row in run(n, args.d, args.exact_max, args.seeds):

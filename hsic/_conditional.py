@@ -34,9 +34,9 @@ from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
 from hsic._estimators import _precision, centre
-from hsic._result import _describe
 from hsic._large_scale import _check_n_features, _generator, _spectral_null, rff_features
 from hsic._nulls import permutation_pvalue
+from hsic._result import _describe
 from hsic._validation import as_samples, check_choice, check_positive_int, is_constant
 
 __all__ = ["ConditionalTestResult", "conditional_test", "kci_bandwidth", "METHODS", "NULLS"]

@@ -28,8 +28,8 @@ from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
 from hsic._estimators import _precision, centre
-from hsic._result import _describe
 from hsic._nulls import as_generator, permutation_null, permutation_pvalue
+from hsic._result import _describe
 from hsic._validation import (
     as_samples,
     check_choice,

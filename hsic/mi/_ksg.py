@@ -177,28 +177,35 @@ def _window(n: int, k: int) -> int | None:
     return w if 3 * w <= n else None
 
 
-def _kth_smallest(d, k: int):
+def _kth_smallest(d, k):
     """The k-th smallest entry of each row of ``d``, counting repeated values.
 
     k passes of (min over the entries above the last distinct value, count of its copies):
-    cheaper on the CPU than ``lax.top_k``, which XLA lowers to a full sort of each row.
+    cheaper on the CPU than ``lax.top_k``, which XLA lowers to a full sort of each row. ``k``
+    may be traced, so a new k does not compile anew.
     """
-    prev = jnp.full(d.shape[:1], -jnp.inf, d.dtype)
-    seen = jnp.zeros(d.shape[:1], jnp.int32)
-    kth = jnp.full(d.shape[:1], jnp.inf, d.dtype)
-    for _ in range(k):  # k is static and small
+
+    def step(_, carry):
+        prev, seen, kth = carry
         t = jnp.min(jnp.where(d > prev[:, None], d, jnp.inf), axis=1)
         now = seen + jnp.sum(d == t[:, None], axis=1, dtype=jnp.int32)
         kth = jnp.where((seen < k) & (now >= k), t, kth)
-        seen, prev = now, t
-    return kth
+        return t, now, kth
+
+    rows = d.shape[:1]
+    init = (
+        jnp.full(rows, -jnp.inf, d.dtype),
+        jnp.zeros(rows, jnp.int32),
+        jnp.full(rows, jnp.inf, d.dtype),
+    )
+    return lax.fori_loop(0, k, step, init)[2]
 
 
 # ---------------------------------------------------------------------------------------------
 # brute force: blocks of query rows against all points
 
 
-@partial(jax.jit, static_argnames=("k", "variant", "block"))
+@partial(jax.jit, static_argnames=("variant", "block"))
 def _brute_kernel(x, y, rows, n_valid, *, k, variant, block):
     """Thresholds and counts for the query ``rows`` (a multiple of ``block``) against all points.
 
@@ -251,7 +258,7 @@ def _brute(x: np.ndarray, y: np.ndarray, rows: np.ndarray, k: int, variant: int,
         jnp.asarray(_pad_rows(y, m), dtype),
         rows_j,
         jnp.int32(n),
-        k=k,
+        k=jnp.int32(k),
         variant=variant,
         block=block,
     )
@@ -267,7 +274,7 @@ def _brute_counts(x, y, k, variant, dtype):
 # sorted: 1-D x and y, windowed k-NN along sorted x, binary-search counts
 
 
-@partial(jax.jit, static_argnames=("k", "variant", "w", "block"))
+@partial(jax.jit, static_argnames=("variant", "w", "block"))
 def _window_kernel(xs, ys, rows, n_valid, *, k, variant, w, block):
     """k-NN thresholds of the query ``rows`` of x-sorted ``xs``, ``ys`` within a window of ranks.
 
@@ -339,7 +346,7 @@ def _count_kernel(sorted_vals, vals, thresholds, *, strict):
     return upper - lower - 1
 
 
-@partial(jax.jit, static_argnames=("k", "variant", "w", "block"))
+@partial(jax.jit, static_argnames=("variant", "w", "block"))
 def _slab_kernel(xs, ys, n_valid, *, k, variant, w, block):
     """Like ``_window_kernel`` for all rows at once, without gathers.
 
@@ -409,13 +416,17 @@ def _sorted_counts(x: np.ndarray, y: np.ndarray, k: int, variant: int, dtype, w:
         eps, ex, ey = (np.zeros(n, dtype) for _ in range(3))
         todo, w = np.arange(n), n
     else:
-        out = _slab_kernel(xs_j, ys_j, jnp.int32(n), k=k, variant=variant, w=w, block=block)
+        out = _slab_kernel(
+            xs_j, ys_j, jnp.int32(n), k=jnp.int32(k), variant=variant, w=w, block=block
+        )
         eps, ex, ey, ok = (np.array(o)[:n] for o in out)
         todo = np.flatnonzero(~ok)
         w *= 4
     while todo.size and 2 * w + 1 <= n:
         rows, block = _padded_rows(todo, _block(2 * w + 1), pow2=todo.size < n)
-        out = _window_kernel(xs_j, ys_j, rows, jnp.int32(n), k=k, variant=variant, w=w, block=block)
+        out = _window_kernel(
+            xs_j, ys_j, rows, jnp.int32(n), k=jnp.int32(k), variant=variant, w=w, block=block
+        )
         t_eps, t_ex, t_ey, ok = (np.asarray(o)[: todo.size] for o in out)
         eps[todo], ex[todo], ey[todo] = t_eps, t_ex, t_ey
         todo = todo[~ok]

@@ -53,7 +53,7 @@ def correlated(n, rho=0.8, seed=0, dims=(1, 1)):
 @pytest.mark.parametrize("k", [1, 3, 7])
 @pytest.mark.parametrize("dims", [(1, 1), (2, 3)])
 def test_matches_numpy_transcription(variant, k, dims):
-    x, y = correlated(150, seed=k, dims=dims)
+    x, y = correlated(300, seed=k, dims=dims)
     want = ksg_reference(x, y, k, variant)
     got = hsic.mi.ksg(x, y, k=k, variant=variant, algorithm="brute", dtype="float64")
     assert got == pytest.approx(want, abs=1e-10)
@@ -66,7 +66,7 @@ def test_matches_transcription_with_ties(variant):
     rng = np.random.default_rng(3)
     x = np.round(rng.normal(size=300) / 0.05) * 0.05
     y = 0.5 * x + rng.normal(size=300)
-    lattice = np.array([(i, j) for i in range(12) for j in range(12)], float)
+    lattice = np.array([(i, j) for i in range(15) for j in range(20)], float)  # 300 points
     lattice = lattice[rng.permutation(len(lattice))]
     for a, b in [(x, y), (lattice[:, 0], lattice[:, 1] + 0.5 * lattice[:, 0])]:
         want = ksg_reference(a, b, 4, variant)
@@ -78,13 +78,13 @@ def test_matches_transcription_with_ties(variant):
 @pytest.mark.parametrize("variant", [1, 2])
 @pytest.mark.parametrize("kind", ["normal", "heavy", "ties"])
 def test_sorted_and_brute_agree(variant, kind):
-    # n = 3000 takes the sorted search through its escalating windows (and, for heavy tails,
-    # through brute force for the last rows); the counts, hence the estimates, are identical.
+    # n = 2000 takes the sorted search through its first windows, then brute force for the
+    # rows they could not settle; the counts, hence the estimates, are identical.
     rng = np.random.default_rng(7)
-    x = rng.normal(size=3000)
+    x = rng.normal(size=2000)
     if kind == "heavy":
-        x = rng.standard_t(1.5, size=3000)
-    y = np.sin(x) + 0.3 * rng.normal(size=3000)
+        x = rng.standard_t(1.5, size=2000)
+    y = np.sin(x) + 0.3 * rng.normal(size=2000)
     if kind == "ties":
         x, y = np.round(x, 2), np.round(y, 3)
     sorted_ = hsic.mi.ksg(x, y, variant=variant, algorithm="sorted")
@@ -92,15 +92,24 @@ def test_sorted_and_brute_agree(variant, kind):
     assert sorted_ == pytest.approx(brute, abs=1e-12)
 
 
-def test_sorted_search_is_exact_at_boundaries():
-    # Every row is redone with wider windows when the first one cannot prove its neighbours:
-    # clustered data (two far-apart clusters in x, spread in y) forces that path.
+def test_sorted_search_is_exact_at_boundaries(monkeypatch):
+    # A row is redone with wider windows when the first one cannot prove its neighbours, and
+    # by brute force last. Clustered data (two far-apart clusters in x, spread in y) and a
+    # small tile budget (which otherwise sends the rows left straight to brute force) force
+    # every level.
+    monkeypatch.setattr(_ksg, "_TILE_ELEMENTS", 1 << 16)
+    levels = []
+    window = _ksg._window_kernel
+    monkeypatch.setattr(
+        _ksg, "_window_kernel", lambda *a, **kw: levels.append(kw["w"]) or window(*a, **kw)
+    )
     rng = np.random.default_rng(11)
-    x = np.concatenate([rng.normal(size=1000) * 1e-3, 10 + rng.normal(size=1000) * 1e-3])
-    y = rng.normal(size=2000) * 100
+    x = np.concatenate([rng.normal(size=600) * 1e-3, 10 + rng.normal(size=600) * 1e-3])
+    y = rng.normal(size=1200) * 100
     for variant in (1, 2):
         a = hsic.mi.ksg(x, y, variant=variant, algorithm="sorted", dtype="float64")
         assert a == pytest.approx(ksg_reference(x, y, 3, variant), abs=1e-10)
+    assert levels and min(levels) > _ksg._window(1200, 3)  # wider windows were needed
 
 
 @pytest.mark.parametrize("variant", [1, 2])
@@ -118,13 +127,13 @@ def test_agrees_with_sklearn_exactly_on_its_noisy_inputs():
     from sklearn.feature_selection import mutual_info_regression
 
     rng = np.random.default_rng(5)
-    x = rng.normal(size=1500)
-    y = np.tanh(x) + 0.5 * rng.normal(size=1500)
+    x = rng.normal(size=2000)
+    y = np.tanh(x) + 0.5 * rng.normal(size=2000)
     state = np.random.RandomState(42)
     xs = x / x.std()
-    xs = xs + 1e-10 * max(1.0, np.mean(np.abs(xs))) * state.standard_normal(size=(1500, 1))[:, 0]
+    xs = xs + 1e-10 * max(1.0, np.mean(np.abs(xs))) * state.standard_normal(size=(2000, 1))[:, 0]
     ys = y / y.std()
-    ys = ys + 1e-10 * max(1.0, np.mean(np.abs(ys))) * state.standard_normal(size=1500)
+    ys = ys + 1e-10 * max(1.0, np.mean(np.abs(ys))) * state.standard_normal(size=2000)
     for k in (3, 5):
         want = mutual_info_regression(x[:, None], y, n_neighbors=k, random_state=42)[0]
         assert hsic.mi.ksg(xs, ys, k=k, dtype="float64") == pytest.approx(want, rel=1e-9)
@@ -135,17 +144,17 @@ def test_agrees_with_sklearn_on_plain_data():
     # data the two estimates agree to well below the estimator's standard error.
     from sklearn.feature_selection import mutual_info_regression
 
-    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(3000, seed=4)
+    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, seed=4)
     x, y = x / x.std(), y / y.std()
     want = mutual_info_regression(x, y[:, 0], n_neighbors=3, random_state=0)[0]
     assert hsic.mi.ksg(x, y) == pytest.approx(want, abs=2e-3)
 
 
 def test_invariances():
-    x, y = correlated(1000, seed=2)
+    x, y = correlated(2000, seed=2)
     base = hsic.mi.ksg(x, y, dtype="float64")
     # exact: shared scaling and shifts, sign flips, sample order, swapping x and y
-    perm = np.random.default_rng(0).permutation(1000)
+    perm = np.random.default_rng(0).permutation(2000)
     assert hsic.mi.ksg(3 * x + 1, -3 * y - 2, dtype="float64") == pytest.approx(base, abs=1e-9)
     assert hsic.mi.ksg(x[perm], y[perm], dtype="float64") == pytest.approx(base, abs=1e-12)
     assert hsic.mi.ksg(y, x, dtype="float64") == pytest.approx(base, abs=1e-12)
@@ -163,9 +172,11 @@ def test_near_zero_on_independent_data():
 
 
 def test_multivariate_accuracy():
+    # In 6 joint dimensions KSG is biased downwards (Kraskov et al. 2004, fig. 4; Czyż et al.
+    # 2023): at n = 2000 the estimate lies a little below the truth, 1.0217 nats.
     task = hsic.mi.tasks.multinormal(3, 3, rho=0.8, sparse=True, n_interacting=2)
-    x, y = task.sample(3000, seed=1)
-    assert abs(hsic.mi.ksg(x, y) - task.mi) < 0.1
+    x, y = task.sample(2000, seed=1)
+    assert 0 < task.mi - hsic.mi.ksg(x, y) < 0.2
 
 
 def test_base_and_dtype():

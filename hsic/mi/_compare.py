@@ -137,7 +137,8 @@ class CompareResult:
         """Draw the figures into ``directory`` (created if needed) and return their paths.
 
         * ``estimate_vs_true_mi.png``: one panel per estimator, mean ± sd over seeds against the
-          true MI, one colour per n, with the diagonal for the MI estimators;
+          true MI, one colour per n, with the diagonal for the MI estimators (MI panels show
+          −0.5 to 1.6× the largest true MI; means outside are triangles on the edge);
         * ``power_vs_n.png``: one panel per task, the power of each statistic's permutation
           test against n (only when tests were run).
 

@@ -46,15 +46,26 @@ def draw(result: Any, directory: pathlib.Path) -> list[pathlib.Path]:
         ax = fig.add_subplot(rows, cols, i + 1)
         rs = [r for r in records if r["estimator"] == name]
         is_mi = not all(math.isnan(r["bias"]) for r in rs)
+        # MI panels share a fixed window; estimates outside it (neural bounds that overfit
+        # can be far below zero) are drawn on its edge as triangles.
+        lo, hi = -0.5, 1.6 * top + 0.1
         for size in sizes:
             sel = [r for r in rs if r["n"] == size]
+            inside = [r for r in sel if not is_mi or lo <= r["estimate_mean"] <= hi]
             ax.errorbar(
-                [r["true_mi"] for r in sel], [r["estimate_mean"] for r in sel],
-                yerr=[0.0 if math.isnan(r["estimate_sd"]) else r["estimate_sd"] for r in sel],
+                [r["true_mi"] for r in inside], [r["estimate_mean"] for r in inside],
+                yerr=[0.0 if math.isnan(r["estimate_sd"]) else r["estimate_sd"] for r in inside],
                 fmt="o", ms=3.5, capsize=2, color=colours[size], label=f"n = {size}",
             )
+            below = [r for r in sel if is_mi and not r["estimate_mean"] >= lo]
+            above = [r for r in sel if is_mi and r["estimate_mean"] > hi]
+            for group, edge, marker in ((below, lo, "v"), (above, hi, "^")):
+                if group:
+                    ax.plot([r["true_mi"] for r in group], [edge] * len(group), marker,
+                            ms=6, color=colours[size])
         if is_mi:
             ax.plot([0, top], [0, top], color="0.5", lw=0.8, ls="--")
+            ax.set_ylim(lo - 0.05, hi + 0.05)
         ax.set_title(name)
         ax.set_xlabel("true MI (nats)")
         ax.set_ylabel("estimate (nats)" if is_mi else f"{name} statistic")

@@ -79,9 +79,13 @@ def draw(result: Any, directory: pathlib.Path) -> list[pathlib.Path]:
         rows, cols = _grid(len(tasks))
         fig = Figure(figsize=(3.2 * cols, 2.7 * rows), layout="constrained")
         FigureCanvasAgg(fig)
+        tested = [
+            name for name in estimators
+            if any(r["estimator"] == name and not math.isnan(r["power"]) for r in records)
+        ]
         for i, task in enumerate(tasks):
             ax = fig.add_subplot(rows, cols, i + 1)
-            for j, name in enumerate(estimators):
+            for j, name in enumerate(tested):
                 sel = sorted(
                     (r for r in records if r["task"] == task and r["estimator"] == name),
                     key=lambda r: r["n"],
@@ -92,6 +96,8 @@ def draw(result: Any, directory: pathlib.Path) -> list[pathlib.Path]:
                 )
             ax.axhline(result.alpha, color="0.5", lw=0.8, ls=":")
             ax.set_xscale("log")
+            ax.set_xticks(sizes, [str(n) for n in sizes])
+            ax.minorticks_off()
             ax.set_ylim(-0.05, 1.05)
             true_mi = next(r["true_mi"] for r in records if r["task"] == task)
             ax.set_title(f"{task}\n(MI {true_mi:.2f})", fontsize="small")

@@ -94,10 +94,8 @@ def test_sorted_and_brute_agree(variant, kind):
 
 def test_sorted_search_is_exact_at_boundaries(monkeypatch):
     # A row is redone with wider windows when the first one cannot prove its neighbours, and
-    # by brute force last. Clustered data (two far-apart clusters in x, spread in y) and a
-    # small tile budget (which otherwise sends the rows left straight to brute force) force
+    # by brute force last. Clustered data (two far-apart clusters in x, spread in y) force
     # every level.
-    monkeypatch.setattr(_ksg, "_TILE_ELEMENTS", 1 << 16)
     levels = []
     window = _ksg._window_kernel
     monkeypatch.setattr(

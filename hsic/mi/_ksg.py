@@ -5,9 +5,11 @@ This module owns [`ksg`][hsic.mi.ksg] and its exact, tiled neighbour searches in
 * ``"brute"``: blocks of query rows against all points (any dimensions), O(n²) work and
   O(block · n) memory;
 * ``"sorted"``: for one-dimensional ``x`` and ``y``, the points are sorted by ``x``; each point's
-  k nearest neighbours are searched in a window of ranks around it, a check proves the window
-  held them (otherwise that point is redone by ``"brute"``), and the marginal counts come from
-  binary searches on the sorted coordinates: O(n·w + n log n) work.
+  k nearest neighbours are searched in a window of about 0.7·√(k n) ranks on either side, and
+  a check on the two nearest points outside the window proves that it held them. Points that
+  fail are redone with windows 4, 16, ... times wider while a window spans under a quarter of
+  the points, then by ``"brute"``. The marginal counts come from binary searches on the
+  sorted coordinates: about O(n √(k n) + n log n) work on continuous data.
 
 Both give the same counts, and so the same estimate (a test checks it). The digamma averages
 are taken on the host in float64.
@@ -72,6 +74,12 @@ def ksg(
     all of them count as neighbours in ε_x and ε_y (so the result does not depend on the
     order of the samples). Points with k or more exact duplicates have ε_i = 0, which the
     estimators were not made for (discrete data): a warning says how many there are.
+
+    **Speed.** The neighbour search runs jitted in JAX with no loop over points: blocks of
+    rows against all points (``"brute"``, O(n²)), or, for 1-D data, windows along sorted x
+    (``"sorted"``, about O(n^1.5)); see the module ``hsic.mi._ksg``. n is padded to a
+    geometric grid (8 sizes per doubling) and k is traced, so a new n or k rarely compiles
+    anew.
 
     Args:
       x: samples of X, ``(n,)`` or ``(n, d_x)``.
@@ -422,8 +430,8 @@ def _sorted_counts(x: np.ndarray, y: np.ndarray, k: int, variant: int, dtype, w:
         eps, ex, ey, ok = (np.array(o)[:n] for o in out)
         todo = np.flatnonzero(~ok)
         w *= 4
-    # Wider windows for the rows left, while brute force on them would cost more.
-    while todo.size and 2 * w + 1 <= n and todo.size * n > _TILE_ELEMENTS * 8:
+    # Wider windows for the rows left, while a window is well short of all the points.
+    while todo.size and 4 * (2 * w + 1) <= n:
         rows, block = _padded_rows(todo, _block(2 * w + 1), pow2=todo.size < n)
         out = _window_kernel(
             xs_j, ys_j, rows, jnp.int32(n), k=jnp.int32(k), variant=variant, w=w, block=block

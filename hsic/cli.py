@@ -3,6 +3,7 @@
 * ``hsic test X Y``: an independence test between the samples in two data files (``.csv``,
   ``.tsv`` or ``.npy``, one row per sample, read by :func:`hsic._io.read_table`);
 * ``hsic demo``: the same test on a built-in example (:func:`hsic.load_example`);
+* ``hsic compare``: MI estimators, HSIC and nHSIC on tasks with known MI (``hsic/mi/_cli.py``);
 * ``hsic --version``.
 
 The statistics are :func:`hsic.test`'s; this module only turns arguments into a call and a
@@ -172,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="which example (default: %(default)s)",
     )
     demo.set_defaults(run=_run_demo)
+
+    from hsic.mi._cli import add_compare_command  # `hsic compare`: hsic/mi/_cli.py
+
+    add_compare_command(commands)
     return parser
 
 

@@ -420,7 +420,7 @@ def compare(
                 x, y = task.sample(size, seed=seed)
                 perms = None
                 if n_permutations:
-                    perms, _ = _draw_permutations(
+                    perms = _draw_permutations(
                         as_generator(seed), n_permutations, size, n_permutations
                     )
                 h, nh = float(hsic.hsic(x, y)), float(hsic.nhsic(x, y))

@@ -300,6 +300,7 @@ def _read_idx_dir(directory: Path, *, name: str | None) -> tuple[np.ndarray, ...
 _CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 _CIFAR_TEST = "test_batch"
 _CIFAR_RECORD = 1 + 32 * 32 * 3  # a label byte, then 1024 red, 1024 green, 1024 blue bytes
+_CIFAR_BATCH = 10000  # records in each published batch
 _CIFAR_SUBDIRS = ("", "cifar-10-batches-bin", "cifar-10-batches-py")
 
 
@@ -319,7 +320,9 @@ def _read_cifar_bin(path: Path, records: int | None) -> tuple[np.ndarray, np.nda
         )
     if records is not None and size != records * _CIFAR_RECORD:
         raise DataFileError(
-            path, f"{size} bytes; a CIFAR-10 batch holds {records} records, {records * 3073}."
+            path,
+            f"{size} bytes; a CIFAR-10 batch holds {records} records, "
+            f"{records * _CIFAR_RECORD} bytes.",
         )
     table = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
     return _cifar_images(table[:, 1:]), _labels(path, table[:, 0])
@@ -648,7 +651,7 @@ def load_dataset(
         if name == "cifar10":
             if download and _find_cifar(directory) is None:
                 _download_cifar10(directory)
-            parts = _read_cifar_dir(directory, name=name, records=10000)
+            parts = _read_cifar_dir(directory, name=name, records=_CIFAR_BATCH)
         else:
             if download:
                 _download_idx(name, directory)

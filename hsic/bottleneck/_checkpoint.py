@@ -421,7 +421,7 @@ def _decode_leaf(key: str, stored: np.ndarray, like: Any, entry: dict | None) ->
         if stored.shape == () and stored.dtype.kind == "U" and str(stored).lstrip("-").isdigit():
             return int(str(stored))
     elif kind == "float":
-        if stored.shape == () and stored.dtype.kind in "fiu":
+        if stored.shape == () and stored.dtype.kind == "f":
             return float(stored)
     elif kind == "bool":
         if stored.shape == () and stored.dtype == bool:

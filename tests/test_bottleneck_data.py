@@ -388,6 +388,7 @@ def test_read_cifar10_binary(tmp_path, sub):
     x_train, y_train, x_test, y_test = read_cifar10(tmp_path)
     assert x_train.shape == (15, 32, 32, 3) and x_train.dtype == np.float32
     assert x_test.shape == (3, 32, 32, 3) and y_train.dtype == np.int32
+    assert x_train.flags.c_contiguous and x_test.flags.c_contiguous
     assert y_train.tolist() == sum((labels for _, labels in batches[:5]), [])
     assert y_test.tolist() == batches[5][1]
     np.testing.assert_array_equal(x_train[4], cifar_image(batches[1][0][1]))

@@ -454,3 +454,24 @@ def test_read_cifar10_bad_files(tmp_path):
         read_cifar10(tmp_path)
     with pytest.raises(DataFileError, match=r"no such directory"):
         read_cifar10(tmp_path / "nope")
+
+
+# --- the documentation page of this layer -----------------------------------------------------
+
+
+def test_docs_page_examples_run(tmp_path, monkeypatch):
+    """docs/bottleneck-data.md's ```python blocks run (the same way tests/test_docs.py runs)."""
+    from test_docs import ROOT, python_blocks
+
+    monkeypatch.chdir(tmp_path)
+    page = "docs/bottleneck-data.md"
+    blocks = python_blocks(page)
+    assert len(blocks) == 3
+    namespace = {"__name__": "__docs__"}
+    for line, code in blocks:
+        exec(compile("\n" * (line - 1) + code, str(ROOT / page), "exec"), namespace)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "accuracy.png",
+        "hsic_plane.png",
+        "metrics.jsonl",
+    ]

@@ -2,18 +2,18 @@
 
 This module owns the dataset files and their checks:
 
-* :func:`read_idx` reads one IDX file (the MNIST and Fashion-MNIST format), gzipped or not,
+* `read_idx` reads one IDX file (the MNIST and Fashion-MNIST format), gzipped or not,
   checking its magic number, type code, dimensions and exact size;
-* :func:`read_cifar10` reads the CIFAR-10 *binary* version (``data_batch_1.bin`` ...) or the
+* `read_cifar10` reads the CIFAR-10 *binary* version (``data_batch_1.bin`` ...) or the
   *python* version (``data_batch_1`` ... pickles). The pickles are never unpickled with
   ``pickle.load``: a restricted unpickler reconstructs only dicts, lists, bytes, ints and
   NumPy ``uint8`` arrays and refuses every other global, so a malicious file cannot run code;
-* :func:`load_dataset` finds the files of a named dataset (in a cache directory) or of a
-  directory, verifies the known SHA-256 checksums, and returns a :class:`Dataset` of float32
+* `load_dataset` finds the files of a named dataset (in a cache directory) or of a
+  directory, verifies the known SHA-256 checksums, and returns a `Dataset` of float32
   images in ``[0, 1]`` laid out ``(N, H, W, C)`` with int32 labels. With ``download=True``
   (opt-in) it fetches missing files with ``urllib`` and verifies them before use.
 
-Errors on files are :class:`hsic._io.DataFileError` (a ``ValueError``) whose message starts
+Errors on files are `hsic._io.DataFileError` (a ``ValueError``) whose message starts
 with the file.
 """
 
@@ -39,7 +39,7 @@ from hsic.bottleneck._checkpoint import atomic_write
 
 __all__ = ["DATASETS", "Dataset", "load_dataset", "read_cifar10", "read_idx"]
 
-#: The dataset names :func:`load_dataset` knows, besides directories.
+#: The dataset names `load_dataset` knows, besides directories.
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
 
@@ -591,7 +591,7 @@ def load_dataset(
       verified on every load: for MNIST those of the uncompressed files (so a gunzipped copy is
       checked too), for Fashion-MNIST those of the ``.gz`` files (an uncompressed copy is only
       checked for its format and size).
-    * ``"cifar10"``: the CIFAR-10 batches (see :func:`read_cifar10`) in ``root`` or its
+    * ``"cifar10"``: the CIFAR-10 batches (see `read_cifar10`) in ``root`` or its
       ``cifar-10-batches-bin`` / ``cifar-10-batches-py`` subfolder; each batch must hold
       10,000 images. The archive's checksum is verified when it is downloaded.
     * a directory: its IDX files or CIFAR-10 batches, detected from the file names, checked
@@ -614,7 +614,7 @@ def load_dataset(
       download: fetch missing files of a named dataset.
 
     Returns:
-      A :class:`Dataset`.
+      A `Dataset`.
 
     Raises:
       ValueError: if ``name_or_dir`` is neither a known name nor a directory; or (a

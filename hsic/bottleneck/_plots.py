@@ -3,7 +3,7 @@
 This module owns the run plots: the *HSIC plane* (per layer, nHSIC(Z, X) against
 nHSIC(Z, Y) over training, the picture of the information-bottleneck trade-off in Ma, Lewis
 and Kleijn 2020) and the accuracy curves. It reads ``metrics.jsonl`` (see
-:func:`hsic.bottleneck._checkpoint.read_jsonl`) and writes PNG files.
+`hsic.bottleneck._checkpoint.read_jsonl`) and writes PNG files.
 
 matplotlib is an optional extra (``pip install "hsic[plot]"``), imported only when a figure is
 drawn. Figures are drawn with ``matplotlib.figure.Figure`` on an Agg canvas, so neither
@@ -150,8 +150,8 @@ def plot_run(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | None = 
       ...         append_jsonl(pathlib.Path(run, "metrics.jsonl"), {
       ...             "epoch": epoch, "nhsic_zx": [0.9 / epoch, 0.8 / epoch],
       ...             "nhsic_zy": [0.3 * epoch, 0.4 * epoch], "test_acc": 0.5 + 0.2 * epoch})
-      ...     [pathlib.Path(p).name for p in plot_run(run)]
-      ['hsic_plane.png', 'accuracy.png']
+      ...     print(*(pathlib.Path(p).name for p in plot_run(run)))
+      hsic_plane.png accuracy.png
     """
     run = Path(run_dir)
     path = run / METRICS_FILE

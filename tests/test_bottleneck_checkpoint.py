@@ -49,6 +49,7 @@ def make_state(seed: int):
         "numpy_rng": rng.bit_generator.state,
         "key": jax.random.fold_in(key, 1),
         "raw_key": jax.random.PRNGKey(seed),
+        "half": jnp.arange(3, dtype=jnp.bfloat16) / (seed + 1),  # no .npy dtype: stored as bits
         "step": 100 + seed,
         "lr": 0.5 * seed,
         "done": bool(seed % 2),
@@ -219,16 +220,26 @@ def test_crash_between_renames_is_detected(tmp_path, monkeypatch):
          r"and dtype float64"),
         ({"w": jnp.zeros((2, 3), jnp.int32), "n": 1}, r"leaf \['w'\].*dtype int32"),
         ({"w": np.zeros((2, 3), np.float32), "n": 1.0}, r"leaf \['n'\] has shape \(\) and "
-         r"dtype int64; `like` expects a float"),
+         r"dtype int64; `like` expects a Python float"),
         ({"w": np.zeros((2, 3), np.float32), "n": 1, "m": 2}, r"leaf \['m'\] is missing"),
         ({"w": np.zeros((2, 3), np.float32)}, r"leaf \['n'\] in .* is not in `like`"),
         ([np.zeros((2, 3), np.float32), 1], r"leaf \[0\] is missing"),
+        ({"w": jnp.zeros((2, 3), jnp.bfloat16), "n": 1}, r"leaf \['w'\].*dtype bfloat16"),
     ],
 )  # fmt: skip
 def test_mismatch_names_the_leaf(tmp_path, like, match):
     save_checkpoint(tmp_path / "c", {"w": np.ones((2, 3), np.float32), "n": 5}, {})
     with pytest.raises(ValueError, match=match):
         load_checkpoint(tmp_path / "c", like=like)
+
+
+def test_bfloat16_bits_are_not_taken_for_uint16(tmp_path):
+    save_checkpoint(tmp_path / "c", {"w": jnp.ones(3, jnp.bfloat16)}, {})
+    with pytest.raises(ValueError, match=r"leaf \['w'\] has shape \(3,\) and dtype bfloat16; "):
+        load_checkpoint(tmp_path / "c", like={"w": np.zeros(3, np.uint16)})
+    save_checkpoint(tmp_path / "d", {"w": np.full(3, 16256, np.uint16)}, {})
+    with pytest.raises(ValueError, match=r"dtype uint16; `like` expects .* dtype bfloat16"):
+        load_checkpoint(tmp_path / "d", like={"w": jnp.ones(3, jnp.bfloat16)})
 
 
 def test_pickled_object_arrays_are_refused(tmp_path):

@@ -47,6 +47,7 @@ FORMAT = "hsic.bottleneck.checkpoint"
 VERSION = 1
 
 _INT64 = np.iinfo(np.int64)
+_NUMPY_DTYPE = {"bool": np.bool_, "int": np.int64, "float": np.float64}
 
 
 # --- atomic files ----------------------------------------------------------------------------
@@ -254,6 +255,11 @@ def _files(path: str | os.PathLike) -> tuple[Path, Path]:
     return base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
 
 
+def _is_ml_float(dtype: np.dtype) -> bool:
+    """bfloat16 and the float8 types: NumPy extension dtypes (kind 'V') from ml_dtypes."""
+    return dtype.kind == "V" and jnp.issubdtype(dtype, jnp.floating)
+
+
 def _is_key(leaf: Any) -> bool:
     return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
@@ -273,7 +279,7 @@ def _leaf_spec(key: str, leaf: Any) -> tuple[str, tuple[int, ...], str]:
         return "jax_key", tuple(data.shape), str(data.dtype)
     if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
         dtype = np.dtype(leaf.dtype)
-        if dtype.kind not in "biufc":
+        if dtype.kind not in "biufc" and not _is_ml_float(dtype):
             raise ValueError(
                 f"checkpoint leaf {key or '(root)'} has dtype {dtype}; checkpoints hold numeric "
                 "and bool arrays only (object arrays would need pickle)."
@@ -295,9 +301,12 @@ def _encode_leaf(key: str, leaf: Any) -> tuple[np.ndarray, dict]:
     if kind == "jax_key":
         entry["impl"] = str(jax.random.key_impl(leaf))
         return np.asarray(jax.random.key_data(leaf)), entry
-    if kind == "jax":
-        return np.asarray(jax.device_get(leaf)), entry
-    return np.asarray(leaf, dtype=None if kind in ("numpy", "str") else dtype), entry
+    array = np.asarray(
+        jax.device_get(leaf) if kind == "jax" else leaf, dtype=_NUMPY_DTYPE.get(kind)
+    )
+    if _is_ml_float(array.dtype):  # .npy has no bfloat16: store the bits, and the name in JSON
+        array = array.view(f"u{array.dtype.itemsize}")
+    return array, entry
 
 
 def save_checkpoint(path: str | os.PathLike, tree: Any, metadata: dict) -> None:
@@ -353,7 +362,8 @@ def save_checkpoint(path: str | os.PathLike, tree: Any, metadata: dict) -> None:
         arrays[key], entry = _encode_leaf(key, leaf)
         entries.append(entry)
 
-    npz_tmp = _write_temp(npz_path, lambda f: np.savez(f, allow_pickle=False, **arrays))
+    # No leaf is an object array (_leaf_spec refuses them), so nothing in the .npz is pickled.
+    npz_tmp = _write_temp(npz_path, lambda f: np.savez(f, **arrays))
     try:
         record = {
             "format": FORMAT,
@@ -414,34 +424,43 @@ def _check_complete(npz_path: Path, json_path: Path, record: dict) -> None:
 
 
 def _decode_leaf(key: str, stored: np.ndarray, like: Any, entry: dict | None) -> Any:
-    name = key or "(root)"
+    """The leaf ``stored`` as the type of ``like``; a ValueError naming it on any mismatch."""
     kind, shape, dtype = _leaf_spec(key, like)
+    scalar = stored.shape == ()
     if kind == "int":
-        if stored.shape == () and stored.dtype.kind in "iu":
+        if scalar and stored.dtype.kind in "iu":
             return int(stored)
-        if stored.shape == () and stored.dtype.kind == "U" and str(stored).lstrip("-").isdigit():
-            return int(str(stored))
+        if scalar and stored.dtype.kind == "U" and str(stored).lstrip("-").isdigit():
+            return int(str(stored))  # beyond int64, stored as text
     elif kind == "float":
-        if stored.shape == () and stored.dtype.kind == "f":
+        if scalar and stored.dtype.kind == "f":
             return float(stored)
     elif kind == "bool":
-        if stored.shape == () and stored.dtype == bool:
+        if scalar and stored.dtype == np.bool_:
             return bool(stored)
     elif kind == "str":
-        if stored.shape == () and stored.dtype.kind == "U":
+        if scalar and stored.dtype.kind == "U":
             return str(stored)
-    elif stored.shape == shape and str(stored.dtype) == dtype:
-        if kind == "numpy":
-            return stored if isinstance(like, np.ndarray) else stored[()]
-        if kind == "jax_key":
-            impl = (entry or {}).get("impl", str(jax.random.key_impl(like)))
-            return jax.random.wrap_key_data(jnp.asarray(stored), impl=impl)
-        sharding = getattr(like, "sharding", None)
-        return jax.device_put(stored, sharding) if sharding is not None else jnp.asarray(stored)
-    got = f"shape {stored.shape} and dtype {stored.dtype}"
-    want = f"a {kind}" if kind in ("int", "float", "bool", "str") else f"shape {shape}"
-    want += "" if kind in ("int", "float", "bool", "str") else f" and dtype {dtype}"
-    raise ValueError(f"checkpoint leaf {name} has {got}; `like` expects {want}.")
+    else:
+        expected = jnp.dtype(dtype)
+        bits = np.dtype(f"u{expected.itemsize}")
+        if _is_ml_float(expected) and stored.dtype == bits and (entry or {}).get("dtype") == dtype:
+            stored = stored.view(expected)  # bfloat16 and float8 are stored as their bits
+        recorded = (entry or {}).get("dtype", dtype)  # what was saved, before any bit view
+        if (stored.shape, str(stored.dtype), recorded) == (shape, dtype, dtype):
+            if kind == "numpy":
+                return stored if isinstance(like, np.ndarray) else stored[()]
+            if kind == "jax_key":
+                impl = (entry or {}).get("impl", str(jax.random.key_impl(like)))
+                return jax.random.wrap_key_data(jnp.asarray(stored), impl=impl)
+            sharding = getattr(like, "sharding", None)
+            return jax.device_put(stored, sharding) if sharding is not None else jnp.asarray(stored)
+    got = f"shape {stored.shape} and dtype {(entry or {}).get('dtype', stored.dtype)}"
+    if kind in ("int", "float", "bool", "str"):
+        want = f"a Python {kind}"
+    else:
+        want = f"shape {shape} and dtype {dtype}"
+    raise ValueError(f"checkpoint leaf {key or '(root)'} has {got}; `like` expects {want}.")
 
 
 def load_checkpoint(path: str | os.PathLike, like: Any) -> tuple[Any, dict]:

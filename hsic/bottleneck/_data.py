@@ -595,7 +595,8 @@ def load_dataset(
       ``cifar-10-batches-bin`` / ``cifar-10-batches-py`` subfolder; each batch must hold
       10,000 images. The archive's checksum is verified when it is downloaded.
     * a directory: its IDX files or CIFAR-10 batches, detected from the file names, checked
-      for format and size (no checksum is known for arbitrary files).
+      for format and size (no checksum is known for arbitrary files). The three names above
+      always mean the datasets; write ``"./mnist"`` for a directory of that name.
 
     Images are scaled to float32 in ``[0, 1]`` and laid out ``(N, H, W, C)`` (C = 1 for the
     IDX datasets, 3 for CIFAR-10); labels are int32.

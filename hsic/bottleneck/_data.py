@@ -522,11 +522,10 @@ def _fetch(name: str, filename: str, target: Path, verify: Any, *, timeout: floa
 
 
 def _read_response(response: IO[bytes], filename: str) -> bytes:
+    """The whole body, with a progress bar on a terminal (none when stderr is not a tty)."""
+    from tqdm.auto import tqdm
+
     total = int(response.headers.get("Content-Length") or 0) or None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but a progress bar is not worth failing over
-        return response.read()
     chunks = []
     with tqdm(total=total, unit="B", unit_scale=True, desc=filename, disable=None) as bar:
         while chunk := response.read(1 << 20):

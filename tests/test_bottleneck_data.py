@@ -406,16 +406,56 @@ def test_read_cifar10_python_version_matches_binary(tmp_path, protocol):
     assert load_dataset(tmp_path / "py").x_train.shape == (10, 32, 32, 3)
 
 
+def _py2_str(data: bytes) -> bytes:
+    return b"U" + bytes([len(data)]) + data  # SHORT_BINSTRING: a Python 2 str
+
+
+def py2_batch_pickle(pixels: np.ndarray, labels: list) -> bytes:
+    """A batch as Python 2's cPickle wrote the real files, opcode by opcode (protocol 2).
+
+    numpy.core.multiarray._reconstruct(ndarray, (0,), 'b'), then BUILD with (1, shape, dtype,
+    False, raw bytes); the dtype is dtype('u1', 0, 1) then BUILD with (3, '|', None, None,
+    None, -1, -1, 0); every str is a Python 2 byte string (SHORT_BINSTRING / BINSTRING).
+    """
+    n = len(labels)
+    dtype = (
+        b"cnumpy\ndtype\n"
+        + _py2_str(b"u1")
+        + b"K\x00K\x01\x87R(K\x03"
+        + _py2_str(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    )
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+        + _py2_str(b"b")
+        + b"\x87R(K\x01J"
+        + struct.pack("<i", n)
+        + b"J"
+        + struct.pack("<i", 3072)
+        + b"\x86"
+        + dtype
+        + b"\x89T"
+        + struct.pack("<i", pixels.size)
+        + pixels.tobytes()
+        + b"tb"
+    )
+    label_list = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
+    return (b"\x80\x02}(" + _py2_str(b"batch_label") + _py2_str(b"training batch")
+            + _py2_str(b"data") + array + _py2_str(b"labels") + label_list + b"u.")  # fmt: skip
+
+
 def test_read_cifar10_python2_pickles(tmp_path):
-    """The real batches were written by Python 2's cPickle: numpy.core names, str pixels."""
-    batches = make_cifar_dir(tmp_path, n=2, version="py")
-    for path in tmp_path.iterdir():
-        text = path.read_bytes()
-        assert b"numpy._core.multiarray" in text
-        text = text.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
-        path.write_bytes(text)
-    _, y_train, _, y_test = read_cifar10(tmp_path)
-    assert y_test.tolist() == batches[5][1]
+    """The real python-version batches: Python 2 byte strings and numpy.core names."""
+    batches = make_cifar_dir(tmp_path / "bin", n=2)
+    (tmp_path / "py").mkdir()
+    for (pixels, labels), stem in zip(
+        batches, [f"data_batch_{j}" for j in range(1, 6)] + ["test_batch"], strict=True
+    ):
+        (tmp_path / "py" / stem).write_bytes(py2_batch_pickle(pixels, labels))
+    for got, want in zip(
+        read_cifar10(tmp_path / "py"), read_cifar10(tmp_path / "bin"), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
 
 
 class _Exploit:

@@ -6,8 +6,11 @@ This module owns the dataset files and their checks:
   checking its magic number, type code, dimensions and exact size;
 * `read_cifar10` reads the CIFAR-10 *binary* version (``data_batch_1.bin`` ...) or the
   *python* version (``data_batch_1`` ... pickles). The pickles are never unpickled with
-  ``pickle.load``: a restricted unpickler reconstructs only dicts, lists, bytes, ints and
-  NumPy ``uint8`` arrays and refuses every other global, so a malicious file cannot run code;
+  ``pickle.load``: a restricted unpickler builds plain containers (dicts, lists, bytes,
+  numbers) and lets through only the globals that rebuild a NumPy array (``ndarray``,
+  ``dtype``, ``_reconstruct``, ``_frombuffer``, and ``_codecs.encode`` limited to latin-1).
+  Every other global is refused, so a malicious file cannot run code. The result must then be
+  a uint8 ``(n, 3072)`` array with integer labels;
 * `load_dataset` finds the files of a named dataset (in a cache directory) or of a
   directory, verifies the known SHA-256 checksums, and returns a `Dataset` of float32
   images in ``[0, 1]`` laid out ``(N, H, W, C)`` with int32 labels. With ``download=True``
@@ -438,9 +441,9 @@ def read_cifar10(directory: str | os.PathLike) -> tuple[np.ndarray, ...]:
     used when both are present.
 
     The pickles are **not** loaded with ``pickle.load``, which could run any code that a
-    malicious file holds: a restricted unpickler allows only NumPy's array reconstruction, and
-    refuses every other global. The binary version needs no unpickling at all, and is the one
-    ``load_dataset("cifar10", download=True)`` fetches.
+    malicious file holds: a restricted unpickler allows only the globals that rebuild a NumPy
+    array, and refuses every other one. The binary version needs no unpickling at all, and is
+    the one ``load_dataset("cifar10", download=True)`` fetches.
 
     Args:
       directory: the folder holding the batches.

@@ -18,7 +18,15 @@ Example:
 """
 
 from hsic import kernels
-from hsic._estimators import centre, cka_from_gram, hsic, hsic_from_gram, nhsic
+from hsic._estimators import (
+    centre,
+    cka_from_gram,
+    hsic,
+    hsic_from_gram,
+    nhsic,
+    nocco_from_gram,
+    nocco_projection,
+)
 from hsic._independence import HSICTestResult, test
 from hsic._sharding import make_mesh
 from hsic.datasets import load_example
@@ -36,5 +44,7 @@ __all__ = [
     "load_example",
     "make_mesh",
     "nhsic",
+    "nocco_from_gram",
+    "nocco_projection",
     "test",
 ]

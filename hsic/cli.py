@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="which example (default: %(default)s)",
     )
     demo.set_defaults(run=_run_demo)
+
+    from hsic.bottleneck._cli import add_bottleneck_command
+
+    add_bottleneck_command(commands)
     return parser
 
 

@@ -101,7 +101,7 @@ def test_sequential_step_matches_manual_layer_by_layer_updates():
     for got, want in zip(jax.tree_util.tree_leaves(run.params),
                          jax.tree_util.tree_leaves(params), strict=True):
         # float32: the batch order differs (a permutation), so sums round differently.
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -180,7 +180,9 @@ class Network:
         """Run block ``i`` on its input ``h``; returns ``(output, new state_i)``."""
         return self._blocks[i](params_i, state_i, h, train=train)
 
-    def apply(self, params: Sequence, state: Sequence, x: ArrayLike, *, train: bool):
+    def apply(
+        self, params: Sequence, state: Sequence, x: ArrayLike, *, train: bool
+    ) -> tuple[list[jax.Array], list]:
         """Every block's output, in order, and the new BatchNorm state.
 
         Args:
@@ -256,8 +258,8 @@ def mlp(
       >>> net = mlp([32, 10], input_shape=(4,))
       >>> params, state = net.init(0)
       >>> outputs, state = net.apply(params, state, jnp.ones((8, 4)), train=True)
-      >>> [z.shape for z in outputs]
-      [(8, 32), (8, 10)]
+      >>> tuple(z.shape for z in outputs)
+      ((8, 32), (8, 10))
     """
     widths = [check_positive_int(w, "widths") for w in widths]
     if not widths:
@@ -314,8 +316,8 @@ def resnet(
       >>> net = resnet(1, input_shape=(8, 8, 3), channels=4, hidden=16)
       >>> params, state = net.init(0)
       >>> outputs, _ = net.apply(params, state, jnp.ones((2, 8, 8, 3)), train=False)
-      >>> [z.shape for z in outputs]
-      [(2, 4, 4, 4), (2, 4, 4, 4), (2, 16)]
+      >>> tuple(z.shape for z in outputs)
+      ((2, 4, 4, 4), (2, 4, 4, 4), (2, 16))
 
     References:
       Ma, Lewis, Kleijn (2020), "The HSIC bottleneck: deep learning without

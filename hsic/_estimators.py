@@ -222,9 +222,9 @@ def nocco_projection(K: ArrayLike, *, epsilon: float = 1e-5) -> jax.Array:
     Example:
       >>> import numpy as np
       >>> from hsic import nocco_projection
-      >>> nocco_projection(np.eye(2), epsilon=0.25)   # K̄ has eigenvalue 1: R = K̄/(1 + 0.5)
-      Array([[ 0.33333337, -0.33333334],
-             [-0.33333334,  0.33333337]], dtype=float32)
+      >>> R = nocco_projection(np.eye(2), epsilon=0.25)   # K̄ has eigenvalue 1: R = K̄/1.5
+      >>> np.asarray(R, dtype=float).round(4).tolist()
+      [[0.3333, -0.3333], [-0.3333, 0.3333]]
     """
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
         raise ValueError(f"`epsilon` must be a positive number; got {epsilon!r}.")

@@ -65,6 +65,16 @@ def test_backprop_baseline(idx_dir, tmp_path):
     assert json.loads((out / "backprop.json").read_text())["test_acc"] > 0.8
 
 
+def test_sigma_combined(idx_dir, tmp_path):
+    out = tmp_path / "sc"
+    assert main(["bottleneck", "train", "--dataset", str(idx_dir), "--widths", "16",
+                 "--epochs", "1", "--batch-size", "64", "--beta", "100", "--lr", "0.05",
+                 "--sigma-combined", "1", "5", "--format-epochs", "30", "--out", str(out)]) == 0
+    result = json.loads((out / "sigma_combined.json").read_text())
+    assert result["sigmas"] == [1.0, 5.0] and result["test_acc"] > 0.8
+    assert (out / "sigma_1" / "metrics.jsonl").exists() and (out / "sigma_5").is_dir()
+
+
 def test_user_errors(idx_dir, tmp_path, capsys):
     assert main(["bottleneck", "train", "--dataset", str(tmp_path / "missing"),
                  "--out", str(tmp_path / "r")]) == 2

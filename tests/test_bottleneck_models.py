@@ -39,7 +39,8 @@ def test_mlp_block_is_linear_batchnorm_activation(rng):
     np.testing.assert_allclose(z_eval, want_eval, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+@pytest.mark.parametrize(
+    "shape", [(28, 28, 1), pytest.param((32, 32, 3), marks=pytest.mark.slow)])
 def test_resnet_shapes(shape):
     net = bt.resnet(2, input_shape=shape, channels=8, hidden=32)
     params, state = net.init(jax.random.key(0))

@@ -35,7 +35,8 @@ def batch():
     return x, jax.nn.one_hot(DATA.y_train[:64], 4)
 
 
-@pytest.mark.parametrize("normalisation", ["nocco", "cka"])
+@pytest.mark.parametrize(
+    "normalisation", ["nocco", pytest.param("cka", marks=pytest.mark.slow)])
 def test_layer_locality(normalisation):
     """Perturbing block j's loss changes the gradient of block j only."""
     params, state = NET.init(0)
@@ -116,14 +117,16 @@ def test_end_to_end_beats_chance(trained):
     assert len(last["loss"]) == len(last["nhsic_zx"]) == len(last["nhsic_zy"]) == 3
 
 
-def test_same_seed_same_weights_other_seed_differs(trained):
-    again = bt.train(NET, DATA, epochs=3, seed=0, format_epochs=20, **SETTINGS)
-    for a, b in zip(jax.tree_util.tree_leaves(trained.params),
-                    jax.tree_util.tree_leaves(again.params), strict=True):
+def test_same_seed_same_weights_other_seed_differs():
+    first = bt.train(NET, DATA, epochs=1, seed=0, evaluate=False, **SETTINGS)
+    again = bt.train(NET, DATA, epochs=1, seed=0, evaluate=False, **SETTINGS)
+    for a, b in zip(jax.tree_util.tree_leaves((first.params, first.state)),
+                    jax.tree_util.tree_leaves((again.params, again.state)), strict=True):
         np.testing.assert_array_equal(a, b)
     other = bt.train(NET, DATA, epochs=1, seed=1, evaluate=False, **SETTINGS)
-    first = bt.train(NET, DATA, epochs=1, seed=0, evaluate=False, **SETTINGS)
     assert not np.allclose(other.params[0]["w"], first.params[0]["w"])
+    # The same init key with another batch order also changes the result: the order is seeded.
+    assert first.history[0]["loss"] != other.history[0]["loss"]
 
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
@@ -198,6 +201,7 @@ def test_format_layer_against_logistic_regression():
     assert ours >= sk.score(DATA.x_test, DATA.y_test) - 0.03
 
 
+@pytest.mark.slow  # the CLI tests run both paths in CI; this checks their accuracy
 def test_backprop_and_sigma_combined_beat_chance():
     _, _, _, acc = bt.train_backprop(NET, DATA, epochs=3, batch_size=64, learning_rate=0.05)
     assert acc["test_acc"] > 0.85 and len(acc["epoch_times"]) == 3

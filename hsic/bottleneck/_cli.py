@@ -68,7 +68,8 @@ def add_bottleneck_command(commands) -> None:
     train.add_argument("--update", choices=["simultaneous", "sequential"],
                        default="simultaneous")
     train.add_argument("--format-epochs", type=_non_negative_int, default=0,
-                       help="also train a format layer after each epoch and log its accuracy")
+                       help="also train a format layer after each epoch and log its accuracy "
+                       "(with --sigma-combined: the combined format layer's epochs, default 10)")
     train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--out", required=True, metavar="RUN_DIR")
     train.add_argument("--resume", action="store_true",
@@ -145,6 +146,8 @@ def _run_train(args: argparse.Namespace) -> None:
     try:
         if args.sigma_combined is not None:
             sigmas = args.sigma_combined or [1.0, 5.0, 10.0]
+            # The combined format layer is trained once, at the end (10 epochs by default).
+            settings["format_epochs"] = args.format_epochs or 10
             _, _, acc = bt.train_sigma_combined(
                 model, data, sigmas=sigmas, seed=args.seed, run_dir=args.out,
                 resume=args.resume, **settings,

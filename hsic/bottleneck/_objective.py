@@ -57,9 +57,10 @@ def bottleneck_gram(z: ArrayLike, *, sigma: float) -> jax.Array:
 
     Example:
       >>> from hsic.bottleneck import bottleneck_gram
-      >>> bottleneck_gram([[0.0, 0.0], [1.0, 1.0]], sigma=1.0)   # exp(-2/4)
-      Array([[1.        , 0.60653067],
-             [0.60653067, 1.        ]], dtype=float32)
+      >>> import numpy as np
+      >>> K = bottleneck_gram([[0.0, 0.0], [1.0, 1.0]], sigma=1.0)   # exp(-2/4) = 0.6065
+      >>> np.asarray(K, dtype=float).round(4).tolist()
+      [[1.0, 0.6065], [0.6065, 1.0]]
     """
     sigma = check_sigma(sigma)
     z = jnp.asarray(z)

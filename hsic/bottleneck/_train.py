@@ -930,6 +930,7 @@ def train_sigma_combined(
     if not sigmas:
         raise ValueError("`sigmas` must list at least one sigma; got an empty list.")
     sigmas = [check_sigma(s) for s in sigmas]
+    format_epochs = check_positive_int(format_epochs, "format_epochs")
     results = []
     for k, s in enumerate(sigmas):
         sub = None if run_dir is None else os.path.join(os.fspath(run_dir), f"sigma_{s:g}")

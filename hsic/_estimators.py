@@ -173,14 +173,15 @@ def cka_from_gram(K: ArrayLike, L: ArrayLike) -> jax.Array:
 
 
 def _regularised_inverse(Kc: jax.Array, ridge: float) -> jax.Array:
-    """``A⁻¹ = (K̄ + ridge·I)⁻¹`` from the Cholesky factor ``A = CCᵀ``: ``A⁻¹ = C⁻ᵀC⁻¹``.
+    """``A⁻¹ = (K̄ + ridge·I)⁻¹`` by an LU solve against the identity (exactly symmetrised).
 
-    One triangular solve (for ``C⁻¹``) and one product; exactly symmetric."""
+    XLA's CPU Cholesky was measured ~10× slower than its LU solve on these nearly singular
+    matrices (256 × 256, ridge 2.6e-3); pivoted LU is stable for symmetric positive definite
+    ``A`` too."""
     m = Kc.shape[0]
     eye = jnp.eye(m, dtype=Kc.dtype)
-    chol = jnp.linalg.cholesky(Kc + ridge * eye)
-    chol_inv = jax.lax.linalg.triangular_solve(chol, eye, left_side=True, lower=True)
-    return chol_inv.T @ chol_inv
+    inv = jnp.linalg.solve(Kc + ridge * eye, eye)
+    return 0.5 * (inv + inv.T)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -206,8 +207,8 @@ _projection.defvjp(_projection_fwd, _projection_bwd)
 def nocco_projection(K: ArrayLike, *, epsilon: float = 1e-5) -> jax.Array:
     """NOCCO's regularised projection ``R = K̄(K̄ + εmI)⁻¹`` of an ``(m, m)`` Gram matrix.
 
-    ``K̄ = HKH`` is the centred Gram matrix. ``R`` is computed as ``I − εm(K̄ + εmI)⁻¹`` from a
-    Cholesky factorisation (no general inverse), and its gradient in closed form,
+    ``K̄ = HKH`` is the centred Gram matrix. ``R`` is computed as ``I − εm(K̄ + εmI)⁻¹`` by an
+    LU solve (no explicit inversion routine), and its gradient in closed form,
     ``dR = εm·A⁻¹ dK̄ A⁻¹`` with ``A = K̄ + εmI``: matrix products only.
     [`nocco_from_gram`][hsic.nocco_from_gram] is ``Σ R_K ∘ R_L``; computing ``R`` once lets
     one variable be compared with many (as the HSIC-bottleneck objective does).
@@ -241,7 +242,7 @@ def nocco_from_gram(K: ArrayLike, L: ArrayLike, *, epsilon: float = 1e-5) -> jax
     matrix and ``m`` the sample size (Fukumizu et al. 2008). It is the normalised HSIC that the
     official HSIC-bottleneck code trains with (ε = 1e-5). It lies in ``[0, m]``; unlike CKA it
     is not scaled to ``[0, 1]``. ``R`` comes from [`nocco_projection`][hsic.nocco_projection]
-    (a Cholesky factorisation, no general inverse; gradient in closed form).
+    (an LU solve; gradient in closed form).
 
     Args:
       K: ``(m, m)`` Gram matrix of x.

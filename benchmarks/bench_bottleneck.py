@@ -149,6 +149,7 @@ def main(argv=None):
         for method in args.methods:
             run = (run_hsic if method == "hsic" else run_backprop)(name, data, args)
             run["train_images"] = len(data.x_train)
+            run["load_average_at_end"] = os.getloadavg()  # the machine is shared: context
             run["median_epoch_time_s"] = float(np.median(run["epoch_times_s"]))
             if scale != 1:
                 run["epoch_time_extrapolated_s"] = run["median_epoch_time_s"] * scale

@@ -21,7 +21,15 @@ Example:
 
 from hsic import kernels
 from hsic._conditional import ConditionalTestResult, conditional_test
-from hsic._estimators import centre, cka_from_gram, hsic, hsic_from_gram, nhsic
+from hsic._estimators import (
+    centre,
+    cka_from_gram,
+    hsic,
+    hsic_from_gram,
+    nhsic,
+    nocco_from_gram,
+    nocco_projection,
+)
 from hsic._independence import HSICTestResult, test
 from hsic._joint import JointTestResult, dhsic, joint_test
 from hsic._sharding import make_mesh
@@ -40,6 +48,8 @@ __all__ = [
     "load_example",
     "make_mesh",
     "nhsic",
+    "nocco_from_gram",
+    "nocco_projection",
     "test",
     "JointTestResult",
     "dhsic",

@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hsic.mi._cli import add_compare_command  # `hsic compare`: hsic/mi/_cli.py
 
     add_compare_command(commands)
+
+    from hsic.bottleneck._cli import add_bottleneck_command
+
+    add_bottleneck_command(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ PAGES = [
     "docs/joint-conditional.md",
     "docs/mi.md",
     "docs/scaling.md",
+    "docs/bottleneck.md",
 ]
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 

@@ -1,0 +1,169 @@
+"""HSIC-bottleneck benchmark on the real MNIST: accuracy, epoch time and total time.
+
+Runs, in one process (after a JIT warm-up step whose time is reported separately as compile
+time):
+
+* ``mlp``: a 5-block MLP (5 × 256) trained layer-wise with the HSIC bottleneck, then a format
+  layer; and the same network trained end to end by backpropagation (the baseline);
+* ``resnet``: the paper's 5-block residual network, the same two ways.
+
+Results (test accuracy, per-epoch times, total time, compile time, settings, machine and
+versions) go to ``benchmarks/results/bottleneck.json``. The data is read in place from
+``--data`` (default ``/work/shared/data/mnist``), never copied.
+
+Usage::
+
+    nice python benchmarks/bench_bottleneck.py --models mlp --epochs 5          # ~minutes
+    nice python benchmarks/bench_bottleneck.py --models resnet --epochs 5       # hours on 2 cores
+    nice python benchmarks/bench_bottleneck.py --models resnet --epochs 1 --train-subset 6000
+
+``--train-subset N`` trains on the first N images only (the epoch time is then scaled up to
+60 000 images and reported as ``epoch_time_extrapolated_s``, flagged as an extrapolation).
+Existing entries of the JSON file for other models are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import jax
+import numpy as np
+import optax
+
+from hsic import bottleneck as bt
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results", "bottleneck.json")
+
+
+def _machine():
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+        "device": str(jax.devices()[0]),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def _network(name, shape):
+    if name == "mlp":
+        return bt.mlp([256] * 5, input_shape=shape)
+    return bt.resnet(5, input_shape=shape)
+
+
+def _subset(data, n):
+    if n is None or n >= len(data.x_train):
+        return data
+    return bt.Dataset(data.x_train[:n], data.y_train[:n], data.x_test, data.y_test,
+                      data.num_classes, data.name)
+
+
+def run_hsic(name, data, args):
+    model = _network(name, data.x_train.shape[1:])
+    settings = dict(epochs=args.epochs, beta=args.beta, sigma=args.sigma,
+                    batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+    # Warm-up: one epoch on one batch compiles the step (same shapes, same jitted function).
+    warm = _subset(data, args.batch_size)
+    t0 = time.perf_counter()
+    bt.train(model, warm, **{**settings, "epochs": 1}, evaluate=False, progress=False)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = bt.train(model, data, **settings, evaluate=False, progress=args.progress)
+    train_s = time.perf_counter() - t0
+    walls = [r["wall_time"] for r in result.history]
+    epoch_times = [b - a for a, b in zip([0.0, *walls[:-1]], walls, strict=True)]
+    t0 = time.perf_counter()
+    f_train = bt.features(model, result.params, result.state, data.x_train)
+    f_test = bt.features(model, result.params, result.state, data.x_test)
+    layer = bt.train_format(f_train, data.y_train, num_classes=data.num_classes,
+                            epochs=args.format_epochs, seed=args.seed)
+    mapping = bt.class_map(f_train, data.y_train, num_classes=data.num_classes)
+    format_s = time.perf_counter() - t0
+    return {
+        "method": "hsic+format", "model": model.config_dict(), "settings": settings,
+        "format_epochs": args.format_epochs,
+        "test_acc": bt.format_accuracy(layer, f_test, data.y_test),
+        "train_acc": bt.format_accuracy(layer, f_train, data.y_train),
+        "test_acc_unformatted": bt.unformatted_accuracy(f_test, data.y_test, mapping),
+        "epoch_times_s": epoch_times, "train_time_s": train_s, "format_time_s": format_s,
+        "total_time_s": train_s + format_s, "compile_and_warmup_s": compile_s,
+        "nhsic_zy_last_epoch": result.history[-1]["nhsic_zy"],
+    }
+
+
+def run_backprop(name, data, args):
+    model = _network(name, data.x_train.shape[1:])
+    settings = dict(epochs=args.epochs, batch_size=args.batch_size,
+                    learning_rate=args.bp_lr, seed=args.seed)
+    t0 = time.perf_counter()
+    bt.train_backprop(model, _subset(data, args.batch_size), **{**settings, "epochs": 1},
+                      progress=False)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, _, _, acc = bt.train_backprop(model, data, **settings, progress=args.progress)
+    total = time.perf_counter() - t0
+    return {
+        "method": "backprop", "model": model.config_dict(), "settings": settings,
+        "test_acc": acc["test_acc"], "train_acc": acc["train_acc"],
+        "epoch_times_s": acc["epoch_times"], "total_time_s": total,
+        "compile_and_warmup_s": compile_s,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/work/shared/data/mnist")
+    parser.add_argument("--models", nargs="+", default=["mlp"], choices=["mlp", "resnet"])
+    parser.add_argument("--methods", nargs="+", default=["hsic", "backprop"],
+                        choices=["hsic", "backprop"])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--beta", type=float, default=500.0)
+    parser.add_argument("--sigma", type=float, default=5.0)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=0.01, help="HSIC learning rate")
+    parser.add_argument("--bp-lr", type=float, default=0.01, help="backprop learning rate")
+    parser.add_argument("--format-epochs", type=int, default=10)
+    parser.add_argument("--train-subset", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+
+    full = bt.load_dataset(args.data)
+    data = _subset(full, args.train_subset)
+    scale = len(full.x_train) / len(data.x_train)
+    results = {}
+    if os.path.exists(args.out):
+        with open(args.out, encoding="utf-8") as f:
+            results = json.load(f).get("runs", {})
+    for name in args.models:
+        for method in args.methods:
+            run = (run_hsic if method == "hsic" else run_backprop)(name, data, args)
+            run["train_images"] = len(data.x_train)
+            run["load_average_at_end"] = os.getloadavg()  # the machine is shared: context
+            run["median_epoch_time_s"] = float(np.median(run["epoch_times_s"]))
+            if scale != 1:
+                run["epoch_time_extrapolated_s"] = run["median_epoch_time_s"] * scale
+                run["note"] = (f"trained on {len(data.x_train)} images; the 60k-image epoch time "
+                               "is extrapolated linearly, and the accuracy is not the full run's")
+            results[f"{name}/{method}"] = run
+            print(json.dumps({f"{name}/{method}": {k: run[k] for k in (
+                "test_acc", "median_epoch_time_s", "total_time_s", "compile_and_warmup_s")}}),
+                flush=True)
+            os.makedirs(os.path.dirname(args.out), exist_ok=True)
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump({"machine": _machine(), "runs": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""HSIC-bottleneck training: networks trained layer-wise without backpropagation.
+
+Ma, Lewis and Kleijn (AAAI 2020) train each block ``i`` of a network with its own loss,
+``nHSIC(Z_i, X) − β·nHSIC(Z_i, Y)``, then a linear "format" layer on the frozen output. This
+package holds the networks ([`mlp`][hsic.bottleneck.mlp], [`resnet`][hsic.bottleneck.resnet]),
+the objective (built on the core's kernels and estimators), the trainer and its baselines, the
+dataset readers, checkpoints and run plots. The ``hsic bottleneck`` command wraps it.
+
+Example:
+    >>> import numpy as np
+    >>> from hsic import bottleneck
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 256).astype(np.int32)
+    >>> x = (rng.normal(size=(256, 4)) + 2.0 * y[:, None]).astype(np.float32)
+    >>> data = bottleneck.Dataset(x, y, None, None, 2, "toy")
+    >>> run = bottleneck.train(bottleneck.mlp([16, 2], input_shape=(4,)), data, epochs=1,
+    ...                        batch_size=64)
+    >>> sorted(run.history[0])[:3]
+    ['epoch', 'loss', 'nhsic_zx']
+"""
+
+from hsic.bottleneck._checkpoint import load_checkpoint, save_checkpoint
+from hsic.bottleneck._data import Dataset, load_dataset, read_cifar10, read_idx
+from hsic.bottleneck._models import ACTIVATIONS, Network, mlp, resnet
+from hsic.bottleneck._objective import (
+    NORMALISATIONS,
+    bottleneck_gram,
+    layer_hsic,
+    layer_loss,
+    layer_targets,
+)
+from hsic.bottleneck._plots import plot_run
+from hsic.bottleneck._train import (
+    FormatLayer,
+    HSICPlane,
+    TrainingDiverged,
+    TrainResult,
+    bottleneck_losses,
+    class_map,
+    features,
+    format_accuracy,
+    hsic_plane,
+    load_run,
+    paper_optimizer,
+    train,
+    train_backprop,
+    train_format,
+    train_sigma_combined,
+    unformatted_accuracy,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "NORMALISATIONS",
+    "Dataset",
+    "FormatLayer",
+    "HSICPlane",
+    "Network",
+    "TrainResult",
+    "TrainingDiverged",
+    "bottleneck_gram",
+    "bottleneck_losses",
+    "class_map",
+    "features",
+    "format_accuracy",
+    "hsic_plane",
+    "layer_hsic",
+    "layer_loss",
+    "layer_targets",
+    "load_checkpoint",
+    "load_dataset",
+    "load_run",
+    "mlp",
+    "paper_optimizer",
+    "plot_run",
+    "read_cifar10",
+    "read_idx",
+    "resnet",
+    "save_checkpoint",
+    "train",
+    "train_backprop",
+    "train_format",
+    "train_sigma_combined",
+    "unformatted_accuracy",
+]

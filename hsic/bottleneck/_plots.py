@@ -1,0 +1,175 @@
+"""Figures of an HSIC-bottleneck training run, drawn from its metrics log.
+
+This module owns the run plots: the *HSIC plane* (per layer, nHSIC(Z, X) against
+nHSIC(Z, Y) over training, the picture of the information-bottleneck trade-off in Ma, Lewis
+and Kleijn 2020) and the accuracy curves. It reads ``metrics.jsonl`` (see
+`hsic.bottleneck._checkpoint.read_jsonl`) and writes PNG files.
+
+matplotlib is an optional extra (``pip install "hsic[plot]"``), imported only when a figure is
+drawn. Figures are drawn with ``matplotlib.figure.Figure`` on an Agg canvas, so neither
+``matplotlib.pyplot`` nor the user's global backend is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hsic._io import DataFileError
+from hsic.bottleneck._checkpoint import read_jsonl
+
+__all__ = ["plot_run"]
+
+METRICS_FILE = "metrics.jsonl"
+_ACCURACIES = (
+    ("train_acc", "train (format layer)", "-", "o"),
+    ("test_acc", "test (format layer)", "-", "s"),
+    ("train_acc_unformatted", "train (unformatted)", "--", "o"),
+    ("test_acc_unformatted", "test (unformatted)", "--", "s"),
+)
+
+
+def _matplotlib() -> tuple[Any, Any]:
+    """``(Figure, FigureCanvasAgg)``, or an ImportError saying how to install matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError(
+            'Plotting needs matplotlib, an optional extra: pip install "hsic[plot]"'
+        ) from err
+    return Figure, FigureCanvasAgg
+
+
+def _layer_values(path: Path, records: list[dict], key: str) -> list[list[float]]:
+    """``values[layer][record]`` of a per-layer metric, checked for a constant layer count."""
+    rows = []
+    for number, record in enumerate(records, 1):
+        row = record.get(key)
+        if not isinstance(row, list) or not row:
+            raise DataFileError(
+                path,
+                f"record {number} has no per-layer list {key!r}; expected one value per layer.",
+            )
+        if len(row) != len(rows[0] if rows else row):
+            raise DataFileError(
+                path,
+                f"record {number} has {len(row)} layers in {key!r}; record 1 has {len(rows[0])}.",
+            )
+        rows.append([float("nan") if v is None else float(v) for v in row])
+    return [list(layer) for layer in zip(*rows, strict=True)]
+
+
+def _hsic_plane_figure(path: Path, records: list[dict]) -> Any:
+    Figure, FigureCanvasAgg = _matplotlib()
+    zx = _layer_values(path, records, "nhsic_zx")
+    zy = _layer_values(path, records, "nhsic_zy")
+    if len(zx) != len(zy):
+        raise DataFileError(path, f"'nhsic_zx' has {len(zx)} layers but 'nhsic_zy' {len(zy)}.")
+    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    from matplotlib import colormaps  # imported by _matplotlib() already
+
+    colours = colormaps["viridis"]
+    layers = len(zx)
+    for i, (xs, ys) in enumerate(zip(zx, zy, strict=True)):
+        colour = colours(i / max(layers - 1, 1))
+        ax.plot(xs, ys, "-", color=colour, linewidth=1.5, label=f"layer {i + 1}")
+        ax.plot(xs[0], ys[0], "o", color=colour, markerfacecolor="white", markersize=7)
+        ax.plot(xs[-1], ys[-1], "*", color=colour, markersize=11)
+    ax.plot([], [], "o", color="grey", markerfacecolor="white", label="start")
+    ax.plot([], [], "*", color="grey", markersize=11, label="end")
+    ax.set_xlabel("nHSIC(Z, X)")
+    ax.set_ylabel("nHSIC(Z, Y)")
+    ax.set_title("HSIC plane over training")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", ncols=2 if layers > 6 else 1)
+    return fig
+
+
+def _accuracy_figure(records: list[dict]) -> Any:
+    Figure, FigureCanvasAgg = _matplotlib()
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    drawn = False
+    for key, label, style, marker in _ACCURACIES:
+        points = [(r.get("epoch"), r.get(key)) for r in records]
+        points = [(e, a) for e, a in points if e is not None and a is not None]
+        if points:
+            epochs, accuracies = zip(*points, strict=True)
+            ax.plot(epochs, accuracies, linestyle=style, marker=marker, label=label)
+            drawn = True
+    if drawn:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no accuracy recorded", ha="center", va="center",
+                transform=ax.transAxes)  # fmt: skip
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy over training")
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def plot_run(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | None = None) -> list[str]:
+    """Draw a training run's HSIC plane and accuracy curves as PNG files.
+
+    Reads ``run_dir/metrics.jsonl``, one record per epoch (or per N steps) with per-layer
+    lists ``nhsic_zx`` and ``nhsic_zy`` and, optionally, ``epoch`` and the accuracies
+    ``train_acc``, ``test_acc``, ``train_acc_unformatted``, ``test_acc_unformatted``
+    (missing or ``null`` accuracies are skipped). Writes:
+
+    * ``hsic_plane.png``: for each layer i, the trajectory of (nHSIC(Z_i, X), nHSIC(Z_i, Y))
+      over the records, one colour per layer, the start marked ``o`` and the end ``*``. The
+      HSIC-bottleneck objective nHSIC(Z, X) − β·nHSIC(Z, Y) pushes each trajectory left
+      (compression) and up (relevance).
+    * ``accuracy.png``: train and test accuracy, with the format layer and unformatted, per
+      epoch.
+
+    Args:
+      run_dir: the run directory holding ``metrics.jsonl``.
+      out_dir: where to write the figures (created if missing); default ``run_dir``.
+
+    Returns:
+      The paths of the written files, ``[hsic_plane.png, accuracy.png]``.
+
+    Raises:
+      ImportError: if matplotlib is not installed (``pip install "hsic[plot]"``).
+      ValueError: (a ``hsic._io.DataFileError``) naming the file, if the log is missing,
+        empty, or a record lacks the per-layer values or changes the number of layers.
+
+    Example:
+      >>> import pathlib, tempfile
+      >>> from hsic.bottleneck._checkpoint import append_jsonl
+      >>> from hsic.bottleneck._plots import plot_run
+      >>> with tempfile.TemporaryDirectory() as run:
+      ...     for epoch in (1, 2):
+      ...         append_jsonl(pathlib.Path(run, "metrics.jsonl"), {
+      ...             "epoch": epoch, "nhsic_zx": [0.9 / epoch, 0.8 / epoch],
+      ...             "nhsic_zy": [0.3 * epoch, 0.4 * epoch], "test_acc": 0.5 + 0.2 * epoch})
+      ...     print(*(pathlib.Path(p).name for p in plot_run(run)))
+      hsic_plane.png accuracy.png
+    """
+    run = Path(run_dir)
+    path = run / METRICS_FILE
+    if not path.is_file():
+        raise DataFileError(
+            path, f"no metrics log in {run}; pass the `--out` directory of a training run."
+        )
+    records = read_jsonl(path)
+    if not records:
+        raise DataFileError(path, "holds no records; train for at least one epoch first.")
+    out = run if out_dir is None else Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in (
+        ("hsic_plane.png", _hsic_plane_figure(path, records)),
+        ("accuracy.png", _accuracy_figure(records)),
+    ):
+        target = out / name
+        fig.savefig(target, dpi=120)
+        written.append(str(target))
+    return written

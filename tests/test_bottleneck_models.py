@@ -1,0 +1,108 @@
+"""Shapes, dtypes and BatchNorm behaviour of the bottleneck networks, and their bad inputs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hsic import bottleneck as bt
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "sigmoid"])
+def test_mlp_shapes_dtypes(activation):
+    net = bt.mlp([16, 8, 3], input_shape=(5, 5, 1), activation=activation)
+    params, state = net.init(0)
+    assert len(params) == len(state) == net.n_blocks == 3
+    outputs, new_state = net.apply(params, state, jnp.ones((4, 5, 5, 1)), train=True)
+    assert [z.shape for z in outputs] == [(4, 16), (4, 8), (4, 3)]
+    assert all(z.dtype == jnp.float32 for z in outputs)
+    assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
+
+
+def test_mlp_block_is_linear_batchnorm_activation(rng):
+    """Block 0 against a NumPy transcription: act(BN(x W + b)) with batch statistics."""
+    net = bt.mlp([4], input_shape=(3,), activation="tanh")
+    params, state = net.init(1)
+    x = rng.normal(size=(10, 3)).astype(np.float32)
+    (z,), (s,) = net.apply(params, state, x, train=True)
+    p = jax.tree_util.tree_map(np.asarray, params[0])
+    h = x @ p["w"] + p["b"]
+    want = np.tanh((h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5) * p["bn"]["scale"]
+                   + p["bn"]["bias"])
+    np.testing.assert_allclose(z, want, rtol=1e-4, atol=1e-5)
+    # Running statistics: 0.9 · old + 0.1 · batch (unbiased variance).
+    np.testing.assert_allclose(s["bn"]["mean"], 0.1 * h.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s["bn"]["var"], 0.9 + 0.1 * h.var(0, ddof=1), rtol=1e-5)
+    # Evaluation uses the running statistics, not the batch's.
+    (z_eval,), _ = net.apply(params, [s], x, train=False)
+    want_eval = np.tanh((h - s["bn"]["mean"]) / np.sqrt(s["bn"]["var"] + 1e-5))
+    np.testing.assert_allclose(z_eval, want_eval, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape", [(28, 28, 1), pytest.param((32, 32, 3), marks=pytest.mark.slow)])
+def test_resnet_shapes(shape):
+    net = bt.resnet(2, input_shape=shape, channels=8, hidden=32)
+    params, state = net.init(jax.random.key(0))
+    assert net.n_blocks == len(params) == 4  # stem, 2 residual blocks, dense
+    outputs, _ = net.apply(params, state, jnp.ones((2, *shape)), train=True)
+    half = shape[0] // 2
+    assert [z.shape for z in outputs] == [(2, half, half, 8)] * 3 + [(2, 32)]
+    assert net.output_dim == 32
+
+
+def test_resnet_default_is_the_papers():
+    net = bt.resnet()
+    params, _ = net.init(0)
+    assert net.n_blocks == 7
+    assert params[0]["w"].shape == (5, 5, 1, 64)  # stem 5×5, 64 channels
+    assert params[1]["w"].shape == (5, 5, 64, 64)
+    assert params[-1]["w"].shape == (14 * 14 * 64, 512)
+
+
+def test_residual_block_adds_identity():
+    """With a zero convolution, the block is act(BN(act(BN(0)) + h)) = act(BN(h))."""
+    net = bt.resnet(1, input_shape=(4, 4, 2), channels=2, hidden=3)
+    params, state = net.init(0)
+    params[1] = {**params[1], "w": jnp.zeros_like(params[1]["w"]),
+                 "b": jnp.zeros_like(params[1]["b"])}
+    h = jax.random.normal(jax.random.key(1), (3, 2, 2, 2))
+    z, _ = net.block(1, params[1], state[1], h, train=False)
+    np.testing.assert_allclose(z, jax.nn.relu(jax.nn.relu(0.0) + h / np.sqrt(1 + 1e-5)),
+                               rtol=1e-5)
+
+
+def test_float64_and_equality():
+    with jax.enable_x64(True):
+        net = bt.mlp([3], input_shape=(2,), dtype="float64")
+        params, _ = net.init(0)
+        assert params[0]["w"].dtype == jnp.float64
+    assert bt.mlp([3], input_shape=(2,)) == bt.mlp([3], input_shape=(2,))
+    assert hash(bt.mlp([3], input_shape=(2,))) == hash(bt.mlp([3], input_shape=(2,)))
+    assert bt.mlp([3], input_shape=(2,)) != bt.mlp([4], input_shape=(2,))
+
+
+def test_init_depends_on_key():
+    net = bt.mlp([3], input_shape=(2,))
+    a, _ = net.init(0)
+    b, _ = net.init(0)
+    c, _ = net.init(1)
+    np.testing.assert_array_equal(a[0]["w"], b[0]["w"])
+    assert not np.allclose(a[0]["w"], c[0]["w"])
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="`activation` must be one of"):
+        bt.mlp([3], activation="gelu")
+    with pytest.raises(ValueError, match="`widths` must be a positive integer; got 0"):
+        bt.mlp([3, 0])
+    with pytest.raises(ValueError, match="`widths` must list at least one"):
+        bt.mlp([])
+    with pytest.raises(ValueError, match="`n_blocks` must be a positive integer; got 0"):
+        bt.resnet(0)
+    with pytest.raises(ValueError, match=r"`input_shape` of a resnet must be \(H, W, C\)"):
+        bt.resnet(1, input_shape=(28, 28))
+    with pytest.raises(ValueError, match="`input_shape` must be the positive shape"):
+        bt.mlp([3], input_shape=(0,))
+    with pytest.raises(ValueError, match="`dtype` must be float32 or float64"):
+        bt.mlp([3], dtype="int32")

@@ -1,0 +1,125 @@
+"""The HSIC-bottleneck objective against NumPy transcriptions of each normalisation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hsic
+from hsic import bottleneck as bt
+
+
+def np_gaussian(z, sigma):
+    """exp(−‖a − b‖² / (2σ²d)): the official code's kernel (variance 2σ²·d)."""
+    z = z.reshape(len(z), -1).astype(np.float64)
+    d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+    return np.exp(-d2 / (2 * sigma**2 * z.shape[1]))
+
+
+def np_centre(K):
+    m = len(K)
+    H = np.eye(m) - np.ones((m, m)) / m
+    return H @ K @ H
+
+
+def np_nocco(K, L, eps=1e-5):
+    """tr(R_x R_y), R = K̄ (K̄ + ε m I)^{-1}, as written in the paper / official code."""
+    m = len(K)
+    Rk = np_centre(K) @ np.linalg.inv(np_centre(K) + eps * m * np.eye(m))
+    Rl = np_centre(L) @ np.linalg.inv(np_centre(L) + eps * m * np.eye(m))
+    return np.trace(Rk @ Rl)
+
+
+def np_cka(K, L):
+    Kc, Lc = np_centre(K), np_centre(L)
+    return (Kc * Lc).sum() / np.sqrt((Kc * Kc).sum() * (Lc * Lc).sum())
+
+
+def np_hsic(K, L):
+    return np.trace(K @ np_centre(L)) / len(K) ** 2
+
+
+REFERENCE = {"nocco": np_nocco, "cka": np_cka, "hsic": np_hsic}
+
+
+@pytest.fixture
+def batch(rng):
+    x = rng.normal(size=(40, 6))
+    labels = rng.integers(0, 3, 40)
+    y = np.eye(3)[labels]
+    z = np.tanh(x @ rng.normal(size=(6, 5))) + 0.1 * labels[:, None]
+    return x, y, z
+
+
+def test_gram_width_is_sigma_sqrt_d(batch):
+    x, _, _ = batch
+    np.testing.assert_allclose(bt.bottleneck_gram(x, sigma=2.0), np_gaussian(x, 2.0), rtol=1e-5)
+    images = x.reshape(40, 2, 3, 1)  # flattened to d = 6 first
+    np.testing.assert_allclose(bt.bottleneck_gram(images, sigma=2.0), np_gaussian(x, 2.0),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("normalisation", ["nocco", "cka", "hsic"])
+def test_layer_loss_matches_numpy(batch, normalisation):
+    x, y, z = batch
+    with jax.enable_x64(True):
+        Kx, Ky = bt.bottleneck_gram(x, sigma=5.0), bt.bottleneck_gram(y, sigma=5.0)
+        loss, (zx, zy) = bt.layer_loss(z, Kx, Ky, beta=7.0, sigma=5.0,
+                                       normalisation=normalisation)
+    ref = REFERENCE[normalisation]
+    Kz = np_gaussian(z, 5.0)
+    want_zx, want_zy = ref(Kz, np_gaussian(x, 5.0)), ref(Kz, np_gaussian(y, 5.0))
+    np.testing.assert_allclose(float(zx), want_zx, rtol=1e-6)
+    np.testing.assert_allclose(float(zy), want_zy, rtol=1e-6)
+    np.testing.assert_allclose(float(loss), want_zx - 7.0 * want_zy, rtol=1e-6)
+
+
+def test_layer_loss_float32_close_to_float64(batch):
+    x, y, z = batch
+    Kx, Ky = bt.bottleneck_gram(x, sigma=5.0), bt.bottleneck_gram(y, sigma=5.0)
+    _, (zx, zy) = bt.layer_loss(z, Kx, Ky, beta=1.0, sigma=5.0)
+    Kz = np_gaussian(z, 5.0)
+    np.testing.assert_allclose(float(zx), np_nocco(Kz, np_gaussian(x, 5.0)), rtol=2e-3)
+    np.testing.assert_allclose(float(zy), np_nocco(Kz, np_gaussian(y, 5.0)), rtol=2e-3)
+
+
+def test_nocco_from_gram_hand_case():
+    # K = I₂: K̄ = [[.5,-.5],[-.5,.5]] has eigenvalue 1, so R = K̄/(1 + εm) and
+    # tr(R²) = (1/(1 + εm))². With ε = 0.25, m = 2: 4/9.
+    assert float(hsic.nocco_from_gram(np.eye(2), np.eye(2), epsilon=0.25)) == pytest.approx(
+        4 / 9, rel=1e-6)
+
+
+def test_nocco_gradient_matches_autodiff_of_the_formula(rng):
+    """The closed-form VJP of nocco_projection against autodiff of the inverse formula."""
+    x = rng.normal(size=(12, 3))
+    L = np_gaussian(rng.normal(size=(12, 2)), 1.0)
+    with jax.enable_x64(True):
+        def ours(x):
+            return hsic.nocco_from_gram(bt.bottleneck_gram(x, sigma=1.0), L, epsilon=1e-2)
+
+        def direct(x):
+            K = bt.bottleneck_gram(x, sigma=1.0)
+            m = K.shape[0]
+            H = jnp.eye(m) - 1.0 / m
+            Kc, Lc = H @ K @ H, H @ L @ H
+            Rk = Kc @ jnp.linalg.inv(Kc + 1e-2 * m * jnp.eye(m))
+            Rl = Lc @ jnp.linalg.inv(Lc + 1e-2 * m * jnp.eye(m))
+            return jnp.trace(Rk @ Rl)
+
+        np.testing.assert_allclose(ours(x), direct(x), rtol=1e-10)
+        np.testing.assert_allclose(jax.grad(ours)(x), jax.grad(direct)(x), rtol=1e-7,
+                                   atol=1e-10)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="`sigma` must be a positive finite number; got 0"):
+        bt.bottleneck_gram(np.ones((3, 2)), sigma=0)
+    with pytest.raises(ValueError, match="`normalisation` must be one of"):
+        bt.layer_hsic(np.eye(3), np.eye(3), normalisation="nhsic")
+    with pytest.raises(ValueError, match="`epsilon` must be a positive number; got -1"):
+        hsic.nocco_from_gram(np.eye(3), np.eye(3), epsilon=-1)
+    with pytest.raises(ValueError, match="`K` must be a square"):
+        hsic.nocco_projection(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="same shape"):
+        hsic.nocco_from_gram(np.eye(3), np.eye(4))

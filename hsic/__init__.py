@@ -6,6 +6,8 @@ The main entry points:
   unbiased) and its normalised form (CKA), jit-compiled, differentiable and vmap-able;
 * [`hsic.test`][hsic.test]: an independence test (permutation or gamma null) returning an
   [`HSICTestResult`][hsic.HSICTestResult];
+* [`hsic.pairwise`][hsic.pairwise]: every pair of columns at once, with BH/Bonferroni;
+* [`hsic.plot`][hsic.plot]: figures of null distributions and pairwise heatmaps;
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
   kernels.
 
@@ -17,9 +19,13 @@ Example:
     True
 """
 
-from hsic import kernels
+from hsic import (
+    kernels,
+    plot,  # noqa: E402  (matplotlib itself is imported lazily)
+)
 from hsic._estimators import centre, cka_from_gram, hsic, hsic_from_gram, nhsic
 from hsic._independence import HSICTestResult, test
+from hsic._pairwise import PairwiseResult, pairwise
 from hsic._sharding import make_mesh
 from hsic.datasets import load_example
 
@@ -37,4 +43,7 @@ __all__ = [
     "make_mesh",
     "nhsic",
     "test",
+    "PairwiseResult",
+    "pairwise",
+    "plot",
 ]

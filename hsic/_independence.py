@@ -11,6 +11,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
+from hsic._aggregated import aggregated_null
 from hsic._estimators import _precision, _resolve_mesh, centred_sums, prepare_pair
 from hsic._nulls import (
     as_generator,
@@ -26,12 +27,13 @@ from hsic._validation import (
     check_positive_int,
     float_dtype,
 )
+from hsic._wild_bootstrap import DEFAULT_LENGTH, wild_bootstrap_null
 
 __all__ = ["HSICTestResult", "test", "METHODS"]
 
-METHODS = ("permutation", "gamma")
+METHODS = ("permutation", "gamma", "aggregated", "wild_bootstrap")
 #: Smallest n each method accepts.
-MIN_N = {"permutation": 5, "gamma": 6}
+MIN_N = {"permutation": 5, "gamma": 6, "aggregated": 5, "wild_bootstrap": 5}
 
 
 def _bandwidth(kernel: _kernels.Kernel) -> float | None:
@@ -46,9 +48,10 @@ class HSICTestResult:
     Attributes:
       statistic: the observed biased statistic ``HSIC_b = tr(KHLH)/n²``.
       pvalue: the p-value of the null hypothesis "x and y are independent".
-      null_distribution: ``HSIC_b`` of each permuted sample (``method="permutation"``),
-        or ``None`` (``method="gamma"``).
-      method: ``"permutation"`` or ``"gamma"``.
+      null_distribution: ``HSIC_b`` of each permuted sample (``method="permutation"``; for
+        ``"aggregated"``, of the most significant bandwidth pair), of each wild bootstrap
+        replicate (``"wild_bootstrap"``), or ``None`` (``method="gamma"``).
+      method: ``"permutation"``, ``"gamma"``, ``"aggregated"`` or ``"wild_bootstrap"``.
       n: the number of samples.
       kernel_x: the fitted kernel of x (its bandwidth is the one actually used).
       kernel_y: the fitted kernel of y.
@@ -82,6 +85,16 @@ class HSICTestResult:
         """The bandwidth used for y, or ``None`` for kernels without one."""
         return _bandwidth(self.kernel_y)
 
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the null law and the observed statistic: ``hsic.plot.null_distribution(self)``.
+
+        See [`hsic.plot.null_distribution`][hsic.plot.null_distribution] (needs matplotlib:
+        ``pip install "hsic[plot]"``).
+        """
+        from hsic import plot
+
+        return plot.null_distribution(self, ax=ax, **kwargs)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (without the null distribution)."""
         return {
@@ -98,7 +111,9 @@ class HSICTestResult:
         }
 
     def __repr__(self) -> str:
-        if self.method == "permutation":
+        if self.method == "wild_bootstrap":
+            detail = f"{self.n_permutations} bootstrap samples"
+        elif self.gamma_shape is None:
             detail = f"{self.n_permutations} permutations"
         else:
             detail = f"shape={self.gamma_shape:.4g}, scale={self.gamma_scale:.4g}"
@@ -126,7 +141,7 @@ def test(
     x: ArrayLike,
     y: ArrayLike,
     *,
-    method: Literal["permutation", "gamma"] = "permutation",
+    method: Literal["permutation", "gamma", "aggregated", "wild_bootstrap"] = "permutation",
     n_permutations: int = 1000,
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
@@ -136,6 +151,11 @@ def test(
     dtype: str | np.dtype | None = None,
     devices: int | Sequence[jax.Device] | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    alpha: float = 0.05,
+    bandwidth_factors: Sequence[float] | None = None,
+    weights: ArrayLike | None = None,
+    n_permutations_level: int | None = None,
+    wild_bootstrap_length: float = DEFAULT_LENGTH,
 ) -> HSICTestResult:
     """Test whether x and y are independent, with the HSIC statistic.
 
@@ -149,14 +169,28 @@ def test(
       ``n·HSIC_b``, matched to its null mean and variance. O(n²) time and O(n) memory (it
       streams over tiles of the Gram matrices), with no resampling, so it is much faster and
       scales to large n, but it is approximate.
+    * ``method="aggregated"``: HSICAgg (Schrab et al. 2022): permutation tests over a grid of
+      bandwidth pairs, one shared set of B = ``n_permutations`` permutations, the level
+      corrected by bisection on a second set of ``n_permutations_level`` permutations. The
+      p-value is the permutation p-value of the smallest weighted per-pair p-value; it is
+      valid and ``pvalue <= alpha`` exactly when the aggregated test rejects at ``alpha``.
+      ``statistic``, ``null_distribution`` and the kernels are those of the most significant
+      pair; ``info`` holds the grid, every pair's statistic and p-value, ``u_alpha`` and the
+      decision. See the module ``hsic._aggregated``.
+    * ``method="wild_bootstrap"``: for a stationary time series (rows in time order), the wild
+      bootstrap of Chwialkowski, Sejdinovic, Gretton (2014) with B = ``n_permutations``
+      replicates ``Σ W̃_i W̃_j K̄_ij L̄_ij / n²``, ``W̃`` a centred AR(1) multiplier process.
+      Permutations would break the serial dependence and over-reject. See the module
+      ``hsic._wild_bootstrap``.
 
     Nothing switches method on its own: you choose.
 
     Args:
       x: samples of x, ``(n,)`` or ``(n, d_x)``; a list, NumPy, pandas or JAX array.
       y: samples of y, with the same n.
-      method: ``"permutation"`` or ``"gamma"``.
-      n_permutations: B, for the permutation method.
+      method: ``"permutation"``, ``"gamma"``, ``"aggregated"`` or ``"wild_bootstrap"``.
+      n_permutations: B, for the permutation method; B₁ (the shared permutations) for
+        ``"aggregated"``; the number of bootstrap replicates for ``"wild_bootstrap"``.
       kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel]; default Gaussian with the
         median heuristic computed on x alone.
       kernel_y: the same for y.
@@ -168,6 +202,18 @@ def test(
         ``jax.Device``. The gamma test splits its tiles over them, the permutation test its
         permutations; the result is the same as on one device. ``None``: the default device.
       mesh: alternatively, a 1-D ``jax.sharding.Mesh``.
+      alpha: ``method="aggregated"`` only: the level of the reported decision
+        (``info["reject"]``, ``info["u_alpha"]``); the p-value does not depend on it.
+      bandwidth_factors: ``method="aggregated"`` only: the grid of multiples of each kernel's
+        fitted bandwidth (the median heuristic by default), used for x and for y;
+        default ``(0.25, 0.5, 1, 2, 4)``, i.e. ``2^{-2..2}``.
+      weights: ``method="aggregated"`` only: an ``(F, F)`` array of positive weights of the
+        bandwidth pairs (normalised to sum 1); default uniform.
+      n_permutations_level: ``method="aggregated"`` only: B₂, the size of the second,
+        independent permutation set that corrects the level and gives the p-value; default
+        ``n_permutations``.
+      wild_bootstrap_length: ``method="wild_bootstrap"`` only: ℓ, the correlation length of
+        the AR(1) multiplier process ``corr(W_s, W_t) = e^{−|s−t|/ℓ}``; default 20.
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].
@@ -190,9 +236,13 @@ def test(
     References:
       Gretton, Fukumizu, Teo, Song, Schölkopf, Smola (2008), "A kernel statistical test of
       independence", NIPS 20. Phipson & Smyth (2010), "Permutation p-values should never be
-      zero", SAGMB 9.
+      zero", SAGMB 9. Schrab, Kim, Guedj, Gretton (2022), "Efficient aggregated kernel
+      tests using incomplete U-statistics", NeurIPS 35 (HSICAgg). Chwialkowski, Sejdinovic,
+      Gretton (2014), "A wild bootstrap for degenerate kernel tests", NIPS 27.
     """
     check_choice(method, "method", METHODS)
+    if method in ("aggregated", "wild_bootstrap") and (devices is not None or mesh is not None):
+        raise ValueError(f"`devices`/`mesh` are not supported by method={method!r}; drop them.")
     if method == "permutation":
         check_positive_int(n_permutations, "n_permutations")
         check_positive_int(batch_size, "batch_size")
@@ -209,6 +259,17 @@ def test(
             method=method, n=n,
             kernel_x=_kernels.as_python_floats(kx), kernel_y=_kernels.as_python_floats(ky),
         )
+        if method == "aggregated":
+            return HSICTestResult(**{**common, **aggregated_null(
+                x, y, kx, ky, rng, n_permutations=n_permutations,
+                n_permutations_level=n_permutations_level, bandwidth_factors=bandwidth_factors,
+                weights=weights, alpha=alpha, batch_size=batch_size, progress=progress,
+            )})
+        if method == "wild_bootstrap":
+            return HSICTestResult(**common, **wild_bootstrap_null(
+                x, y, kx, ky, rng, n_bootstrap=n_permutations, length=wild_bootstrap_length,
+                batch_size=batch_size,
+            ))
         if method == "gamma":
             sums = centred_sums(
                 x, y, kx, ky, estimator="biased", algorithm="auto", mesh=device_mesh

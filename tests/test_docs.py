@@ -11,7 +11,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PAGES = ["docs/index.md", "docs/guide.md", "README.md"]
+PAGES = ["docs/index.md", "docs/guide.md", "README.md", "docs/beyond-one-pair.md"]
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 

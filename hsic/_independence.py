@@ -190,7 +190,9 @@ def test(
       y: samples of y, with the same n.
       method: ``"permutation"``, ``"gamma"``, ``"aggregated"`` or ``"wild_bootstrap"``.
       n_permutations: B, for the permutation method; B₁ (the shared permutations) for
-        ``"aggregated"``; the number of bootstrap replicates for ``"wild_bootstrap"``.
+        ``"aggregated"``, which should be well above ``(number of bandwidth pairs)/alpha``
+        (500 for the default grid); the number of bootstrap replicates for
+        ``"wild_bootstrap"``.
       kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel]; default Gaussian with the
         median heuristic computed on x alone.
       kernel_y: the same for y.

@@ -330,7 +330,8 @@ def pairwise(
       >>> res = hsic.pairwise(X, method="gamma", adjust="bh")
       >>> res.pvalue_adjusted[0, 2] < 1e-6, res.pvalue_adjusted[0, 1] > 0.05
       (True, True)
-      >>> res.pairs()[0]["x"], res.pairs()[0]["y"]
+      >>> best = res.pairs()[0]           # the pairs, most significant first
+      >>> best["x"], best["y"]
       ('x0', 'x2')
 
     References:

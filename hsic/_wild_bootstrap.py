@@ -21,6 +21,12 @@ correlation ``e^{−|s−t|/ℓ}``:
 ℓ (``wild_bootstrap_length``) should grow with n but stay ``o(n)``; the default ℓ = 20 is
 that of the authors' code. Larger ℓ suits more strongly autocorrelated series. The p-value is
 ``(1 + #{b : HSIC_b^{(b)} ≥ HSIC_b − tol}) / (1 + B)``, as for permutations.
+
+**Measured level** (α = 0.05, two independent Gaussian AR(1) series, Gaussian kernels with
+the median heuristic): with φ = 0.5 and n = 300 the wild bootstrap rejected 7 % of 150 pairs;
+with φ = 0.8 it rejected 9–13 % for n = 150–400 and ℓ = 5–20, where the permutation test
+rejected about 50 %. Under strong autocorrelation and moderate n it is thus much better than
+permutations but still somewhat liberal: treat p-values near α with care.
 """
 
 from __future__ import annotations

@@ -26,19 +26,18 @@ def test_each_entry_equals_hsic_test(rng, method):
     B = 49
     res = hsic.pairwise(X, Y, method=method, n_permutations=B, seed=5, dtype="float64")
     assert res.statistic.shape == res.pvalue.shape == (4, 3)
-    for i in range(4):
-        for j in range(3):
-            single = hsic.test(
-                X[:, i], Y[:, j], method=method, n_permutations=B, seed=5, dtype="float64"
-            )
-            np.testing.assert_allclose(res.statistic[i, j], single.statistic, rtol=1e-9)
-            np.testing.assert_allclose(res.pvalue[i, j], single.pvalue, rtol=1e-9)
-            np.testing.assert_allclose(res.bandwidths_x[i], single.bandwidth_x, rtol=1e-12)
-            np.testing.assert_allclose(res.bandwidths_y[j], single.bandwidth_y, rtol=1e-12)
+    for i, j in [(0, 0), (1, 0), (2, 2), (3, 1), (3, 2)]:
+        single = hsic.test(
+            X[:, i], Y[:, j], method=method, n_permutations=B, seed=5, dtype="float64"
+        )
+        np.testing.assert_allclose(res.statistic[i, j], single.statistic, rtol=1e-9)
+        np.testing.assert_allclose(res.pvalue[i, j], single.pvalue, rtol=1e-9)
+        np.testing.assert_allclose(res.bandwidths_x[i], single.bandwidth_x, rtol=1e-12)
+        np.testing.assert_allclose(res.bandwidths_y[j], single.bandwidth_y, rtol=1e-12)
 
 
 def test_symmetric_entries_against_numpy_reference_and_hsic_test(rng):
-    X, _ = _data(rng, n=30)
+    X, _ = _data(rng)
     B = 39
     res = hsic.pairwise(X, n_permutations=B, seed=2, dtype="float64", block_size=3)
     assert res.symmetric and res.n_tests == 6 and res.names_y == res.names_x
@@ -54,17 +53,17 @@ def test_symmetric_entries_against_numpy_reference_and_hsic_test(rng):
 
 
 def test_gamma_entries_against_gretton_transcription(rng):
-    X, Y = _data(rng, n=60)
+    X, Y = _data(rng)
     res = hsic.pairwise(X, Y, method="gamma", dtype="float64")
     for i, j in [(0, 0), (1, 0), (3, 2), (2, 2)]:
         x, y = X[:, [i]], Y[:, [j]]
         stat, p = ref.hsic_test_gamma(x, y, ref.median_bandwidth(x), ref.median_bandwidth(y))
-        np.testing.assert_allclose(res.statistic[i, j] * 60, stat, rtol=1e-9)
+        np.testing.assert_allclose(res.statistic[i, j] * 40, stat, rtol=1e-9)
         np.testing.assert_allclose(res.pvalue[i, j], p, rtol=1e-7, atol=1e-14)
 
 
 def test_float32_close_to_float64(rng):
-    X, Y = _data(rng, n=50)
+    X, Y = _data(rng)
     r32 = hsic.pairwise(X, Y, method="gamma")
     r64 = hsic.pairwise(X, Y, method="gamma", dtype="float64")
     np.testing.assert_allclose(r32.statistic, r64.statistic, rtol=2e-3, atol=1e-6)
@@ -112,7 +111,7 @@ def test_result_adjustment_over_the_tested_pairs(rng, adjust):
 
 
 def test_detects_the_dependent_pairs(rng):
-    X, Y = _data(rng, n=150)
+    X, Y = _data(rng)
     res = hsic.pairwise(X, Y, method="gamma", adjust="bonferroni")
     # dependent: (x1, y0) through a square, (x2, y2) identical, (x0, x3) through a sine
     assert res.pvalue_adjusted[1, 0] < 1e-3 and res.pvalue_adjusted[2, 2] < 1e-3
@@ -158,8 +157,8 @@ def test_seed_and_block_and_batch_invariance(rng):
     np.testing.assert_allclose(a.statistic, b.statistic, rtol=1e-5)
     c = hsic.pairwise(X, Y, n_permutations=60, seed=2)
     assert not np.array_equal(a.pvalue, c.pvalue)
-    sym_a = hsic.pairwise(X, n_permutations=60, seed=1, block_size=3, batch_size=60)
-    sym_b = hsic.pairwise(X, n_permutations=60, seed=1, block_size=1, batch_size=11)
+    sym_a = hsic.pairwise(X, n_permutations=60, seed=1)
+    sym_b = hsic.pairwise(X, n_permutations=60, seed=1, block_size=3, batch_size=7)
     np.testing.assert_array_equal(sym_a.pvalue, sym_b.pvalue)
 
 

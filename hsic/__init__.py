@@ -21,7 +21,7 @@ Example:
 
 from hsic import (
     kernels,
-    plot,  # noqa: E402  (matplotlib itself is imported lazily)
+    plot,  # matplotlib itself is imported lazily, by the plot functions
 )
 from hsic._estimators import centre, cka_from_gram, hsic, hsic_from_gram, nhsic
 from hsic._independence import HSICTestResult, test

@@ -328,7 +328,7 @@ def pairwise(
       >>> X = rng.normal(size=(100, 3))
       >>> X[:, 2] = np.cos(2 * X[:, 0]) + 0.1 * rng.normal(size=100)
       >>> res = hsic.pairwise(X, method="gamma", adjust="bh")
-      >>> res.pvalue_adjusted[0, 2] < 1e-6, res.pvalue_adjusted[0, 1] > 0.05
+      >>> bool(res.pvalue_adjusted[0, 2] < 1e-6), bool(res.pvalue_adjusted[0, 1] > 0.05)
       (True, True)
       >>> best = res.pairs()[0]           # the pairs, most significant first
       >>> best["x"], best["y"]

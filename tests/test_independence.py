@@ -145,7 +145,7 @@ def test_power_on_dependence_without_correlation(rng, method, make_y):
         (dict(x=["a"] * 10), r"`x` must hold numbers"),
         (dict(n_permutations=0), r"`n_permutations` must be a positive integer; got 0"),
         (dict(n_permutations=10.5), r"`n_permutations` must be a positive integer"),
-        (dict(method="chi2"), r"`method` must be one of 'permutation', 'gamma'; got 'chi2'"),
+        (dict(method="chi2"), r"`method` must be one of 'permutation', 'gamma', .*; got 'chi2'"),
         (dict(kernel_x="rbf"), r"`kernel_x` must be one of 'gaussian'"),
         (dict(kernel_y=3), r"`kernel_y` must be one of"),
         (dict(seed=-1), r"`seed` must be a non-negative integer"),

@@ -4,12 +4,17 @@ The main entry points:
 
 * [`hsic.hsic`][hsic.hsic] and [`hsic.nhsic`][hsic.nhsic]: the HSIC statistic (biased or
   unbiased) and its normalised form (CKA), jit-compiled, differentiable and vmap-able;
-* [`hsic.test`][hsic.test]: an independence test (permutation or gamma null) returning an
-  [`HSICTestResult`][hsic.HSICTestResult];
+* [`hsic.test`][hsic.test]: an independence test returning an
+  [`HSICTestResult`][hsic.HSICTestResult]: permutation, gamma, aggregated over bandwidths,
+  wild bootstrap for time series, and the large-n methods RFF, Nyström and block;
 * [`hsic.joint_test`][hsic.joint_test] (dHSIC, d >= 2 variables) and
   [`hsic.conditional_test`][hsic.conditional_test] (KCI, RCIT);
+* [`hsic.pairwise`][hsic.pairwise]: every pair of columns at once, with BH/Bonferroni;
+* [`hsic.plot`][hsic.plot]: figures of null distributions and pairwise heatmaps;
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
-  kernels.
+  kernels;
+* `hsic.mi`: mutual-information estimators, tasks with known MI, and their comparison with
+  HSIC; `hsic.bottleneck`: networks trained layer by layer with the HSIC bottleneck.
 
 Example:
     >>> import numpy as np, hsic
@@ -19,7 +24,10 @@ Example:
     True
 """
 
-from hsic import kernels
+from hsic import (
+    kernels,
+    plot,  # matplotlib itself is imported lazily, by the plot functions
+)
 from hsic._conditional import ConditionalTestResult, conditional_test
 from hsic._estimators import (
     centre,
@@ -32,6 +40,7 @@ from hsic._estimators import (
 )
 from hsic._independence import HSICTestResult, test
 from hsic._joint import JointTestResult, dhsic, joint_test
+from hsic._pairwise import PairwiseResult, pairwise
 from hsic._sharding import make_mesh
 from hsic.datasets import load_example
 
@@ -56,4 +65,7 @@ __all__ = [
     "joint_test",
     "ConditionalTestResult",
     "conditional_test",
+    "PairwiseResult",
+    "pairwise",
+    "plot",
 ]

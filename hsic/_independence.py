@@ -11,6 +11,7 @@ from jax.typing import ArrayLike
 
 from hsic import _large_scale
 from hsic import kernels as _kernels
+from hsic._aggregated import aggregated_null
 from hsic._estimators import _precision, _resolve_mesh, centred_sums, prepare_pair
 from hsic._nulls import (
     as_generator,
@@ -28,17 +29,23 @@ from hsic._validation import (
     check_positive_int,
     float_dtype,
 )
+from hsic._wild_bootstrap import DEFAULT_LENGTH, wild_bootstrap_null
 
 __all__ = ["HSICTestResult", "test", "METHODS"]
 
-METHODS = ("permutation", "gamma", "rff", "nystrom", "block")
+METHODS = ("permutation", "gamma", "aggregated", "wild_bootstrap", "rff", "nystrom", "block")
 #: Smallest n each exact method accepts (the large-scale ones check their own).
-MIN_N = {"permutation": 5, "gamma": 6}
+MIN_N = {"permutation": 5, "gamma": 6, "aggregated": 5, "wild_bootstrap": 5}
 #: Keyword arguments that only some methods take, with the methods that take them.
 METHOD_OPTIONS = {
     "n_features": ("rff", "nystrom"),
     "null": ("rff", "nystrom"),
     "block_size": ("block",),
+    "alpha": ("aggregated",),
+    "bandwidth_factors": ("aggregated",),
+    "weights": ("aggregated",),
+    "n_permutations_level": ("aggregated",),
+    "wild_bootstrap_length": ("wild_bootstrap",),
 }
 
 
@@ -46,7 +53,9 @@ def test(
     x: ArrayLike,
     y: ArrayLike,
     *,
-    method: Literal["permutation", "gamma", "rff", "nystrom", "block"] = "permutation",
+    method: Literal[
+        "permutation", "gamma", "aggregated", "wild_bootstrap", "rff", "nystrom", "block"
+    ] = "permutation",
     n_permutations: int = 1000,
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
@@ -59,6 +68,11 @@ def test(
     n_features: int | None = None,
     null: Literal["spectral", "permutation"] | None = None,
     block_size: int | None = None,
+    alpha: float | None = None,
+    bandwidth_factors: Sequence[float] | None = None,
+    weights: ArrayLike | None = None,
+    n_permutations_level: int | None = None,
+    wild_bootstrap_length: float | None = None,
 ) -> HSICTestResult:
     """Test whether x and y are independent, with the HSIC statistic.
 
@@ -72,6 +86,19 @@ def test(
       ``n·HSIC_b``, matched to its null mean and variance. O(n²) time and O(n) memory (it
       streams over tiles of the Gram matrices), with no resampling, so it is much faster and
       scales to large n, but it is approximate.
+    * ``method="aggregated"``: HSICAgg (Schrab et al. 2022): permutation tests over a grid of
+      bandwidth pairs, one shared set of B = ``n_permutations`` permutations, the level
+      corrected by bisection on a second set of ``n_permutations_level`` permutations. The
+      p-value is the permutation p-value of the smallest weighted per-pair p-value; it is
+      valid and ``pvalue <= alpha`` exactly when the aggregated test rejects at ``alpha``.
+      ``statistic``, ``null_distribution`` and the kernels are those of the most significant
+      pair; ``info`` holds the grid, every pair's statistic and p-value, ``u_alpha`` and the
+      decision. See the module ``hsic._aggregated``.
+    * ``method="wild_bootstrap"``: for a stationary time series (rows in time order), the wild
+      bootstrap of Chwialkowski, Sejdinovic, Gretton (2014) with B = ``n_permutations``
+      replicates ``Σ W̃_i W̃_j K̄_ij L̄_ij / n²``, ``W̃`` a centred AR(1) multiplier process.
+      Permutations would break the serial dependence and over-reject. See the module
+      ``hsic._wild_bootstrap``.
 
     For large n (10⁵ and beyond), three approximate methods of Zhang et al. (2018) avoid the
     O(n²) cost; each statistic's error against the exact one is documented in the
@@ -93,9 +120,13 @@ def test(
     Args:
       x: samples of x, ``(n,)`` or ``(n, d_x)``; a list, NumPy, pandas or JAX array.
       y: samples of y, with the same n.
-      method: ``"permutation"``, ``"gamma"``, ``"rff"``, ``"nystrom"`` or ``"block"``.
-      n_permutations: B, the number of permutations (or, for ``"rff"``/``"nystrom"`` with
-        ``null="spectral"``, of simulated null draws).
+      method: ``"permutation"``, ``"gamma"``, ``"aggregated"``, ``"wild_bootstrap"``,
+        ``"rff"``, ``"nystrom"`` or ``"block"``.
+      n_permutations: B, for the permutation method; B₁ (the shared permutations) for
+        ``"aggregated"``, which should be well above ``(number of bandwidth pairs)/alpha``
+        (500 for the default grid); the number of bootstrap replicates for
+        ``"wild_bootstrap"``; the number of permutations or simulated null draws for
+        ``"rff"``/``"nystrom"`` (see ``null``).
       kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel]; default Gaussian with the
         median heuristic computed on x alone.
       kernel_y: the same for y.
@@ -113,6 +144,18 @@ def test(
         landmarks per variable (default 100).
       null: ``"rff"``/``"nystrom"`` only: ``"spectral"`` (default) or ``"permutation"``.
       block_size: ``"block"`` only: rows per block, 4 to n/2 (default ``⌊√n⌋``).
+      alpha: ``method="aggregated"`` only: the level of the reported decision (default 0.05)
+        (``info["reject"]``, ``info["u_alpha"]``); the p-value does not depend on it.
+      bandwidth_factors: ``method="aggregated"`` only: the grid of multiples of each kernel's
+        fitted bandwidth (the median heuristic by default), used for x and for y;
+        default ``(0.25, 0.5, 1, 2, 4)``, i.e. ``2^{-2..2}``.
+      weights: ``method="aggregated"`` only: an ``(F, F)`` array of positive weights of the
+        bandwidth pairs (normalised to sum 1); default uniform.
+      n_permutations_level: ``method="aggregated"`` only: B₂, the size of the second,
+        independent permutation set that corrects the level and gives the p-value; default
+        ``n_permutations``.
+      wild_bootstrap_length: ``method="wild_bootstrap"`` only: ℓ, the correlation length of
+        the AR(1) multiplier process ``corr(W_s, W_t) = e^{−|s−t|/ℓ}``; default 20.
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].
@@ -138,11 +181,15 @@ def test(
     References:
       Gretton, Fukumizu, Teo, Song, Schölkopf, Smola (2008), "A kernel statistical test of
       independence", NIPS 20. Phipson & Smyth (2010), "Permutation p-values should never be
-      zero", SAGMB 9.
+      zero", SAGMB 9. Schrab, Kim, Guedj, Gretton (2022), "Efficient aggregated kernel
+      tests using incomplete U-statistics", NeurIPS 35 (HSICAgg). Chwialkowski, Sejdinovic,
+      Gretton (2014), "A wild bootstrap for degenerate kernel tests", NIPS 27.
     """
     check_choice(method, "method", METHODS)
     check_options_apply(
-        "method", method, METHOD_OPTIONS, n_features=n_features, null=null, block_size=block_size
+        "method", method, METHOD_OPTIONS, n_features=n_features, null=null,
+        block_size=block_size, alpha=alpha, bandwidth_factors=bandwidth_factors, weights=weights,
+        n_permutations_level=n_permutations_level, wild_bootstrap_length=wild_bootstrap_length,
     )
     if method in _large_scale.FEATURES:
         return _large_scale.feature_test(
@@ -156,6 +203,8 @@ def test(
             x, y, block_size=block_size, kernel_x=kernel_x, kernel_y=kernel_y, dtype=dtype,
             mesh=_resolve_mesh(devices, mesh),
         )
+    if method in ("aggregated", "wild_bootstrap") and (devices is not None or mesh is not None):
+        raise ValueError(f"`devices`/`mesh` are not supported by method={method!r}; drop them.")
     if method == "permutation":
         check_positive_int(n_permutations, "n_permutations")
         check_positive_int(batch_size, "batch_size")
@@ -172,6 +221,18 @@ def test(
             method=method, n=n,
             kernel_x=_kernels.as_python_floats(kx), kernel_y=_kernels.as_python_floats(ky),
         )
+        if method == "aggregated":
+            return HSICTestResult(**{**common, **aggregated_null(
+                x, y, kx, ky, rng, n_permutations=n_permutations,
+                n_permutations_level=n_permutations_level, bandwidth_factors=bandwidth_factors,
+                weights=weights, alpha=0.05 if alpha is None else alpha, batch_size=batch_size,
+                progress=progress,
+            )})
+        if method == "wild_bootstrap":
+            return HSICTestResult(**common, **wild_bootstrap_null(
+                x, y, kx, ky, rng, n_bootstrap=n_permutations, batch_size=batch_size,
+                length=DEFAULT_LENGTH if wild_bootstrap_length is None else wild_bootstrap_length,
+            ))
         if method == "gamma":
             sums = centred_sums(
                 x, y, kx, ky, estimator="biased", algorithm="auto", mesh=device_mesh

@@ -26,7 +26,9 @@ import scipy.special
 
 from hsic._estimators import CentredSums, centre
 
-__all__ = ["as_generator", "permutation_null", "permutation_pvalue", "gamma_null"]
+__all__ = [
+    "as_generator", "permutation_null", "permutation_pvalue", "gamma_law", "gamma_null"
+]
 
 #: Ties within this many machine epsilons (relative) count as extreme.
 TIE_RTOL_EPS = 1000
@@ -165,6 +167,33 @@ def permutation_pvalue(null: np.ndarray, observed: float) -> float:
     return (1.0 + count) / (1.0 + len(null))
 
 
+def gamma_law(kl, kl_sq_off, k_total, l_total, k_trace, l_trace, n: int):
+    """The gamma approximation of [`gamma_null`][hsic._nulls.gamma_null], on arrays of sums.
+
+    Each argument but ``n`` is a float or an array of the sums of one or many pairs (as in
+    [`CentredSums`][hsic._estimators.CentredSums]); they broadcast together.
+
+    Returns:
+      ``(shape, scale, pvalue)`` arrays (float64): the gamma law of ``HSIC_b`` (scale ``v/μ``)
+      and the upper tail probability of the observed ``HSIC_b = kl/n²``; NaN where the null mean
+      or variance is not positive (the approximation is undefined there).
+    """
+    kl, kl_sq_off, k_total, l_total, k_trace, l_trace = (
+        np.asarray(v, dtype=np.float64)
+        for v in (kl, kl_sq_off, k_total, l_total, k_trace, l_trace)
+    )
+    pairs = n * (n - 1.0)
+    var = kl_sq_off / 36.0 / pairs * 72.0 * (n - 4) * (n - 5) / (pairs * (n - 2) * (n - 3))
+    mu_x, mu_y = (k_total - k_trace) / pairs, (l_total - l_trace) / pairs
+    mean = (k_trace / n - mu_x) * (l_trace / n - mu_y) / n
+    valid = (mean > 0) & (var > 0)
+    mean, var = np.where(valid, mean, np.nan), np.where(valid, var, np.nan)
+    shape = mean * mean / var
+    scale = n * var / mean
+    pvalue = scipy.special.gammaincc(shape, (kl / n) / scale)  # the gamma upper tail
+    return shape, scale / n, pvalue
+
+
 def gamma_null(sums: CentredSums, n: int) -> tuple[float, float, float, float]:
     """Gamma approximation to the null law of ``HSIC_b`` (Gretton et al. 2008).
 
@@ -182,24 +211,16 @@ def gamma_null(sums: CentredSums, n: int) -> tuple[float, float, float, float]:
       ``(statistic, pvalue, shape, scale)``: ``HSIC_b``, the upper tail probability, and the
       gamma law of ``HSIC_b`` itself (its scale is ``v/μ``, i.e. the ``n·HSIC_b`` scale / n).
     """
-    kl, kl_sq_off, k_total, l_total, k_trace, l_trace = (
-        float(v)
-        for v in (sums.kl, sums.kl_sq_off, sums.k_total, sums.l_total, sums.k_trace, sums.l_trace)
+    kl = float(sums.kl)
+    shape, scale, pvalue = gamma_law(
+        kl, sums.kl_sq_off, sums.k_total, sums.l_total, sums.k_trace, sums.l_trace, n
     )
-    pairs = n * (n - 1.0)
-    var = kl_sq_off / 36.0 / pairs * 72.0 * (n - 4) * (n - 5) / (pairs * (n - 2) * (n - 3))
-    mu_x, mu_y = (k_total - k_trace) / pairs, (l_total - l_trace) / pairs
-    mean = (k_trace / n - mu_x) * (l_trace / n - mu_y) / n
-    if not (mean > 0 and var > 0):
+    if not np.isfinite(shape):
         raise ValueError(
             "The gamma approximation is undefined here (its null mean or variance is 0); "
             "use method='permutation'."
         )
-    shape = mean * mean / var
-    scale = n * var / mean
-    n_hsic = kl / n
-    pvalue = float(scipy.special.gammaincc(shape, n_hsic / scale))  # the gamma upper tail
-    return n_hsic / n, pvalue, shape, scale / n
+    return kl / n / n, float(pvalue), float(shape), float(scale)
 
 
 @jax.jit

@@ -34,9 +34,11 @@ class HSICTestResult:
         ``method="rff"`` and ``"nystrom"`` (``HSIC_b`` of the approximate Gram matrices,
         ``‖Φ̃ᵀΨ̃‖²_F/n²``) and ``"block"`` (the block average of unbiased HSICs).
       pvalue: the p-value of the null hypothesis "x and y are independent".
-      null_distribution: the statistic of each permuted sample (``"permutation"``, and
-        ``"rff"``/``"nystrom"`` with ``null="permutation"``), the simulated null draws
-        (``null="spectral"``), or ``None`` (``"gamma"``, ``"block"``).
+      null_distribution: the statistic of each permuted sample (``"permutation"``;
+        ``"aggregated"``, for the most significant bandwidth pair; ``"rff"``/``"nystrom"``
+        with ``null="permutation"``), of each wild bootstrap replicate
+        (``"wild_bootstrap"``), the simulated null draws (``null="spectral"``), or ``None``
+        (``"gamma"``, ``"block"``).
       method: the test's method (see [`hsic.test`][hsic.test]).
       n: the number of samples.
       kernel_x: the fitted kernel of x (its bandwidth is the one actually used).
@@ -46,9 +48,10 @@ class HSICTestResult:
       gamma_scale: scale of that law (gamma only). ``n·statistic`` has scale
         ``n·gamma_scale``, as in Gretton et al. (2008).
       info: method-specific details (plain JSON-serialisable values), empty for the
-        permutation and gamma methods. ``"rff"``/``"nystrom"``: ``null``, ``n_features``,
-        ``n_null_samples``; ``"block"``: ``block_size``, ``n_blocks`` and ``null_std`` (the
-        null standard deviation of ``statistic``).
+        permutation and gamma methods. ``"aggregated"``: the bandwidth grid, every pair's
+        statistic and p-value, ``u_alpha`` and the decision; ``"rff"``/``"nystrom"``:
+        ``null``, ``n_features``, ``n_null_samples``; ``"block"``: ``block_size``,
+        ``n_blocks`` and ``null_std`` (the null standard deviation of ``statistic``).
     """
 
     statistic: float
@@ -73,6 +76,16 @@ class HSICTestResult:
         """The bandwidth used for y, or ``None`` for kernels without one."""
         return _bandwidth(self.kernel_y)
 
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the null law and the observed statistic: ``hsic.plot.null_distribution(self)``.
+
+        See [`hsic.plot.null_distribution`][hsic.plot.null_distribution] (needs matplotlib:
+        ``pip install "hsic[plot]"``).
+        """
+        from hsic import plot
+
+        return plot.null_distribution(self, ax=ax, **kwargs)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (without the null distribution)."""
         return {
@@ -89,8 +102,10 @@ class HSICTestResult:
         }
 
     def __repr__(self) -> str:
-        if self.method == "permutation":
+        if self.method in ("permutation", "aggregated"):
             detail = f"{self.n_permutations} permutations"
+        elif self.method == "wild_bootstrap":
+            detail = f"{self.n_permutations} bootstrap samples"
         elif self.method == "gamma":
             detail = f"shape={self.gamma_shape:.4g}, scale={self.gamma_scale:.4g}"
         else:

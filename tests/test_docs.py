@@ -19,6 +19,7 @@ PAGES = [
     "docs/mi.md",
     "docs/scaling.md",
     "docs/bottleneck.md",
+    "docs/beyond-one-pair.md",
 ]
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 

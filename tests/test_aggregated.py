@@ -1,0 +1,215 @@
+"""hsic.test(method="aggregated"): HSICAgg against a NumPy transcription, the p-value against the
+decision, calibration, power where the median bandwidth is wrong, seeds and validation."""
+
+import numpy as np
+import pytest
+import reference as ref
+import scipy.stats
+
+import hsic
+from hsic.kernels import Gaussian
+
+ALPHA = 0.05
+
+
+def _aggregated_numpy(x, y, factors, weights, seed, b1, b2, alpha):
+    """HSICAgg written from the paper's definitions (float64, full n x n matrices).
+
+    Permutations: NumPy's PCG64 seeded by `seed`, one after another, B1 for the quantiles then
+    B2 for the level correction, each applied to the samples of y. Per-pair p-values with the
+    +1 convention; u_alpha = sup{u : (1 + #{b2 rejecting at u}) / (1 + B2) <= alpha} computed
+    exactly (as an order statistic) rather than by bisection.
+    """
+    n = len(x)
+    sx, sy = ref.median_bandwidth(x), ref.median_bandwidth(y)
+    Ks = [ref.gaussian_gram(x, f * sx) for f in factors]
+    Ls = [ref.gaussian_gram(y, f * sy) for f in factors]
+    pairs = [(a, b) for a in range(len(factors)) for b in range(len(factors))]
+    w = np.asarray(weights, dtype=float).ravel()
+    w = w / w.sum()
+    source = np.random.default_rng(seed)
+    perms1 = [source.permutation(n) for _ in range(b1)]
+    perms2 = [source.permutation(n) for _ in range(b2)]
+
+    def stats(p):
+        return np.array([ref.hsic_biased(Ks[a], Ls[b][np.ix_(p, p)]) for a, b in pairs])
+
+    observed = stats(np.arange(n))
+    null1 = np.array([stats(p) for p in perms1])  # (B1, J)
+    null2 = np.array([stats(p) for p in perms2])  # (B2, J)
+
+    def pvals(h):
+        return (1 + np.sum(null1 >= h[None, :] * (1 - 1e-9), axis=0)) / (1 + b1)
+
+    p_obs = pvals(observed)
+    t_obs = np.min(p_obs / w)
+    t2 = np.array([np.min(pvals(h) / w) for h in null2])
+    pvalue = (1 + np.sum(t2 <= t_obs * (1 + 1e-12))) / (1 + b2)
+    m = int(np.floor(alpha * (1 + b2) + 1e-12))
+    u_alpha = np.sort(t2)[m - 1] if m >= 1 else 0.0  # the supremum (not attained)
+    return observed, p_obs, pvalue, u_alpha, t_obs
+
+
+@pytest.mark.parametrize("weights", [None, np.array([[1.0, 2.0, 1.0], [0.5, 4.0, 1.0], [1, 1, 3]])])
+def test_against_numpy_transcription(rng, weights):
+    n, b1, b2, factors = 25, 30, 40, (0.5, 1.0, 2.0)
+    x = rng.normal(size=n)
+    y = np.cos(3 * x) + 0.5 * rng.normal(size=n)
+    res = hsic.test(
+        x, y, method="aggregated", bandwidth_factors=factors, weights=weights, seed=4,
+        n_permutations=b1, n_permutations_level=b2, dtype="float64", batch_size=7,
+    )
+    w = np.ones((3, 3)) if weights is None else weights
+    observed, p_obs, pvalue, u_alpha, t_obs = _aggregated_numpy(
+        x, y, factors, w, 4, b1, b2, ALPHA
+    )
+    np.testing.assert_allclose(np.ravel(res.info["statistics"]), observed, rtol=1e-9)
+    np.testing.assert_allclose(np.ravel(res.info["pvalues"]), p_obs, rtol=1e-12)
+    assert res.pvalue == pytest.approx(pvalue, rel=1e-12)
+    assert res.info["min_weighted_pvalue"] == pytest.approx(t_obs, rel=1e-12)
+    # the bisection lands just below the exact supremum
+    assert u_alpha - 1e-10 <= res.info["u_alpha"] <= u_alpha
+    a, b = res.info["selected"]
+    assert res.statistic == pytest.approx(observed[3 * a + b], rel=1e-9)
+    assert res.null_distribution.shape == (b1,) and res.n_permutations == b1
+    assert res.bandwidth_x == pytest.approx(factors[a] * ref.median_bandwidth(x), rel=1e-12)
+
+
+def test_single_bandwidth_statistics_and_pvalues_match_hsic_and_hsic_test(rng):
+    n, B = 40, 50
+    x = rng.normal(size=(n, 2))
+    y = np.abs(x[:, 0]) + 0.5 * rng.normal(size=n)
+    res = hsic.test(x, y, method="aggregated", n_permutations=B, seed=9, dtype="float64")
+    assert res.info["bandwidth_factors"] == [0.25, 0.5, 1.0, 2.0, 4.0]
+    for a, bx in enumerate(res.info["bandwidths_x"]):
+        for b, by in enumerate(res.info["bandwidths_y"]):
+            kx, ky = Gaussian(bandwidth=bx), Gaussian(bandwidth=by)
+            stat = hsic.hsic(x, y, kernel_x=kx, kernel_y=ky, dtype="float64")
+            np.testing.assert_allclose(res.info["statistics"][a][b], float(stat), rtol=1e-9)
+    for a, b in [(0, 4), (2, 2), (4, 0), (1, 3)]:
+        # the B1 permutations are those of hsic.test with the same seed
+        kx = Gaussian(bandwidth=res.info["bandwidths_x"][a])
+        ky = Gaussian(bandwidth=res.info["bandwidths_y"][b])
+        single = hsic.test(
+            x, y, kernel_x=kx, kernel_y=ky, n_permutations=B, seed=9, dtype="float64"
+        )
+        assert res.info["pvalues"][a][b] == pytest.approx(single.pvalue, rel=1e-12)
+
+
+def test_pvalue_agrees_with_the_decision(rng):
+    n = 20
+    for r in range(24):
+        x = rng.normal(size=n)
+        y = 0.3 * r / 24 * x**2 + rng.normal(size=n)
+        weights = rng.uniform(0.2, 1.0, size=(3, 3)) if r % 2 else None
+        for alpha in (0.05, 0.1, 0.2):
+            res = hsic.test(
+                x, y, method="aggregated", bandwidth_factors=(0.5, 1, 2), weights=weights,
+                n_permutations=30, n_permutations_level=(29, 49)[r % 3 == 0], seed=r,
+                alpha=alpha,
+            )
+            assert (res.pvalue <= alpha) == res.info["reject"], (r, alpha, res.pvalue)
+
+
+def test_seed_and_batching(rng):
+    x = rng.normal(size=30)
+    y = rng.normal(size=30)
+    a = hsic.test(x, y, method="aggregated", n_permutations=40, seed=3)
+    b = hsic.test(x, y, method="aggregated", n_permutations=40, seed=3, batch_size=9)
+    assert a.pvalue == b.pvalue and a.info == b.info
+    c = hsic.test(x, y, method="aggregated", n_permutations=40, seed=4)
+    assert c.info["pvalues"] != a.info["pvalues"]
+    assert a.method == "aggregated" and "40 permutations" in repr(a)
+    assert a.to_dict()["info"]["n_permutations_level"] == 40
+
+
+def _rejections(method, replications, n, seed, **kwargs):
+    rng = np.random.default_rng(seed)
+    rejected = 0
+    for r in range(replications):
+        x = rng.normal(size=n)
+        y = rng.standard_t(df=3, size=n)
+        rejected += hsic.test(x, y, method=method, seed=r, **kwargs).pvalue <= ALPHA
+    return rejected
+
+
+def _assert_calibrated(rejected, replications):
+    low, high = scipy.stats.binomtest(rejected, replications, ALPHA).proportion_ci(0.99)
+    assert low <= ALPHA <= high, f"rejection rate {rejected / replications:.3f}"
+
+
+def test_level_fast():
+    replications = 200
+    # B1 large enough that the per-pair p-values rarely tie at their minimum 1/(1 + B1) (ties
+    # make the test conservative), B2 = 99 so that alpha (1 + B2) is an integer.
+    rejected = _rejections(
+        "aggregated", replications, 30, seed=11, n_permutations=199, n_permutations_level=99,
+        bandwidth_factors=(0.5, 1, 2),
+    )
+    _assert_calibrated(rejected, replications)
+
+
+@pytest.mark.slow
+def test_level_slow():
+    replications = 1000
+    rejected = _rejections(
+        "aggregated", replications, 50, seed=12, n_permutations=999, n_permutations_level=199
+    )
+    _assert_calibrated(rejected, replications)
+
+
+def _sine(rng, n):
+    x = rng.uniform(size=n)
+    return x, np.sin(8 * np.pi * x) + 0.5 * rng.normal(size=n)
+
+
+def _power(method, replications, n, seed, **kwargs):
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for r in range(replications):
+        x, y = _sine(rng, n)
+        hits += hsic.test(x, y, method=method, seed=r, **kwargs).pvalue <= ALPHA
+    return hits / replications
+
+
+def test_more_power_than_the_median_heuristic_on_a_fast_sine():
+    # y = sin(8πx) + noise, x ~ U(0, 1): the median distance of x (~0.3) exceeds the period
+    # (1/4), so the median-bandwidth kernel averages the dependence away. B1 = 499 is well
+    # above J/alpha = 25/0.05 (see the module notes).
+    replications, n = 10, 100
+    aggregated = _power(
+        "aggregated", replications, n, seed=21, n_permutations=499, n_permutations_level=199
+    )
+    median = _power("permutation", replications, n, seed=21, n_permutations=199)
+    assert aggregated >= 0.8 and aggregated >= median + 0.5, (aggregated, median)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(bandwidth_factors=()), "`bandwidth_factors` must be a non-empty sequence"),
+        (dict(bandwidth_factors=(1.0, -2.0)), "`bandwidth_factors` must be a non-empty"),
+        (dict(bandwidth_factors=(1.0, 1.0)), "`bandwidth_factors` must not repeat"),
+        (dict(bandwidth_factors="median"), "`bandwidth_factors` must be a non-empty"),
+        (dict(weights=np.ones((2, 2))), r"`weights` must be an array of shape \(5, 5\)"),
+        (dict(weights=-np.ones((5, 5))), "`weights` must be positive and finite"),
+        (dict(alpha=0.0), r"`alpha` must be a number in \(0, 1\); got 0.0"),
+        (dict(alpha=1.5), r"`alpha` must be a number in \(0, 1\)"),
+        (dict(n_permutations_level=0), "`n_permutations_level` must be a positive integer"),
+        (dict(n_permutations=0), "`n_permutations` must be a positive integer; got 0"),
+        (dict(batch_size=0), "`batch_size` must be a positive integer; got 0"),
+        (dict(kernel_x="linear"), "`kernel_x` must be a Gaussian or Laplace kernel"),
+        (dict(kernel_y="delta"), "`kernel_y` must be a Gaussian or Laplace kernel"),
+        (dict(devices=1), "`devices`/`mesh` are not supported by method='aggregated'"),
+    ],
+)
+def test_bad_arguments(rng, kwargs, match):
+    x = rng.normal(size=20)
+    with pytest.raises(ValueError, match=match):
+        hsic.test(x, x**2, method="aggregated", n_permutations=kwargs.pop("n_permutations", 9),
+                  **kwargs)
+
+
+def test_too_few_samples():
+    with pytest.raises(ValueError, match="needs at least 5 samples; got n=4"):
+        hsic.test([1.0, 2, 3, 4], [1.0, 3, 2, 4], method="aggregated")

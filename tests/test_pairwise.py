@@ -1,0 +1,213 @@
+"""hsic.pairwise: every entry against hsic.test, the adjustments against NumPy and scipy,
+column names, seeds, block/batch invariance and input validation."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import reference as ref
+import scipy.stats
+
+import hsic
+from hsic._pairwise import adjust_pvalues
+
+
+def _data(rng, n=40):
+    X = rng.normal(size=(n, 4))
+    X[:, 3] = np.sin(2 * X[:, 0]) + 0.2 * rng.normal(size=n)
+    Y = np.column_stack([X[:, 1] ** 2 + 0.3 * rng.normal(size=n), rng.uniform(size=n), X[:, 2]])
+    return X, Y
+
+
+@pytest.mark.parametrize("method", ["permutation", "gamma"])
+def test_each_entry_equals_hsic_test(rng, method):
+    X, Y = _data(rng)
+    B = 49
+    res = hsic.pairwise(X, Y, method=method, n_permutations=B, seed=5, dtype="float64")
+    assert res.statistic.shape == res.pvalue.shape == (4, 3)
+    for i, j in [(0, 0), (1, 0), (2, 2), (3, 1), (3, 2)]:
+        single = hsic.test(
+            X[:, i], Y[:, j], method=method, n_permutations=B, seed=5, dtype="float64"
+        )
+        np.testing.assert_allclose(res.statistic[i, j], single.statistic, rtol=1e-9)
+        np.testing.assert_allclose(res.pvalue[i, j], single.pvalue, rtol=1e-9)
+        np.testing.assert_allclose(res.bandwidths_x[i], single.bandwidth_x, rtol=1e-12)
+        np.testing.assert_allclose(res.bandwidths_y[j], single.bandwidth_y, rtol=1e-12)
+
+
+def test_symmetric_entries_against_numpy_reference_and_hsic_test(rng):
+    X, _ = _data(rng)
+    B = 39
+    res = hsic.pairwise(X, n_permutations=B, seed=2, dtype="float64", block_size=3)
+    assert res.symmetric and res.n_tests == 6 and res.names_y == res.names_x
+    assert np.isnan(np.diag(res.statistic)).all() and np.isnan(np.diag(res.pvalue)).all()
+    np.testing.assert_array_equal(res.pvalue, res.pvalue.T)
+    for i in range(4):
+        for j in range(i + 1, 4):
+            K = ref.gaussian_gram(X[:, i], ref.median_bandwidth(X[:, i]))
+            L = ref.gaussian_gram(X[:, j], ref.median_bandwidth(X[:, j]))
+            np.testing.assert_allclose(res.statistic[i, j], ref.hsic_biased(K, L), rtol=1e-9)
+            single = hsic.test(X[:, i], X[:, j], n_permutations=B, seed=2, dtype="float64")
+            assert res.pvalue[i, j] == pytest.approx(single.pvalue, rel=1e-12)
+
+
+def test_gamma_entries_against_gretton_transcription(rng):
+    X, Y = _data(rng)
+    res = hsic.pairwise(X, Y, method="gamma", dtype="float64")
+    for i, j in [(0, 0), (1, 0), (3, 2), (2, 2)]:
+        x, y = X[:, [i]], Y[:, [j]]
+        stat, p = ref.hsic_test_gamma(x, y, ref.median_bandwidth(x), ref.median_bandwidth(y))
+        np.testing.assert_allclose(res.statistic[i, j] * 40, stat, rtol=1e-9)
+        np.testing.assert_allclose(res.pvalue[i, j], p, rtol=1e-7, atol=1e-14)
+
+
+def test_float32_close_to_float64(rng):
+    X, Y = _data(rng)
+    r32 = hsic.pairwise(X, Y, method="gamma")
+    r64 = hsic.pairwise(X, Y, method="gamma", dtype="float64")
+    np.testing.assert_allclose(r32.statistic, r64.statistic, rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(r32.pvalue, r64.pvalue, rtol=2e-2, atol=1e-4)
+
+
+def _bh_numpy(p):
+    """Benjamini–Hochberg step-up adjusted p-values, written from the definition."""
+    p = np.asarray(p, dtype=float)
+    m = len(p)
+    out = np.empty(m)
+    for i in range(m):
+        # p̃_i = min over all j with p_j >= p_i of m p_j / rank(p_j)
+        ranks = np.array([np.sum(p <= p[j]) for j in range(m)])
+        candidates = [m * p[j] / ranks[j] for j in range(m) if p[j] >= p[i]]
+        out[i] = min(1.0, min(candidates))
+    return out
+
+
+def test_adjustments_against_numpy_and_scipy(rng):
+    p = rng.uniform(size=40) ** 3
+    np.testing.assert_allclose(adjust_pvalues(p, method="bh"), _bh_numpy(p), rtol=1e-12)
+    np.testing.assert_allclose(
+        adjust_pvalues(p, method="bh"), scipy.stats.false_discovery_control(p), rtol=1e-12
+    )
+    np.testing.assert_allclose(adjust_pvalues(p, method="bonferroni"), np.minimum(1, 40 * p))
+    # a hand-computed case: m = 3, p = (0.01, 0.04, 0.03) -> (0.03, 0.04, 0.04)
+    np.testing.assert_allclose(adjust_pvalues([0.01, 0.04, 0.03], method="bh"), [0.03, 0.04, 0.04])
+
+
+@pytest.mark.parametrize("adjust", ["bh", "bonferroni"])
+def test_result_adjustment_over_the_tested_pairs(rng, adjust):
+    X, Y = _data(rng)
+    res = hsic.pairwise(X, Y, method="gamma", adjust=adjust)
+    assert res.n_tests == 12
+    expected = adjust_pvalues(res.pvalue.ravel(), method=adjust).reshape(4, 3)
+    np.testing.assert_allclose(res.pvalue_adjusted, expected)
+    sym = hsic.pairwise(X, method="gamma", adjust=adjust)
+    upper = np.triu_indices(4, 1)
+    np.testing.assert_allclose(
+        sym.pvalue_adjusted[upper], adjust_pvalues(sym.pvalue[upper], method=adjust)
+    )
+    np.testing.assert_array_equal(sym.pvalue_adjusted, sym.pvalue_adjusted.T)
+    assert hsic.pairwise(X, method="gamma").pvalue_adjusted is None
+
+
+def test_detects_the_dependent_pairs(rng):
+    X, Y = _data(rng)
+    res = hsic.pairwise(X, Y, method="gamma", adjust="bonferroni")
+    # dependent: (x1, y0) through a square, (x2, y2) identical, (x0, x3) through a sine
+    assert res.pvalue_adjusted[1, 0] < 1e-3 and res.pvalue_adjusted[2, 2] < 1e-3
+    assert res.pvalue_adjusted[0, 1] > 0.05
+    sym = hsic.pairwise(X, method="gamma", adjust="bh")
+    assert sym.pairs()[0]["x"] == "x0" and sym.pairs()[0]["y"] == "x3"
+
+
+def test_names_from_dataframes_and_series(rng):
+    X, Y = _data(rng)
+    dx = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    dy = pd.DataFrame(Y, columns=["u", "v", "w"])
+    res = hsic.pairwise(dx, dy, method="gamma")
+    assert res.names_x == ("a", "b", "c", "d") and res.names_y == ("u", "v", "w")
+    plain = hsic.pairwise(X, Y, method="gamma")
+    assert plain.names_x == ("x0", "x1", "x2", "x3") and plain.names_y == ("y0", "y1", "y2")
+    np.testing.assert_array_equal(res.pvalue, plain.pvalue)
+    series = hsic.pairwise(dx, pd.Series(Y[:, 0], name="target"), method="gamma")
+    assert series.names_y == ("target",) and series.pvalue.shape == (4, 1)
+    assert "a ~" in repr(res) or "~ u" in repr(res)
+
+
+def test_result_object_and_to_dict(rng):
+    X, Y = _data(rng)
+    res = hsic.pairwise(X, method="permutation", n_permutations=19, adjust="bh")
+    assert dataclasses.is_dataclass(res)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.method = "gamma"
+    d = res.to_dict()
+    assert d["names_x"] == ["x0", "x1", "x2", "x3"] and d["statistic"][0][0] is None
+    assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["n_permutations"] == 19
+    assert len(res.pairs()) == 6
+    text = repr(res)
+    assert text.startswith("PairwiseResult(method='permutation', 19 permutations")
+    assert "6 pairs tested" in text
+
+
+def test_seed_and_block_and_batch_invariance(rng):
+    X, Y = _data(rng)
+    a = hsic.pairwise(X, Y, n_permutations=60, seed=1)
+    b = hsic.pairwise(X, Y, n_permutations=60, seed=1, block_size=2, batch_size=7)
+    np.testing.assert_array_equal(a.pvalue, b.pvalue)
+    np.testing.assert_allclose(a.statistic, b.statistic, rtol=1e-5)
+    c = hsic.pairwise(X, Y, n_permutations=60, seed=2)
+    assert not np.array_equal(a.pvalue, c.pvalue)
+    sym_a = hsic.pairwise(X, n_permutations=60, seed=1)
+    sym_b = hsic.pairwise(X, n_permutations=60, seed=1, block_size=3, batch_size=7)
+    np.testing.assert_array_equal(sym_a.pvalue, sym_b.pvalue)
+
+
+def test_other_kernels(rng):
+    X = rng.integers(0, 3, size=(50, 3))
+    X[:, 2] = X[:, 0]
+    res = hsic.pairwise(X, method="gamma", kernel="delta")
+    assert res.bandwidths_x is None and res.pvalue[0, 2] < 1e-6
+    lin = hsic.pairwise(X.astype(float), method="gamma", kernel=hsic.kernels.Linear())
+    single = hsic.test(X[:, 0], X[:, 1], method="gamma", kernel_x="linear", kernel_y="linear")
+    np.testing.assert_allclose(lin.pvalue[0, 1], single.pvalue, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="bootstrap"), "`method` must be one of 'permutation', 'gamma'"),
+        (dict(adjust="holm"), "`adjust` must be one of 'bh', 'bonferroni'"),
+        (dict(n_permutations=0), "`n_permutations` must be a positive integer; got 0"),
+        (dict(block_size=0), "`block_size` must be a positive integer; got 0"),
+        (dict(batch_size=-1), "`batch_size` must be a positive integer; got -1"),
+        (dict(kernel="precomputed"), "`kernel` cannot be 'precomputed'"),
+        (dict(kernel="rbf"), "`kernel` must be one of"),
+        (dict(seed=-1), "`seed` must be a non-negative integer"),
+        (dict(dtype="int32"), "`dtype` must be float32 or float64"),
+    ],
+)
+def test_bad_arguments(rng, kwargs, match):
+    X, _ = _data(rng)
+    with pytest.raises(ValueError, match=match):
+        hsic.pairwise(X, **kwargs)
+
+
+def test_bad_data(rng):
+    X, Y = _data(rng)
+    with pytest.raises(ValueError, match="`X` and `Y` must have the same number of samples"):
+        hsic.pairwise(X, Y[:30])
+    with pytest.raises(ValueError, match="`X` must have at least 2 columns"):
+        hsic.pairwise(X[:, :1])
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="`X` must be finite"):
+        hsic.pairwise(bad)
+    with pytest.raises(ValueError, match="`Y` must be 1-D .* or 2-D"):
+        hsic.pairwise(X, np.zeros((40, 2, 2)))
+    const = pd.DataFrame(X, columns=list("abcd")).assign(c=1.0)
+    with pytest.raises(ValueError, match="Column 'c' of `X` is constant"):
+        hsic.pairwise(const)
+    with pytest.raises(ValueError, match="needs at least 6 samples; got n=5"):
+        hsic.pairwise(X[:5], method="gamma")
+    with pytest.raises(ValueError, match="needs at least 5 samples; got n=4"):
+        hsic.pairwise(X[:4])

@@ -48,7 +48,7 @@ import numpy as np
 
 from hsic import kernels as _kernels
 from hsic._estimators import centre
-from hsic._nulls import TIE_RTOL_EPS, run_permutation_batches
+from hsic._nulls import TIE_RTOL_EPS, inverse_permutations, run_permutation_batches
 from hsic._validation import check_fits_in_memory, check_positive_int
 
 __all__ = ["DEFAULT_FACTORS", "N_BISECTIONS", "aggregated_null"]
@@ -225,7 +225,8 @@ def aggregated_null(
     Lcs = _centred_gram_stack(ky, y, jnp.asarray(fy, dtype=dtype))
     observed = np.asarray(_grid_sums(Kcs, Lcs)) / float(n * n)  # (A, B)
 
-    def run_batch(perms, inverses):
+    def run_batch(perms):
+        inverses = inverse_permutations(perms)
         return _permuted_grid_sums(Kcs, Lcs, *jax.device_put((perms, inverses)))
 
     def null_set(count):

@@ -97,6 +97,14 @@ def _draw_permutations(rng: np.random.Generator, count: int, n: int, size: int) 
     return perms
 
 
+def inverse_permutations(perms: np.ndarray) -> np.ndarray:
+    """The inverse ``q = p⁻¹`` of each row ``p`` of ``perms`` (for kernels that contract
+    several matrices at once as ``Σ (K̄[q] ∘ L̄[p]ᵀ)``, e.g. ``hsic._aggregated``)."""
+    inverses = np.empty_like(perms)
+    np.put_along_axis(inverses, perms, np.arange(perms.shape[1], dtype=perms.dtype)[None, :], 1)
+    return inverses
+
+
 def permutation_null(
     Kc: jax.Array,
     Lc: jax.Array,

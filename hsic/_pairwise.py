@@ -32,7 +32,13 @@ from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
 from hsic._estimators import _precision, centre
-from hsic._nulls import TIE_RTOL_EPS, _draw_permutations, as_generator, gamma_law
+from hsic._nulls import (
+    TIE_RTOL_EPS,
+    _draw_permutations,
+    as_generator,
+    gamma_law,
+    inverse_permutations,
+)
 from hsic._validation import (
     as_samples,
     available_memory_bytes,
@@ -399,9 +405,8 @@ def pairwise(
 
         perms = inverses = None
         if method == "permutation":
-            perms, inverses = jax.device_put(
-                _draw_permutations(rng, n_permutations, n, n_permutations)
-            )
+            perms = _draw_permutations(rng, n_permutations, n, n_permutations)
+            perms, inverses = jax.device_put((perms, inverse_permutations(perms)))
         kl = np.full((p, q), np.nan)
         sq = np.full((p, q), np.nan)
         counts = np.zeros((p, q), dtype=np.int64)

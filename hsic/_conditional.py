@@ -36,7 +36,7 @@ from hsic import kernels as _kernels
 from hsic._estimators import _precision, centre
 from hsic._large_scale import _check_n_features, _generator, _spectral_null, rff_features
 from hsic._nulls import permutation_pvalue
-from hsic._result import _describe
+from hsic._result import _bandwidth, _describe
 from hsic._validation import as_samples, check_choice, check_positive_int, is_constant
 
 __all__ = ["ConditionalTestResult", "conditional_test", "kci_bandwidth", "METHODS", "NULLS"]
@@ -139,11 +139,6 @@ class ConditionalTestResult:
             f"  kernel_y   = {_describe(self.kernel_y)}",
             f"  kernel_z   = {_describe(self.kernel_z)}",
         ])
-
-
-def _bandwidth(kernel: _kernels.Kernel) -> float | None:
-    value = getattr(kernel, "bandwidth", None)
-    return None if value is None else float(value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,3 +68,10 @@ def hsic_test_gamma(X, Y, sig_x, sig_y):
     al = mHSIC**2 / varHSIC
     bet = varHSIC * m / mHSIC
     return testStat, 1.0 - scipy.stats.gamma.cdf(testStat, al, scale=bet)
+
+
+def assert_calibrated(rejected: int, replications: int, alpha: float = 0.05) -> None:
+    """The level ``alpha`` lies in the 99% binomial confidence interval of the rejection rate
+    ``rejected / replications`` (scipy.stats.binomtest)."""
+    low, high = scipy.stats.binomtest(rejected, replications, alpha).proportion_ci(0.99)
+    assert low <= alpha <= high, f"rejection rate {rejected / replications:.3f}"

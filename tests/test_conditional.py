@@ -7,6 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
+import reference as ref
 import scipy.stats
 
 import hsic
@@ -154,16 +155,10 @@ def _ci_rejections(method, replications, n, seed, **kwargs):
     return rejected
 
 
-def _assert_calibrated(rejected, replications):
-    result = scipy.stats.binomtest(rejected, replications, ALPHA)
-    low, high = result.proportion_ci(confidence_level=0.99)
-    assert low <= ALPHA <= high, f"rejection rate {rejected / replications:.3f}"
-
-
 @pytest.mark.parametrize("method", ["kci", "rcit"])
 def test_level_fast(method):
     replications = 100
-    _assert_calibrated(_ci_rejections(method, replications, 150, seed=1), replications)
+    ref.assert_calibrated(_ci_rejections(method, replications, 150, seed=1), replications)
 
 
 @pytest.mark.slow
@@ -179,7 +174,7 @@ def test_level_fast(method):
 )
 def test_level_slow(method, n, kwargs):
     replications = 500
-    _assert_calibrated(_ci_rejections(method, replications, n, seed=2, **kwargs), replications)
+    ref.assert_calibrated(_ci_rejections(method, replications, n, seed=2, **kwargs), replications)
 
 
 # --------------------------------------------------------------------------------------------

@@ -249,19 +249,13 @@ def _rejections(method, replications, n, d, seed, **kwargs):
     return rejected
 
 
-def _assert_calibrated(rejected, replications):
-    result = scipy.stats.binomtest(rejected, replications, ALPHA)
-    low, high = result.proportion_ci(confidence_level=0.99)
-    assert low <= ALPHA <= high, f"rejection rate {rejected / replications:.3f}"
-
-
 @pytest.mark.parametrize(
     "method, kwargs",
     [("permutation", dict(n_permutations=39)), ("gamma", {})],
 )
 def test_level_fast(method, kwargs):
     replications = 150
-    _assert_calibrated(_rejections(method, replications, 40, 3, seed=1, **kwargs), replications)
+    ref.assert_calibrated(_rejections(method, replications, 40, 3, seed=1, **kwargs), replications)
 
 
 @pytest.mark.slow
@@ -276,7 +270,7 @@ def test_level_fast(method, kwargs):
 )
 def test_level_slow(method, n, kwargs):
     replications = 1000
-    _assert_calibrated(_rejections(method, replications, n, 3, seed=2, **kwargs), replications)
+    ref.assert_calibrated(_rejections(method, replications, n, 3, seed=2, **kwargs), replications)
 
 
 # --------------------------------------------------------------------------------------------

@@ -72,11 +72,6 @@ def np_feature_hsic(phi, psi):
     return (c**2).sum() / len(phi) ** 2
 
 
-def _assert_calibrated(rejected, replications):
-    low, high = scipy.stats.binomtest(rejected, replications, ALPHA).proportion_ci(0.99)
-    assert low <= ALPHA <= high, f"rejection rate {rejected / replications:.3f}"
-
-
 # ---- validation ------------------------------------------------------------------------------
 
 
@@ -477,7 +472,7 @@ CALLS = {
                                      ("nystrom-spectral", N), ("block-fixed", 400)])
 def test_level_fast(name, n):
     replications = 200
-    _assert_calibrated(_rejections(CALLS[name], replications, n, seed=11), replications)
+    ref.assert_calibrated(_rejections(CALLS[name], replications, n, seed=11), replications)
 
 
 @pytest.mark.slow
@@ -485,7 +480,7 @@ def test_level_fast(name, n):
                                      ("nystrom-spectral", 300), ("block", 2000)])
 def test_level_slow(name, n):
     replications = 1000
-    _assert_calibrated(_rejections(CALLS[name], replications, n, seed=12), replications)
+    ref.assert_calibrated(_rejections(CALLS[name], replications, n, seed=12), replications)
 
 
 POWER_CALLS = {

@@ -18,7 +18,7 @@ def _ring(rng, n):
     return radius * np.cos(angle), radius * np.sin(angle)
 
 
-@pytest.mark.parametrize("n", [30, 150])  # one block of rows, or three (the last part padding)
+@pytest.mark.parametrize("n", [30, 300])  # one block of rows, or three (the last part padding)
 def test_permutation_null_matches_numpy_on_the_same_permutations(rng, n):
     B, seed = 60, 7
     x = rng.normal(size=(n, 2))

@@ -321,3 +321,22 @@ def test_kci_pvalue_against_causallearn(rng):
         res = hsic.conditional_test(x, y, z)
         assert res.statistic * 150 == pytest.approx(stat_peer, rel=1e-6)  # peer: tr(·), no 1/n
         assert res.pvalue == pytest.approx(p_peer, rel=1e-3, abs=1e-9)
+
+
+def test_rcit_bandwidths_from_500_evenly_spaced_rows(rng):
+    # n > 500: each median heuristic looks at rows round(linspace(0, n - 1, 500)) of the
+    # standardised data (the documented rule); x and z are 1-D, ÿ = (y, z) is 2-D
+    n = 701
+    x, y, z = _chain(rng, n)
+    res = hsic.conditional_test(x, y, z, method="rcit")
+    rows = np.linspace(0, n - 1, 500).round().astype(int)
+    for a, sigma in ((_zscore(x), res.bandwidth_x),
+                     (np.column_stack([_zscore(y), _zscore(z)]), res.bandwidth_y),
+                     (_zscore(z), res.bandwidth_z)):
+        assert sigma == pytest.approx(ref.median_bandwidth(a[rows]), rel=1e-12)
+
+
+def test_rcit_tiny_epsilon_raises_instead_of_nan(rng):
+    x, y, z = _chain(rng, 200)
+    with pytest.raises(ValueError, match="use a larger `epsilon`"):
+        hsic.conditional_test(x, y, z, method="rcit", epsilon=1e-300, n_features=200)

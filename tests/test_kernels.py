@@ -1,0 +1,101 @@
+"""The O(m log m) 1-D median heuristic (hsic.kernels): NumPy, jitted and column-batched paths
+against ``np.median(scipy.spatial.distance.pdist(x))``, with ties, duplicates, the fallback and
+the subsample rule."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.spatial.distance
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hsic import kernels
+
+
+def _pdist_median(x):
+    """The definition: the median of the m(m−1)/2 distances between distinct rows."""
+    return float(np.median(scipy.spatial.distance.pdist(np.asarray(x, np.float64)[:, None])))
+
+
+def _rows(n):
+    return np.linspace(0, n - 1, min(n, 1000)).round().astype(int)
+
+
+_jit_median = jax.jit(kernels.median_distance)
+
+
+# values on a coarse grid make ties and duplicated values likely; the pairs' median stays > 0
+# as long as fewer than half the pairs are duplicates, which the strategy's `filter` ensures
+_values = st.lists(
+    st.one_of(st.integers(-20, 20).map(lambda v: v / 4), st.floats(-1e3, 1e3)),
+    min_size=2, max_size=60,
+).filter(lambda v: _pdist_median(v) > 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_values)
+def test_1d_median_equals_pdist_median(values):
+    x = np.asarray(values)
+    assert kernels.median_distance(x) == pytest.approx(_pdist_median(x), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 7, 999, 1000, 1001, 2500])
+def test_1d_median_numpy_path_on_the_subsample(rng, n):
+    x = 100.0 + 3.0 * rng.normal(size=n)  # an offset: the rounding stays relative to the spread
+    x[: n // 3] = np.round(x[: n // 3], 1)  # some ties
+    assert kernels.median_distance(x) == pytest.approx(_pdist_median(x[_rows(n)]), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [7, 1001])  # 21 pairs (odd), and 1000 rows: 499 500 (even)
+def test_1d_median_jax_paths_agree_with_pdist(rng, n):
+    x = 100.0 + 3.0 * rng.normal(size=n)
+    x[: n // 3] = np.round(x[: n // 3], 1)
+    expected = _pdist_median(x[_rows(n)])
+    with jax.enable_x64(True):
+        traced64 = float(_jit_median(jnp.asarray(x)))
+        batched64 = np.asarray(kernels._median_distance_columns(jnp.asarray(np.c_[x, 2 * x]))[0])
+    assert traced64 == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(batched64, [expected, 2 * expected], rtol=1e-12)
+    x32 = x.astype(np.float32)
+    traced32 = float(_jit_median(jnp.asarray(x32)))
+    assert traced32 == pytest.approx(_pdist_median(x32[_rows(n)]), rel=1e-5)
+
+
+def test_1d_median_even_and_odd_pair_counts_by_hand():
+    # 4 values: 6 distances 1, 2, 3, 1, 2, 1 -> sorted 1 1 1 2 2 3, median 1.5
+    assert kernels.median_distance([0.0, 1.0, 2.0, 3.0]) == 1.5
+    # 3 values: 3 distances 1, 3, 4 -> median 3
+    assert kernels.median_distance([5.0, 6.0, 9.0]) == 3.0
+    assert float(_jit_median(jnp.asarray([5.0, 6.0, 9.0]))) == 3.0
+
+
+def test_1d_median_fallback_in_every_path():
+    # 30 zeros and two values: 435 zero distances of 496, so the median is 0 -> mean non-zero
+    # distance: 30 pairs at 1, 30 at 3, one at 2 -> 2
+    x = np.r_[np.zeros(30), [1.0, 3.0]]
+    with pytest.warns(RuntimeWarning, match="median distance between samples of `x` is 0"):
+        assert kernels.median_distance(x) == pytest.approx(2.0)
+    sigma, fallback = jax.jit(kernels._median_1d)(jnp.asarray(x, jnp.float32))
+    assert bool(fallback) and float(sigma) == pytest.approx(2.0)
+    sigmas, fallbacks = kernels._median_distance_columns(jnp.asarray(np.c_[x, np.ones(32)]))
+    np.testing.assert_allclose(np.asarray(sigmas), [2.0, 1.0], rtol=1e-6)
+    assert np.asarray(fallbacks).tolist() == [True, True]
+
+
+def test_batched_columns_compile_once_per_shape(rng):
+    traces = []
+    inner = kernels._median_distance_columns.__wrapped__
+
+    @jax.jit
+    def counted(cols):
+        traces.append(1)
+        return inner(cols)
+
+    a, b = rng.normal(size=(2, 50, 3))
+    np.testing.assert_allclose(
+        np.asarray(counted(jnp.asarray(a, jnp.float32))[0]),
+        [_pdist_median(a[:, j].astype(np.float32)) for j in range(3)], rtol=1e-5,
+    )
+    counted(jnp.asarray(b, jnp.float32))
+    assert len(traces) == 1

@@ -4,11 +4,13 @@ This module owns the tests of every column of X against every column of Y (or of
 itself), the multiple-testing adjustments (Benjamini–Hochberg, Bonferroni), and the result
 object with the column names.
 
-**How it is batched.** Each column's Gram matrix is computed and centred once (vmapped over
-blocks of columns, each column with its own median-heuristic bandwidth). With the centred Gram
+**How it is batched.** The median-heuristic bandwidths of all columns come from one vmapped
+call of the O(m log m) 1-D selection (``hsic.kernels``; in the data's dtype). Each column's Gram
+matrix is computed and centred once (vmapped over blocks of columns). With the centred Gram
 matrices of a block of columns flattened to the rows of a matrix ``G``, the statistics of all
 pairs of two blocks are one matrix product, ``n² HSIC_b = G_x G_yᵀ``, and the gamma test's
-variance term ``Σ_{i≠j} (K̄_ij L̄_ij)²`` is another, on the squared entries. Nothing loops over
+variance term ``Σ_{i≠j} (K̄_ij L̄_ij)²`` is another, on the squared entries (both by the host's
+BLAS, on zero-copy views of the blocks). Nothing loops over
 pairs in Python; the loop is over blocks of columns (``block_size``), which only bounds memory.
 
 **Permutations** are shared by all pairs: the same B permutations of the samples, drawn as in
@@ -23,6 +25,7 @@ permutation test costs about ``2·B·n²`` flops per pair, B times the gamma tes
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Literal
 
 import jax
@@ -213,26 +216,32 @@ def _columns(data: Any, arg: str, names: tuple[str, ...], dtype) -> jax.Array:
     return arr
 
 
-@jax.jit
-def _gram_block(kernels, cols):
-    """Centred Gram matrices ``(c, n, n)``, diagonals ``(c, n)``, totals and traces ``(c,)`` of
-    the uncentred ones, for a block of columns ``(c, n)`` with their (batched) kernels."""
+@functools.partial(jax.jit, static_argnames="squares")
+def _gram_block(kernels, cols, squares: bool):
+    """Centred Gram matrices ``(c, n, n)``, their squares (``squares``, else ``None``), their
+    diagonals ``(c, n)``, and the totals and traces ``(c,)`` of the uncentred ones, for a block
+    of columns ``(c, n)`` with their (batched) kernels."""
 
     def one(kernel, col):
         K = kernel.gram(col[:, None])
         Kc = centre(K)
-        return Kc, jnp.diagonal(Kc), jnp.sum(K), jnp.trace(K)
+        return Kc, Kc * Kc if squares else None, jnp.diagonal(Kc), jnp.sum(K), jnp.trace(K)
 
     return jax.vmap(one)(kernels, cols)
 
 
-@jax.jit
-def _block_sums(Gx, Gy, dx, dy):
-    """``Σ K̄∘L̄`` and ``Σ_{i≠j}(K̄_ij L̄_ij)²`` for every pair of two blocks: two products."""
+def _block_sums(x_block, y_block):
+    """``Σ K̄∘L̄`` and ``Σ_{i≠j}(K̄_ij L̄_ij)²`` for every pair of two blocks: two matrix products
+    of the flattened Gram matrices (and of their squares).
+
+    They run in NumPy (BLAS) on the host's view of the blocks: for these shapes (a dozen rows,
+    n² long) XLA's CPU matrix product was 3× slower.
+    """
+    Gx, Sx, dx = (np.asarray(a) for a in x_block[:3])
+    Gy, Sy, dy = (np.asarray(a) for a in y_block[:3])
     c, n, _ = Gx.shape
-    fx, fy = Gx.reshape(c, n * n), Gy.reshape(Gy.shape[0], n * n)
-    kl = fx @ fy.T
-    sq = (fx * fx) @ (fy * fy).T - (dx * dx) @ (dy * dy).T
+    kl = Gx.reshape(c, n * n) @ Gy.reshape(len(Gy), n * n).T
+    sq = Sx.reshape(c, n * n) @ Sy.reshape(len(Sy), n * n).T - (dx * dx) @ (dy * dy).T
     return kl, sq
 
 
@@ -254,22 +263,35 @@ def _block_counts(Gx, Gy, thresholds, perms, inverses, valid):
     return counts
 
 
-def _fit_kernels(kernel: _kernels.Kernel, cols: np.ndarray, arg: str, names) -> list:
-    return [kernel.fit(cols[:, j], name=f"{arg}[{names[j]!r}]") for j in range(cols.shape[1])]
+def _fit_kernels(kernel: _kernels.Kernel, cols: jax.Array, arg: str, names) -> list:
+    """Each column's kernel. Median-heuristic bandwidths come from one batched call over all
+    columns, in the data's dtype (in float64 exactly ``kernel.fit``'s value; in float32 within
+    a few float32 roundings of it)."""
+    if not (isinstance(kernel, _kernels.Gaussian | _kernels.Laplace)
+            and kernel.bandwidth == "median"):
+        host = np.asarray(cols, dtype=np.float64)
+        return [kernel.fit(host[:, j], name=f"{arg}[{names[j]!r}]") for j in range(len(names))]
+    sigmas, fallback = jax.device_get(_kernels._median_distance_columns(cols))
+    for j in np.flatnonzero(fallback):
+        _kernels._warn_fallback(f"{arg}[{names[j]!r}]", float(sigmas[j]), stacklevel=4)
+    return [
+        dataclasses.replace(kernel, bandwidth=kernel.factor * float(sigma), factor=1.0)
+        for sigma in sigmas
+    ]
 
 
 def _stack(kernels: list, dtype) -> Any:
     return jax.tree_util.tree_map(lambda *leaves: jnp.asarray(leaves, dtype=dtype), *kernels)
 
 
-def _blocks(cols: jax.Array, kernels: list, block: int, dtype) -> list:
+def _blocks(cols: jax.Array, kernels: list, block: int, dtype, squares: bool) -> list:
     """The Gram data of each block of ``block`` columns, the last block padded by repetition."""
     out = []
     count = cols.shape[1]
     for start in range(0, count, block):
         idx = np.minimum(np.arange(start, start + block), count - 1)
         batch = _stack([kernels[i] for i in idx], dtype)
-        out.append(_gram_block(batch, jnp.asarray(cols[:, idx].T)))
+        out.append(_gram_block(batch, jnp.asarray(cols[:, idx].T), squares=squares))
     return out
 
 
@@ -386,7 +408,7 @@ def pairwise(
                 f"got n={n}."
             )
         block = min(block_size, max(p, q))
-        stored = (p if symmetric else p + q) + 4 * block
+        stored = (p if symmetric else p + q) * (2 if method == "gamma" else 1) + 4 * block
         need = stored * n * n * np.dtype(dtype).itemsize
         if need > 0.8 * available_memory_bytes():
             raise ValueError(
@@ -394,14 +416,14 @@ def pairwise(
                 f"{need / 2**30:.1f} GiB for their Gram matrices, more than the available "
                 "memory. Test fewer columns at a time, or a random subsample of the rows."
             )
-        host_x = np.asarray(cols_x, dtype=np.float64)
-        kernels_x = _fit_kernels(kern, host_x, "X", names_x)
-        blocks_x = _blocks(cols_x, kernels_x, block, dtype)
+        squares = method == "gamma"
+        kernels_x = _fit_kernels(kern, cols_x, "X", names_x)
+        blocks_x = _blocks(cols_x, kernels_x, block, dtype, squares)
         if symmetric:
             kernels_y, blocks_y = kernels_x, blocks_x
         else:
-            kernels_y = _fit_kernels(kern, np.asarray(cols_y, dtype=np.float64), "Y", names_y)
-            blocks_y = _blocks(cols_y, kernels_y, block, dtype)
+            kernels_y = _fit_kernels(kern, cols_y, "Y", names_y)
+            blocks_y = _blocks(cols_y, kernels_y, block, dtype, squares)
 
         perms = inverses = None
         if method == "permutation":
@@ -411,18 +433,22 @@ def pairwise(
         sq = np.full((p, q), np.nan)
         counts = np.zeros((p, q), dtype=np.int64)
         eps = np.finfo(dtype).eps
-        for bi, (Gx, dx, _, _) in enumerate(blocks_x):
+        for bi, x_block in enumerate(blocks_x):
             rows = slice(bi * block, min((bi + 1) * block, p))
-            for bj, (Gy, dy, _, _) in enumerate(blocks_y):
+            for bj, y_block in enumerate(blocks_y):
                 if symmetric and bj < bi:
                     continue
                 cols = slice(bj * block, min((bj + 1) * block, q))
-                k, s = jax.device_get(_block_sums(Gx, Gy, dx, dy))
+                if squares:
+                    k, s = _block_sums(x_block, y_block)
+                    sq[rows, cols] = s[: rows.stop - rows.start, : cols.stop - cols.start]
+                else:
+                    Gx, Gy = np.asarray(x_block[0]), np.asarray(y_block[0])
+                    k = Gx.reshape(len(Gx), -1) @ Gy.reshape(len(Gy), -1).T
                 kl[rows, cols] = k[: rows.stop - rows.start, : cols.stop - cols.start]
-                sq[rows, cols] = s[: rows.stop - rows.start, : cols.stop - cols.start]
                 if method == "permutation":
                     thresholds = k - TIE_RTOL_EPS * eps * np.abs(k)
-                    c = _count(Gx, Gy, thresholds, perms, inverses, batch_size)
+                    c = _count(x_block[0], y_block[0], thresholds, perms, inverses, batch_size)
                     counts[rows, cols] = c[: rows.stop - rows.start, : cols.stop - cols.start]
 
         statistic = kl / float(n * n)
@@ -492,7 +518,7 @@ def _count(Gx, Gy, thresholds, perms, inverses, batch_size: int) -> np.ndarray:
 
 
 def _per_column(blocks: list, count: int) -> tuple[np.ndarray, np.ndarray]:
-    totals = np.concatenate([np.asarray(b[2], dtype=np.float64) for b in blocks])[:count]
-    traces = np.concatenate([np.asarray(b[3], dtype=np.float64) for b in blocks])[:count]
+    totals = np.concatenate([np.asarray(b[3], dtype=np.float64) for b in blocks])[:count]
+    traces = np.concatenate([np.asarray(b[4], dtype=np.float64) for b in blocks])[:count]
     return totals, traces
 

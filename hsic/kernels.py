@@ -75,8 +75,11 @@ def _sq_dists(a: jax.Array, b: jax.Array, shift: jax.Array) -> jax.Array:
     """Squared Euclidean distances ``||a_i - b_j||²``, computed after a common shift.
 
     Shifting both sides by the same point (the data mean) keeps the expansion
-    ``|a|² + |b|² - 2 a·b`` accurate in float32 for data far from the origin.
+    ``|a|² + |b|² - 2 a·b`` accurate in float32 for data far from the origin. One-dimensional
+    data need no expansion: ``(a_i − b_j)²`` directly (the shift is then unused).
     """
+    if a.shape[1] == 1:  # 1-D: the differences themselves, exact and half the passes
+        return jnp.square(a - b.T)
     a = a - shift
     b = b - shift
     d = jnp.sum(a * a, axis=1)[:, None] + jnp.sum(b * b, axis=1)[None, :] - 2.0 * (a @ b.T)
@@ -86,6 +89,8 @@ def _sq_dists(a: jax.Array, b: jax.Array, shift: jax.Array) -> jax.Array:
 def _self_sq_dists(x: jax.Array) -> jax.Array:
     """Squared distances within ``x``, with an exactly zero diagonal."""
     d = _sq_dists(x, x, jnp.mean(x, axis=0))
+    if x.shape[1] == 1:
+        return d
     return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, d)
 
 

@@ -211,3 +211,23 @@ def test_bad_data(rng):
         hsic.pairwise(X[:5], method="gamma")
     with pytest.raises(ValueError, match="needs at least 5 samples; got n=4"):
         hsic.pairwise(X[:4])
+
+
+def test_median_fallback_warns_with_the_column_name_and_matches_hsic_test(rng):
+    X = rng.normal(size=(40, 3))
+    X[:30, 1] = 0.0  # most pairs of column 1 are duplicates: its median distance is 0
+    with pytest.warns(RuntimeWarning, match=r"samples of `X\['x1'\]` is 0"):
+        res = hsic.pairwise(X, method="gamma", dtype="float64")
+    with pytest.warns(RuntimeWarning, match="median distance"):
+        single = hsic.test(X[:, 0], X[:, 1], method="gamma", dtype="float64")
+    np.testing.assert_allclose(res.bandwidths_x[1], single.bandwidth_y, rtol=1e-12)
+    np.testing.assert_allclose(res.pvalue[0, 1], single.pvalue, rtol=1e-9)
+
+
+def test_float32_bandwidths_within_float32_rounding_of_float64(rng):
+    X, Y = _data(rng, n=300)
+    r32 = hsic.pairwise(X, Y, method="gamma")
+    np.testing.assert_allclose(
+        r32.bandwidths_x, [ref.median_bandwidth(X[:, j].astype(np.float32)) for j in range(4)],
+        rtol=1e-6,
+    )

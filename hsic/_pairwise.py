@@ -9,8 +9,7 @@ call of the O(m log m) 1-D selection (``hsic.kernels``; in the data's dtype). Ea
 matrix is computed and centred once (vmapped over blocks of columns). With the centred Gram
 matrices of a block of columns flattened to the rows of a matrix ``G``, the statistics of all
 pairs of two blocks are one matrix product, ``n² HSIC_b = G_x G_yᵀ``, and the gamma test's
-variance term ``Σ_{i≠j} (K̄_ij L̄_ij)²`` is another, on the squared entries (both by the host's
-BLAS, on zero-copy views of the blocks). Nothing loops over
+variance term ``Σ_{i≠j} (K̄_ij L̄_ij)²`` is another, on the squared entries. Nothing loops over
 pairs in Python; the loop is over blocks of columns (``block_size``), which only bounds memory.
 
 **Permutations** are shared by all pairs: the same B permutations of the samples, drawn as in
@@ -230,19 +229,24 @@ def _gram_block(kernels, cols, squares: bool):
     return jax.vmap(one)(kernels, cols)
 
 
+@jax.jit
+def _products(Gx, Gy):
+    """``vec(G_x[a]) · vec(G_y[b])`` for every ``a`` and ``b``: one matrix product."""
+    return Gx.reshape(Gx.shape[0], -1) @ Gy.reshape(Gy.shape[0], -1).T
+
+
 def _block_sums(x_block, y_block):
     """``Σ K̄∘L̄`` and ``Σ_{i≠j}(K̄_ij L̄_ij)²`` for every pair of two blocks: two matrix products
-    of the flattened Gram matrices (and of their squares).
+    of the flattened Gram matrices and of their squares (minus the diagonal's part).
 
-    They run in NumPy (BLAS) on the host's view of the blocks: for these shapes (a dozen rows,
-    n² long) XLA's CPU matrix product was 3× slower.
+    These run in XLA, not NumPy: for these shapes (dozens of rows, n² long) OpenBLAS took
+    12 s where XLA took 1.7 s at 40 rows on the shared 2-core machine.
     """
-    Gx, Sx, dx = (np.asarray(a) for a in x_block[:3])
-    Gy, Sy, dy = (np.asarray(a) for a in y_block[:3])
-    c, n, _ = Gx.shape
-    kl = Gx.reshape(c, n * n) @ Gy.reshape(len(Gy), n * n).T
-    sq = Sx.reshape(c, n * n) @ Sy.reshape(len(Sy), n * n).T - (dx * dx) @ (dy * dy).T
-    return kl, sq
+    Gx, Sx, dx = x_block[:3]
+    Gy, Sy, dy = y_block[:3]
+    kl, ss = jax.device_get((_products(Gx, Gy), _products(Sx, Sy)))
+    dx, dy = np.asarray(dx, np.float64), np.asarray(dy, np.float64)
+    return kl, ss - (dx * dx) @ (dy * dy).T
 
 
 @jax.jit
@@ -443,8 +447,7 @@ def pairwise(
                     k, s = _block_sums(x_block, y_block)
                     sq[rows, cols] = s[: rows.stop - rows.start, : cols.stop - cols.start]
                 else:
-                    Gx, Gy = np.asarray(x_block[0]), np.asarray(y_block[0])
-                    k = Gx.reshape(len(Gx), -1) @ Gy.reshape(len(Gy), -1).T
+                    k = np.asarray(_products(x_block[0], y_block[0]))
                 kl[rows, cols] = k[: rows.stop - rows.start, : cols.stop - cols.start]
                 if method == "permutation":
                     thresholds = k - TIE_RTOL_EPS * eps * np.abs(k)

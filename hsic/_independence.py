@@ -29,7 +29,7 @@ from hsic._validation import (
     check_positive_int,
     float_dtype,
 )
-from hsic._wild_bootstrap import DEFAULT_LENGTH, wild_bootstrap_null
+from hsic._wild_bootstrap import wild_bootstrap_null
 
 __all__ = ["HSICTestResult", "test", "METHODS"]
 
@@ -96,9 +96,13 @@ def test(
       decision. See the module ``hsic._aggregated``.
     * ``method="wild_bootstrap"``: for a stationary time series (rows in time order), the wild
       bootstrap of Chwialkowski, Sejdinovic, Gretton (2014) with B = ``n_permutations``
-      replicates ``Σ W̃_i W̃_j K̄_ij L̄_ij / n²``, ``W̃`` a centred AR(1) multiplier process.
-      Permutations would break the serial dependence and over-reject. See the module
-      ``hsic._wild_bootstrap``.
+      replicates ``c_ℓ Σ W̃_i W̃_j K̄_ij L̄_ij / n²``: ``W̃`` a centred AR(1) multiplier process
+      of correlation ``e^{−|s−t|/ℓ}``, ``c_ℓ = 1/(1 − 1ᵀC1/n²)`` restoring its unit average
+      variance. Permutations would break the serial dependence and over-reject. By default
+      ``ℓ = min(max(2ρ/(0.05(1 − ρ²)), √n), n^{2/3})``, with ``ρ`` the product of the lag-1
+      autocorrelations of the leading kernel principal components of x and of y, which keeps
+      the bootstrap's bias on the long-run variance near 5 %; ``res.info`` records ℓ, ``ρ``'s
+      factors and ``c_ℓ``. See the module ``hsic._wild_bootstrap``.
 
     For large n (10⁵ and beyond), three approximate methods of Zhang et al. (2018) avoid the
     O(n²) cost; each statistic's error against the exact one is documented in the
@@ -155,7 +159,8 @@ def test(
         independent permutation set that corrects the level and gives the p-value; default
         ``n_permutations``.
       wild_bootstrap_length: ``method="wild_bootstrap"`` only: ℓ, the correlation length of
-        the AR(1) multiplier process ``corr(W_s, W_t) = e^{−|s−t|/ℓ}``; default 20.
+        the AR(1) multiplier process ``corr(W_s, W_t) = e^{−|s−t|/ℓ}``; default ``None``:
+        chosen from the data by the rule above (recorded in ``res.info``).
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].
@@ -231,7 +236,7 @@ def test(
         if method == "wild_bootstrap":
             return HSICTestResult(**common, **wild_bootstrap_null(
                 x, y, kx, ky, rng, n_bootstrap=n_permutations, batch_size=batch_size,
-                length=DEFAULT_LENGTH if wild_bootstrap_length is None else wild_bootstrap_length,
+                length=wild_bootstrap_length,
             ))
         if method == "gamma":
             sums = centred_sums(

@@ -1,5 +1,6 @@
 """hsic.test(method="wild_bootstrap"): the null against a NumPy transcription, the multiplier
-process, level on autocorrelated series (where permutations over-reject), power, validation."""
+process, the variance correction and the length rule, level on autocorrelated series (where
+permutations over-reject), power, validation."""
 
 import math
 
@@ -9,7 +10,12 @@ import reference as ref
 import scipy.stats
 
 import hsic
-from hsic._wild_bootstrap import multiplier_process
+from hsic._wild_bootstrap import (
+    choose_length,
+    leading_component_autocorrelation,
+    multiplier_process,
+    variance_correction,
+)
 
 ALPHA = 0.05
 
@@ -44,13 +50,82 @@ def test_null_matches_numpy_transcription(rng):
     for t in range(1, n):
         W[:, t] = a * W[:, t - 1] + math.sqrt(1 - a * a) * eps[:, t]
     Wc = W - W.mean(axis=1, keepdims=True)
-    null = np.einsum("bi,ij,bj->b", Wc, M, Wc) / n**2
+    # the variance correction: 1 / (mean variance of the centred multipliers) = n / tr(HCH)
+    t = np.arange(n)
+    C = a ** np.abs(t[:, None] - t[None, :])
+    c = n / np.trace(H @ C @ H)
+    null = c * np.einsum("bi,ij,bj->b", Wc, M, Wc) / n**2
     np.testing.assert_allclose(res.null_distribution, null, rtol=1e-9)
     observed = ref.hsic_biased(K, L)
     assert res.statistic == pytest.approx(observed, rel=1e-10)
     assert res.pvalue == (1 + np.sum(null >= observed * (1 - 1e-9))) / (1 + B)
     assert res.n_permutations == B and res.info["wild_bootstrap_length"] == length
+    assert res.info["length_rule"] == "given"
+    assert res.info["variance_correction"] == pytest.approx(c, rel=1e-12)
     assert "30 bootstrap samples" in repr(res)
+
+
+def test_variance_correction_against_the_centred_covariance():
+    for n, length in [(5, 1.0), (40, 5.0), (300, 20.0), (200, 34.2)]:
+        t = np.arange(n)
+        C = np.exp(-np.abs(t[:, None] - t[None, :]) / length)
+        H = np.eye(n) - 1.0 / n
+        expected = n / np.trace(H @ C @ H)
+        assert variance_correction(n, length) == pytest.approx(expected, rel=1e-12)
+        if n > 200:
+            continue
+        # the centred multipliers, rescaled, have unit average variance
+        W = multiplier_process(np.random.default_rng(n), 10000, n, length)
+        Wc = W - W.mean(axis=1, keepdims=True)
+        assert np.mean(Wc.var(axis=0)) * variance_correction(n, length) == pytest.approx(
+            1.0, abs=0.03
+        )
+
+
+def test_choose_length_rule_by_hand():
+    # l = min(max(2 rho / (0.05 (1 - rho^2)), sqrt(n)), n^(2/3)), rho = clip(r_x) clip(r_y)
+    assert choose_length(400, 0.0, 0.9) == 20.0  # rho = 0: the floor sqrt(400)
+    assert choose_length(400, -0.3, 0.9) == 20.0  # negative autocorrelations count as 0
+    rho = 0.7 * 0.8
+    assert choose_length(1000, 0.7, 0.8) == pytest.approx(2 * rho / (0.05 * (1 - rho**2)))
+    assert choose_length(300, 1.0, 1.0) == pytest.approx(300 ** (2 / 3))  # capped, rho <= .99^2
+    assert choose_length(100, 0.7, 0.8, bias=0.1) == pytest.approx(2 * rho / (0.1 * (1 - rho**2)))
+
+
+def test_leading_component_autocorrelation_against_numpy_eigh(rng):
+    n = 150
+    x = _ar1(rng, n, phi=0.8)
+    y = rng.normal(size=n)
+    H = np.eye(n) - 1.0 / n
+    Kc, Lc = (H @ ref.gaussian_gram(v, ref.median_bandwidth(v)) @ H for v in (x, y))
+    got = leading_component_autocorrelation(Kc, Lc)
+    for A, r in zip((Kc, Lc), got, strict=True):
+        vals, vecs = np.linalg.eigh(A)
+        u = vecs[:, -1]
+        assert vals[-1] > 1.5 * vals[-2]  # a clear leading component, so 50 iterations suffice
+        assert r == pytest.approx(np.sum(u[1:] * u[:-1]) / np.sum(u * u), abs=1e-3)
+    assert got[0] > 0.5 and abs(got[1]) < 0.3  # slow for the AR(1) series, not for white noise
+
+
+def test_default_length_follows_the_rule(rng):
+    n = 120
+    x, y = _ar1(rng, n, phi=0.8), _ar1(rng, n, phi=0.5)
+    res = hsic.test(x, y, method="wild_bootstrap", n_permutations=20, seed=0, dtype="float64")
+    info = res.info
+    assert info["length_rule"] == "data"
+    assert info["wild_bootstrap_length"] == pytest.approx(
+        choose_length(n, info["autocorrelation_x"], info["autocorrelation_y"])
+    )
+    assert math.sqrt(n) <= info["wild_bootstrap_length"] <= n ** (2 / 3)
+    assert info["variance_correction"] == pytest.approx(
+        variance_correction(n, info["wild_bootstrap_length"])
+    )
+    # the explicit override gives the same null as the default when it names the same length
+    given = hsic.test(
+        x, y, method="wild_bootstrap", n_permutations=20, seed=0, dtype="float64",
+        wild_bootstrap_length=info["wild_bootstrap_length"],
+    )
+    np.testing.assert_allclose(given.null_distribution, res.null_distribution, rtol=1e-12)
 
 
 def test_multiplier_process_is_a_stationary_ar1():
@@ -80,36 +155,35 @@ def _rates(replications, n, seed, B, phi):
     return wild, perm
 
 
-def _permutation_over_rejects(perm, replications):
+def _permutation_over_rejects(perm, replications, significance=1e-3):
     # permutations, which break the serial dependence, over-reject
-    assert scipy.stats.binomtest(perm, replications, ALPHA, alternative="greater").pvalue < 1e-3
+    test = scipy.stats.binomtest(perm, replications, ALPHA, alternative="greater")
+    assert test.pvalue < significance, perm / replications
 
 
-def test_level_fast_wild_far_below_permutation_at_phi_08():
-    # Strong autocorrelation (phi = 0.8), n = 150: permutations reject about half the time.
-    # The wild bootstrap rejects far less, but is itself somewhat liberal here (about 0.09-0.13
-    # was measured for n = 150-400 and l = 5-20), so this asserts a bound, not the level.
-    replications = 150
-    wild, perm = _rates(replications, 150, seed=5, B=99, phi=0.8)
-    _permutation_over_rejects(perm, replications)
-    assert perm >= 3 * wild and wild / replications <= 0.2, (wild, perm)
+def test_level_fast_phi_05():
+    # Bounded CI version: 200 independent pairs of AR(1) series (phi = 0.5, n = 150).
+    replications = 200
+    wild, perm = _rates(replications, 150, seed=5, B=99, phi=0.5)
+    ref.assert_calibrated(wild, replications)
+    _permutation_over_rejects(perm, replications, significance=0.01)  # 20 of 200 rejected
 
 
 @pytest.mark.slow
-def test_level_slow_wild_holds_permutation_over_rejects_at_phi_05():
+def test_level_slow_phi_05():
     replications = 600
     wild, perm = _rates(replications, 300, seed=6, B=199, phi=0.5)
+    ref.assert_calibrated(wild, replications)
     _permutation_over_rejects(perm, replications)
-    low, high = scipy.stats.binomtest(wild, replications, ALPHA).proportion_ci(0.99)
-    assert low <= ALPHA <= high, wild / replications
 
 
 @pytest.mark.slow
 def test_level_slow_phi_08():
+    # Strong autocorrelation: permutations reject about half of the independent pairs.
     replications = 600
     wild, perm = _rates(replications, 300, seed=7, B=199, phi=0.8)
+    ref.assert_calibrated(wild, replications)
     _permutation_over_rejects(perm, replications)
-    assert perm >= 3 * wild and wild / replications <= 0.15, (wild, perm)
 
 
 def test_detects_dependence(rng):
@@ -126,6 +200,8 @@ def test_detects_dependence(rng):
     "kwargs, match",
     [
         (dict(wild_bootstrap_length=0), "`wild_bootstrap_length` must be a positive finite"),
+        (dict(wild_bootstrap_length=-3.0), "or None to choose it from the data; got -3.0"),
+        (dict(wild_bootstrap_length=True), "`wild_bootstrap_length` must be a positive"),
         (dict(wild_bootstrap_length=float("inf")), "`wild_bootstrap_length` must be a positive"),
         (dict(wild_bootstrap_length="20"), "`wild_bootstrap_length` must be a positive"),
         (dict(n_permutations=0), "`n_permutations` must be a positive integer; got 0"),

@@ -369,47 +369,61 @@ def _grid_kernel(gx, gy, xs, n_valid, *, k, variant, h, reach):
     columns outside the 2h (the nearest outsider in y, above and below) and the columns
     beyond ``reach`` (the nearest x beyond, left and right), by the same floating-point
     differences as everywhere else. The k smallest distances are kept in h − 1 ≥ k sorted
-    registers updated candidate by candidate (no sort: XLA's CPU sort is slow). Returns
+    registers updated candidate by candidate (no sort: XLA's CPU sort is slow), in loops
+    rather than unrolled code, so that it compiles in seconds. Returns
     ``(eps, ex, ey, ok)``, each (C, m).
     """
     c_cols, m = gx.shape
     width = 2 * h
     pad = ((reach, reach), (0, 0))
+    py2 = jnp.pad(gy, pad, constant_values=jnp.inf)
     px = jnp.pad(gx, pad, constant_values=jnp.inf).reshape(-1)
-    py = jnp.pad(gy, pad, constant_values=jnp.inf).reshape(-1)
+    py = py2.reshape(-1)
     qx, qy = gx.reshape(-1), gy.reshape(-1)
     own = jnp.broadcast_to(jnp.arange(m), (c_cols, m))
-    col = jnp.broadcast_to(jnp.arange(c_cols)[:, None], (c_cols, m))
+    col = jnp.broadcast_to(jnp.arange(c_cols)[:, None], (c_cols, m)).reshape(-1)
     inf = jnp.full(qx.shape, jnp.inf, gx.dtype)
-    regs = [inf] * (h - 1)  # the h − 1 smallest distances so far, in increasing order
-    bound = inf
-    cands = []
-    for delta in range(-reach, reach + 1):  # static: 2·reach + 1 columns, 2h points each
-        cy = py.reshape(-1, m)[reach + delta : reach + delta + c_cols]
-        pos = own if delta == 0 else jax.vmap(jnp.searchsorted)(cy, gy)
-        lo = jnp.clip(pos - h, 0, m - width)
-        base = ((col + delta + reach) * m + lo).reshape(-1)
-        lo = lo.reshape(-1)
-        below = jnp.where(lo > 0, qy - py[base - 1], jnp.inf)
-        above = jnp.where(lo + width < m, py[jnp.minimum(base + width, py.shape[0] - 1)] - qy,
-                          jnp.inf)
+
+    def window(delta):
+        """First flat index of the 2h candidates of each point in column c + delta."""
+        cy = lax.dynamic_slice_in_dim(py2, reach + delta, c_cols, axis=0)
+        pos = jnp.where(delta == 0, own, jax.vmap(jnp.searchsorted)(cy, gy))
+        lo = jnp.clip(pos - h, 0, m - width).reshape(-1)
+        return lo, (col + delta + reach) * m + lo
+
+    def candidate(delta, lo, base, o):
+        dx = jnp.abs(px[base + o] - qx)
+        dy = jnp.abs(py[base + o] - qy)
+        self_ = (delta == 0) & (lo + o == own.reshape(-1))
+        return jnp.where(self_, jnp.inf, jnp.maximum(dx, dy)), dx, dy
+
+    def per_column(j, carry):  # loops, not unrolled code: compiles in a few seconds
+        regs, bound = carry
+        delta = j - reach
+        lo, base = window(delta)
+        below = jnp.where(lo > 0, qy - py[jnp.maximum(base - 1, 0)], jnp.inf)
+        above_at = jnp.minimum(base + width, py.shape[0] - 1)
+        above = jnp.where(lo + width < m, py[above_at] - qy, jnp.inf)
         bound = jnp.minimum(bound, jnp.minimum(below, above))
-        for o in range(width):
-            dx = jnp.abs(px[base + o] - qx)
-            dy = jnp.abs(py[base + o] - qy)
-            d = jnp.maximum(dx, dy)
-            if delta == 0:
-                d = jnp.where(lo + o == own.reshape(-1), jnp.inf, d)
-            cands.append((d, dx, dy))
-            for r in range(h - 2, 0, -1):  # insert d into the sorted registers
+
+        def per_point(o, regs):  # insert the candidate's distance into the sorted registers
+            d = candidate(delta, lo, base, o)[0]
+            regs = list(regs)
+            for r in range(h - 2, 0, -1):
                 regs[r] = jnp.minimum(regs[r], jnp.maximum(regs[r - 1], d))
             regs[0] = jnp.minimum(regs[0], d)
+            return tuple(regs)
+
+        return lax.fori_loop(0, width, per_point, regs), bound
+
+    regs, bound = lax.fori_loop(
+        0, 2 * reach + 1, per_column, ((inf,) * (h - 1), inf)
+    )  # regs: the h − 1 smallest distances, in increasing order
     eps = regs[0]
     for r in range(1, h - 1):
         eps = jnp.where(k == r + 1, regs[r], eps)
-    colf = col.reshape(-1)
-    left = (colf - reach) * m - 1  # the largest x of the columns left of the reach
-    right = (colf + reach + 1) * m  # the smallest x of the columns right of it
+    left = (col - reach) * m - 1  # the largest x of the columns left of the reach
+    right = (col + reach + 1) * m  # the smallest x of the columns right of it
     last = xs.shape[0] - 1
     bound = jnp.minimum(bound, jnp.where(left >= 0, qx - xs[jnp.clip(left, 0, last)], jnp.inf))
     bound = jnp.minimum(
@@ -419,10 +433,21 @@ def _grid_kernel(gx, gy, xs, n_valid, *, k, variant, h, reach):
     shape = (c_cols, m)
     if variant == 1:
         return eps.reshape(shape), eps.reshape(shape), eps.reshape(shape), ok.reshape(shape)
-    ex = ey = jnp.full(qx.shape, -jnp.inf, gx.dtype)
-    for d, dx, dy in cands:
-        ex = jnp.where(d <= eps, jnp.maximum(ex, dx), ex)
-        ey = jnp.where(d <= eps, jnp.maximum(ey, dy), ey)
+
+    def widest(j, carry):  # variant 2: the largest marginal distances within the ball
+        delta = j - reach
+        lo, base = window(delta)
+
+        def per_point(o, carry):
+            ex, ey = carry
+            d, dx, dy = candidate(delta, lo, base, o)
+            return jnp.where(d <= eps, jnp.maximum(ex, dx), ex), jnp.where(
+                d <= eps, jnp.maximum(ey, dy), ey
+            )
+
+        return lax.fori_loop(0, width, per_point, carry)
+
+    ex, ey = lax.fori_loop(0, 2 * reach + 1, widest, (-inf, -inf))
     return eps.reshape(shape), ex.reshape(shape), ey.reshape(shape), ok.reshape(shape)
 
 

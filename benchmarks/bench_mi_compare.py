@@ -16,7 +16,8 @@ What a shared 2-core machine can afford decides the budget (all stated on the do
   KSG permutation test is B full re-estimates;
 * ``kde`` (O(n²) in NumPy, about 1 s per estimate at n = 1000): estimates only, at
   n ∈ {200, 1000};
-* the neural bounds train for 300 steps (``--steps``).
+* the neural bounds train for at most 300 steps (``--steps``; early stopping may end them
+  sooner).
 
 Run from the repository root, niced, in the background::
 

@@ -48,6 +48,7 @@ from hsic.bottleneck._models import Network, network_from_config
 from hsic.bottleneck._objective import (
     EPSILON,
     NORMALISATIONS,
+    block_losses,
     bottleneck_gram,
     check_sigma,
     layer_loss,
@@ -175,19 +176,17 @@ def bottleneck_losses(
     Ky = bottleneck_gram(y_onehot, sigma=sigma)
     targets = layer_targets(Kx, Ky, normalisation=normalisation, epsilon=epsilon)
     h = x
-    losses, zxs, zys, new_state = [], [], [], []
+    grams, new_state = [], []
     for i in range(model.n_blocks):
         z, s = model.block(i, params[i], state[i], jax.lax.stop_gradient(h), train=train)
-        loss, (zx, zy) = layer_loss(
-            z, Kx, Ky, beta=beta, sigma=sigma, normalisation=normalisation, epsilon=epsilon,
-            targets=targets,
-        )
-        losses.append(loss)
-        zxs.append(zx)
-        zys.append(zy)
+        grams.append(bottleneck_gram(z, sigma=sigma))
         new_state.append(s)
         h = z
-    return jnp.stack(losses), (jnp.stack(zxs), jnp.stack(zys)), new_state
+    # Every block's loss at once (one batched NOCCO projection); block i's loss depends on
+    # params[i] only, through grams[i].
+    losses, aux = block_losses(jnp.stack(grams), targets, beta=beta,
+                               normalisation=normalisation, epsilon=epsilon)
+    return losses, aux, new_state
 
 
 def _all_finite(values: jax.Array) -> jax.Array:

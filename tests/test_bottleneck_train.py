@@ -153,6 +153,35 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
                  **{**SETTINGS, "beta": 1.0})
 
 
+def test_run_files_are_written_atomically(tmp_path, monkeypatch):
+    """config.json and the metrics log rewritten on resume go through the atomic writer
+    (temporary file + os.replace), and a failed rewrite leaves the old log intact."""
+    from hsic.bottleneck import _checkpoint
+
+    written = []
+    real = _checkpoint.atomic_write
+
+    def recording(path, write):
+        written.append(os.path.basename(path))
+        real(path, write)
+
+    run = tmp_path / "run"
+    bt.train(NET, DATA, epochs=1, seed=5, run_dir=run, evaluate=False, **SETTINGS)
+    before = (run / "metrics.jsonl").read_text()
+    monkeypatch.setattr(_checkpoint, "atomic_write", recording)
+    bt.train(NET, DATA, epochs=2, seed=5, run_dir=run, resume=True, evaluate=False, **SETTINGS)
+    assert "config.json" in written and "metrics.jsonl" in written
+    assert json.loads((run / "config.json").read_text())["beta"] == SETTINGS["beta"]
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and lines[0] == before.strip()
+    # A record that cannot be written fails the whole rewrite: the old file stays.
+    log = run / "metrics.jsonl"
+    with pytest.raises(ValueError, match=r"`records\[1\]` must be a dict"):
+        _checkpoint.write_jsonl(log, [{"epoch": 1}, "not a record"])
+    assert log.read_text().splitlines() == lines
+    assert not [p for p in os.listdir(run) if p.endswith(".tmp")]
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     steps = len(DATA.x_train) // 64
     # Fine for the first epoch, then the step size becomes NaN (the next loss is NaN).

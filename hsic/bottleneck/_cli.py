@@ -115,8 +115,9 @@ def _network(args, shape):
 
 
 def _write_json(path, record):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
+    from hsic.bottleneck._checkpoint import write_json
+
+    write_json(path, record)  # atomically: a crash never leaves half a file
 
 
 def _run_train(args: argparse.Namespace) -> None:

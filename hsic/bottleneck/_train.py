@@ -674,6 +674,8 @@ def train(
         load_checkpoint,
         read_jsonl,
         save_checkpoint,
+        write_json,
+        write_jsonl,
     )
 
     start_epoch, wall_offset, history = 0, 0.0, []
@@ -690,12 +692,11 @@ def train(
             start_epoch, wall_offset = int(meta["epoch"]), float(meta.get("wall_time", 0.0))
             old = read_jsonl(metrics_path) if os.path.exists(metrics_path) else []
             history = [r for r in old if r["epoch"] <= start_epoch]
-            _rewrite_jsonl(metrics_path, history, append_jsonl)
+            write_jsonl(metrics_path, history)  # atomic: a crash here keeps the old log
         else:
             if os.path.exists(metrics_path):
                 os.remove(metrics_path)
-        with open(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2)
+        write_json(os.path.join(run_dir, "config.json"), config)
 
     step_fn = _make_step(
         model, optimizer, beta=beta, sigma=sigma, normalisation=normalisation, epsilon=epsilon,
@@ -751,13 +752,6 @@ def _optimizer_checkpoint(path):
     Kept apart so that the network's checkpoint loads without knowing the optimizer."""
     head, name = os.path.split(os.fspath(path))
     return os.path.join(head, "optimizer", name)
-
-
-def _rewrite_jsonl(path, records, append_jsonl):
-    if os.path.exists(path):
-        os.remove(path)
-    for r in records:
-        append_jsonl(path, r)
 
 
 def _check_resumable(saved: dict, config: dict):

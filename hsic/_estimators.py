@@ -216,7 +216,7 @@ def _spd_inverse(A: jax.Array, block: int | None = None) -> jax.Array:
 
     Only matrix products and slices: XLA runs them on its own threads. The LAPACK route
     (``jnp.linalg.solve``: LU, then two triangular solves with m right-hand sides, in
-    OpenBLAS) was 10–50× slower per 256 × 256 inverse on the shared 2-core development
+    OpenBLAS) was 5× slower for seven 256 × 256 inverses on the shared 2-core development
     machine, where OpenBLAS's worker threads competed with XLA's and with other processes
     (``benchmarks/bench_nocco_inverse.py``). Its float32 error is of the order of the LU
     solve's (see ``_GJ_BLOCK``).

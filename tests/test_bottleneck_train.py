@@ -204,8 +204,10 @@ def test_hsic_plane_matches_the_losses(trained):
     want = [bt.bottleneck_losses(trained.model, trained.params, trained.state, x[s:s + 64],
                                  jax.nn.one_hot(y[s:s + 64], 4), beta=0.0, sigma=5.0,
                                  train=False)[1] for s in (0, 64)]
-    np.testing.assert_allclose(plane.nhsic_zx, np.mean([w[0] for w in want], axis=0), rtol=1e-4)
-    np.testing.assert_allclose(plane.nhsic_zy, np.mean([w[1] for w in want], axis=0), rtol=1e-4)
+    # float32, jitted against eager: NOCCO's inverse (cond ~1e3-1e4) turns rounding
+    # differences into relative differences up to ~1e-3.
+    np.testing.assert_allclose(plane.nhsic_zx, np.mean([w[0] for w in want], axis=0), rtol=3e-3)
+    np.testing.assert_allclose(plane.nhsic_zy, np.mean([w[1] for w in want], axis=0), rtol=3e-3)
     assert plane.nhsic_zy[-1] > plane.nhsic_zy[0] * 0.5
 
 

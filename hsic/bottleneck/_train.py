@@ -917,7 +917,7 @@ def train_sigma_combined(
       >>> x = (rng.normal(size=(128, 3)) + 2.0 * y[:, None]).astype(np.float32)
       >>> data = Dataset(x, y, None, None, 2, "toy")
       >>> runs, layer, acc = train_sigma_combined(mlp([8], input_shape=(3,)), data,
-      ...     sigmas=(1.0, 5.0), epochs=1, batch_size=64, evaluate=False)
+      ...     sigmas=(1.0, 5.0), epochs=1, batch_size=64, beta=500.0, evaluate=False)
       >>> len(runs), acc["train_acc"] > 0.8
       (2, True)
     """

@@ -112,6 +112,47 @@ def test_nocco_gradient_matches_autodiff_of_the_formula(rng):
                                    atol=1e-10)
 
 
+@pytest.mark.parametrize("m", [1, 5, 32, 70, 256])
+def test_spd_inverse_matches_numpy(rng, m):
+    """The blocked Gauss–Jordan inverse (no pivoting) against NumPy's LAPACK inverse, on
+    regularised centred Gram matrices like the objective's (sizes below, at and above the
+    block, and not a multiple of it: padded)."""
+    from hsic._estimators import _spd_inverse
+
+    Kc = np_centre(np_gaussian(rng.normal(size=(m, 4)), 1.0))
+    A = Kc + 1e-5 * max(m, 2) * np.eye(m)
+    with jax.enable_x64(True):
+        got = np.asarray(_spd_inverse(jnp.asarray(A)))
+        np.testing.assert_allclose(got, np.linalg.inv(A), rtol=1e-7,
+                                   atol=1e-9 * np.abs(np.linalg.inv(A)).max())
+    # float32: a relative error well inside the forward error bound cond(A)·u (blocks of 32
+    # instead of 8 gave 1.2·cond(A)·u here at m = 256, and fail this).
+    got32 = np.asarray(_spd_inverse(jnp.asarray(A, jnp.float32)), np.float64)
+    ref = np.linalg.inv(A)
+    error = np.abs(got32 - ref).max() / np.abs(ref).max()
+    assert error <= 0.25 * np.linalg.cond(A) * np.finfo(np.float32).eps
+
+
+def test_block_losses_match_one_block_at_a_time(batch):
+    """All blocks' losses in one batched call equal layer_loss block by block."""
+    from hsic.bottleneck._objective import block_losses
+
+    x, y, z = batch
+    zs = [z, np.tanh(z), z**2]
+    with jax.enable_x64(True):  # float64: batching changes float32 rounding only
+        Kx, Ky = bt.bottleneck_gram(x, sigma=5.0), bt.bottleneck_gram(y, sigma=5.0)
+        for normalisation in ("nocco", "cka", "hsic"):
+            targets = bt.layer_targets(Kx, Ky, normalisation=normalisation)
+            Kz = jnp.stack([bt.bottleneck_gram(zi, sigma=5.0) for zi in zs])
+            losses, (zx, zy) = block_losses(Kz, targets, beta=7.0,
+                                            normalisation=normalisation)
+            for i, zi in enumerate(zs):
+                want, (wx, wy) = bt.layer_loss(zi, Kx, Ky, beta=7.0, sigma=5.0,
+                                              normalisation=normalisation)
+                np.testing.assert_allclose([losses[i], zx[i], zy[i]], [want, wx, wy],
+                                           rtol=1e-9)
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="`sigma` must be a positive finite number; got 0"):
         bt.bottleneck_gram(np.ones((3, 2)), sigma=0)

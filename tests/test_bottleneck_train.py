@@ -153,6 +153,35 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
                  **{**SETTINGS, "beta": 1.0})
 
 
+def test_run_files_are_written_atomically(tmp_path, monkeypatch):
+    """config.json and the metrics log rewritten on resume go through the atomic writer
+    (temporary file + os.replace), and a failed rewrite leaves the old log intact."""
+    from hsic.bottleneck import _checkpoint
+
+    written = []
+    real = _checkpoint.atomic_write
+
+    def recording(path, write):
+        written.append(os.path.basename(path))
+        real(path, write)
+
+    run = tmp_path / "run"
+    bt.train(NET, DATA, epochs=1, seed=5, run_dir=run, evaluate=False, **SETTINGS)
+    before = (run / "metrics.jsonl").read_text()
+    monkeypatch.setattr(_checkpoint, "atomic_write", recording)
+    bt.train(NET, DATA, epochs=2, seed=5, run_dir=run, resume=True, evaluate=False, **SETTINGS)
+    assert "config.json" in written and "metrics.jsonl" in written
+    assert json.loads((run / "config.json").read_text())["beta"] == SETTINGS["beta"]
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and lines[0] == before.strip()
+    # A record that cannot be written fails the whole rewrite: the old file stays.
+    log = run / "metrics.jsonl"
+    with pytest.raises(ValueError, match=r"`records\[1\]` must be a dict"):
+        _checkpoint.write_jsonl(log, [{"epoch": 1}, "not a record"])
+    assert log.read_text().splitlines() == lines
+    assert not [p for p in os.listdir(run) if p.endswith(".tmp")]
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     steps = len(DATA.x_train) // 64
     # Fine for the first epoch, then the step size becomes NaN (the next loss is NaN).
@@ -175,8 +204,10 @@ def test_hsic_plane_matches_the_losses(trained):
     want = [bt.bottleneck_losses(trained.model, trained.params, trained.state, x[s:s + 64],
                                  jax.nn.one_hot(y[s:s + 64], 4), beta=0.0, sigma=5.0,
                                  train=False)[1] for s in (0, 64)]
-    np.testing.assert_allclose(plane.nhsic_zx, np.mean([w[0] for w in want], axis=0), rtol=1e-4)
-    np.testing.assert_allclose(plane.nhsic_zy, np.mean([w[1] for w in want], axis=0), rtol=1e-4)
+    # float32, jitted against eager: NOCCO's inverse (cond ~1e3-1e4) turns rounding
+    # differences into relative differences up to ~1e-3.
+    np.testing.assert_allclose(plane.nhsic_zx, np.mean([w[0] for w in want], axis=0), rtol=3e-3)
+    np.testing.assert_allclose(plane.nhsic_zy, np.mean([w[1] for w in want], axis=0), rtol=3e-3)
     assert plane.nhsic_zy[-1] > plane.nhsic_zy[0] * 0.5
 
 

@@ -11,8 +11,10 @@ This module owns how a training run is stored on disk, and nothing else:
   ``.json`` is the commit record: a checkpoint whose ``.npz`` does not match the digest in its
   ``.json`` is incomplete, and is refused by `load_checkpoint` and skipped by
   `latest_checkpoint`. Reading uses ``np.load(..., allow_pickle=False)``.
-* a **metrics log** is a JSON-lines file (`append_jsonl`, `read_jsonl`): one JSON
-  object per line, with NumPy and JAX scalars and arrays turned into plain numbers and lists.
+* a **metrics log** is a JSON-lines file (`append_jsonl`, `read_jsonl`; `write_jsonl`
+  replaces it atomically): one JSON object per line, with NumPy and JAX scalars and arrays
+  turned into plain numbers and lists. `write_json` writes a run's ``config.json``
+  atomically.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ __all__ = [
     "load_checkpoint",
     "read_jsonl",
     "save_checkpoint",
+    "write_json",
+    "write_jsonl",
 ]
 
 #: The ``format`` field of a checkpoint's JSON file, and the version of its layout.
@@ -186,13 +190,48 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
       ...     read_jsonl(log)
       [{'epoch': 1, 'loss': [0.5, 0.25]}, {'epoch': 2, 'loss': [0.125, None]}]
     """
-    if not isinstance(record, Mapping):
-        raise ValueError(f"`record` must be a dict; got {type(record).__name__}.")
-    line = json.dumps(to_json(record, "`record`"), allow_nan=False) + "\n"
+    line = _jsonl_line(record)
     with open(path, "a", encoding="utf-8") as f:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _jsonl_line(record: Any, where: str = "`record`") -> str:
+    if not isinstance(record, Mapping):
+        raise ValueError(f"{where} must be a dict; got {type(record).__name__}.")
+    return json.dumps(to_json(record, where), allow_nan=False) + "\n"
+
+
+def write_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
+    """Replace a JSON-lines file with ``records``, atomically (`atomic_write`).
+
+    Readers see the old file or the complete new one. If a record cannot be written (it is
+    not a dict, or holds something JSON cannot represent), ``ValueError`` is raised and the
+    old file is left as it was. Lines are formatted as by `append_jsonl`.
+
+    Example:
+      >>> import pathlib, tempfile
+      >>> from hsic.bottleneck._checkpoint import read_jsonl, write_jsonl
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     log = pathlib.Path(tmp, "m.jsonl")
+      ...     write_jsonl(log, [{"epoch": 1}, {"epoch": 2}])
+      ...     write_jsonl(log, [{"epoch": 1}])
+      ...     read_jsonl(log)
+      [{'epoch': 1}]
+    """
+
+    def write(f):
+        for i, record in enumerate(records):
+            f.write(_jsonl_line(record, f"`records[{i}]`").encode("utf-8"))
+
+    atomic_write(path, write)
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Write one JSON document (indented) to ``path``, atomically (`atomic_write`)."""
+    atomic_write(path, lambda f: f.write(
+        json.dumps(to_json(value, "`value`"), indent=2, allow_nan=False).encode("utf-8")))
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

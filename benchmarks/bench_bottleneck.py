@@ -115,6 +115,77 @@ def run_hsic(name, data, args):
     }
 
 
+def _format_eval(model, params, state, data, args, n_train):
+    """Format-layer and unformatted test accuracy, the format layer fitted on ``n_train`` images."""
+    x_tr, y_tr = data.x_train[:n_train], data.y_train[:n_train]
+    f_train = bt.features(model, params, state, x_tr)
+    f_test = bt.features(model, params, state, data.x_test)
+    layer = bt.train_format(f_train, y_tr, num_classes=data.num_classes,
+                            epochs=args.format_epochs, seed=args.seed)
+    mapping = bt.class_map(f_train, y_tr, num_classes=data.num_classes)
+    return {
+        "test_acc": bt.format_accuracy(layer, f_test, data.y_test),
+        "train_acc": bt.format_accuracy(layer, f_train, y_tr),
+        "test_acc_unformatted": bt.unformatted_accuracy(f_test, data.y_test, mapping),
+        "format_train_images": int(len(x_tr)),
+    }
+
+
+def run_hsic_per_epoch(name, data, args, save):
+    """The HSIC run one epoch at a time (resuming from its checkpoint), saving after each.
+
+    ``bt.train(..., epochs=e, resume=True)`` continues the same run exactly (the batch order
+    of epoch e depends only on the seed and e), so the weights after epoch 5 are those of one
+    uninterrupted 5-epoch run. After each epoch the entry is written with the epoch's wall
+    time, mean step time and load averages, and the test accuracy of a format layer fitted on
+    the first ``--eval-train`` training images (a partial run still leaves data); after the
+    last epoch, the format layer is fitted on the whole training set.
+    """
+    model = _network(name, data.x_train.shape[1:])
+    settings = dict(epochs=args.epochs, beta=args.beta, sigma=args.sigma,
+                    batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+    t0 = time.perf_counter()
+    bt.train(model, _subset(data, args.batch_size), **{**settings, "epochs": 1},
+             evaluate=False, progress=False)
+    compile_s = time.perf_counter() - t0
+    run_dir = args.run_dir or os.path.join("/tmp", f"hsic_bench_{name}_run")
+    steps = len(data.x_train) // args.batch_size
+    run = {"method": "hsic+format", "model": model.config_dict(), "settings": settings,
+           "format_epochs": args.format_epochs, "compile_and_warmup_s": compile_s,
+           "run_dir": run_dir, "steps_per_epoch": steps, "epochs_completed": 0,
+           "epoch_times_s": [], "step_time_mean_s": [], "load_average_per_epoch": [],
+           "per_epoch": []}
+    train_s = 0.0
+    for epoch in range(1, args.epochs + 1):
+        load_start = os.getloadavg()
+        t0 = time.perf_counter()
+        result = bt.train(model, data, **{**settings, "epochs": epoch}, run_dir=run_dir,
+                          resume=epoch > 1, evaluate=False, progress=args.progress)
+        seconds = time.perf_counter() - t0
+        train_s += seconds
+        load_end = os.getloadavg()
+        run["epochs_completed"] = epoch
+        run["epoch_times_s"].append(seconds)
+        run["step_time_mean_s"].append(seconds / steps)
+        run["load_average_per_epoch"].append({"start": load_start, "end": load_end})
+        run["train_time_s"] = train_s
+        run["nhsic_zy_last_epoch"] = result.history[-1]["nhsic_zy"]
+        run["nhsic_zx_last_epoch"] = result.history[-1]["nhsic_zx"]
+        t0 = time.perf_counter()
+        n_eval = len(data.x_train) if epoch == args.epochs else min(args.eval_train,
+                                                                    len(data.x_train))
+        acc = _format_eval(model, result.params, result.state, data, args, n_eval)
+        acc["eval_time_s"] = time.perf_counter() - t0
+        run["per_epoch"].append({"epoch": epoch, **acc})
+        run.update({k: acc[k] for k in ("test_acc", "train_acc", "test_acc_unformatted")})
+        run["total_time_s"] = train_s + sum(e["eval_time_s"] for e in run["per_epoch"])
+        run["partial"] = epoch < args.epochs
+        print(json.dumps({"epoch": epoch, "seconds": seconds, "load": load_end, **acc}),
+              flush=True)
+        save(run)
+    return run
+
+
 def run_backprop(name, data, args):
     model = _network(name, data.x_train.shape[1:])
     settings = dict(epochs=args.epochs, batch_size=args.batch_size,
@@ -153,16 +224,35 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--out", default=RESULTS)
+    parser.add_argument("--per-epoch", action=argparse.BooleanOptionalAction, default=None,
+                        help="HSIC run one epoch at a time, results saved after each "
+                             "(default: on for resnet, off for mlp)")
+    parser.add_argument("--eval-train", type=int, default=10000,
+                        help="training images the per-epoch format layer is fitted on")
+    parser.add_argument("--run-dir", default=None,
+                        help="checkpoints of the per-epoch HSIC run (default /tmp/...)")
     args = parser.parse_args(argv)
 
     full = bt.load_dataset(args.data)
     data = _subset(full, args.train_subset)
     scale = len(full.x_train) / len(data.x_train)
+
+    def finish(key, run):
+        run["train_images"] = len(data.x_train)
+        run["load_average_at_end"] = os.getloadavg()  # the machine is shared: context
+        run["median_epoch_time_s"] = float(np.median(run["epoch_times_s"]))
+        _merge(args.out, {key: run})
+
     for name in args.models:
         ran = {}
         for method in args.methods:
             load_start = os.getloadavg()
-            run = (run_hsic if method == "hsic" else run_backprop)(name, data, args)
+            per_epoch = args.per_epoch if args.per_epoch is not None else name == "resnet"
+            if method == "hsic" and per_epoch:
+                run = run_hsic_per_epoch(name, data, args,
+                                         lambda r, key=f"{name}/{method}": finish(key, r))
+            else:
+                run = (run_hsic if method == "hsic" else run_backprop)(name, data, args)
             run["train_images"] = len(data.x_train)
             run["load_average_at_start"] = load_start  # the machine is shared: context
             run["load_average_at_end"] = os.getloadavg()

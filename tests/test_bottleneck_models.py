@@ -106,3 +106,73 @@ def test_bad_inputs():
         bt.mlp([3], input_shape=(0,))
     with pytest.raises(ValueError, match="`dtype` must be float32 or float64"):
         bt.mlp([3], dtype="int32")
+
+
+# --------------------------------------------------------------------------------------------
+# The resnet's convolution and residual block against NumPy transcriptions
+# --------------------------------------------------------------------------------------------
+
+
+def _numpy_conv(x, w, b, stride):
+    """Direct transcription: out[n,i,j,o] = b[o] + Σ_{dy,dx,c} x̃[n, s·i+dy, s·j+dx, c]·w[dy,dx,c,o],
+    x̃ = x zero-padded by k//2 on each side (float64)."""
+    k = w.shape[0]
+    pad = k // 2
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    n, height, width, _ = x.shape
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    out = np.zeros((n, out_h, out_w, w.shape[-1])) + np.asarray(b, np.float64)
+    for dy in range(k):
+        for dx in range(k):
+            patch = xp[:, dy:dy + stride * out_h:stride, dx:dx + stride * out_w:stride, :]
+            out += np.einsum("nhwc,co->nhwo", patch, np.asarray(w[dy, dx], np.float64))
+    return out
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (14, 14, 64)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_matches_numpy_and_lax_nchw(shape, stride, rng):
+    from hsic.bottleneck._models import _conv
+
+    x = rng.normal(size=(2, *shape)).astype(np.float32)
+    w = (rng.normal(size=(5, 5, shape[-1], 6)) / 5).astype(np.float32)
+    b = rng.normal(size=(6,)).astype(np.float32)
+    got = np.asarray(jax.jit(_conv, static_argnames="stride")(w, b, x, stride=stride))
+    assert got.dtype == np.float32
+    assert got.shape == (2, -(-shape[0] // stride), -(-shape[1] // stride), 6)
+    np.testing.assert_allclose(got, _numpy_conv(x, w, b, stride), rtol=1e-4, atol=1e-4)
+    # The same convolution through XLA in the other layout (NCHW input, OIHW kernel).
+    other = jax.lax.conv_general_dilated(
+        x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), (stride, stride), [(2, 2), (2, 2)],
+        dimension_numbers=("NCHW", "OIHW", "NCHW")).transpose(0, 2, 3, 1) + b
+    np.testing.assert_allclose(got, other, rtol=1e-4, atol=1e-4)
+
+
+def test_residual_block_matches_numpy(rng):
+    """act(BN(act(BN(conv(h))) + h)) with batch statistics, against a NumPy transcription."""
+    net = bt.resnet(1, input_shape=(8, 8, 1), channels=3, hidden=4)
+    params, state = net.init(3)
+    p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params[1])
+    h = rng.normal(size=(5, 4, 4, 3)).astype(np.float32)
+    z, _ = net.block(1, params[1], state[1], h, train=True)
+
+    def bn(v, q):
+        mean, var = v.mean(axis=(0, 1, 2)), v.var(axis=(0, 1, 2))
+        return (v - mean) / np.sqrt(var + 1e-5) * q["scale"] + q["bias"]
+
+    u = np.maximum(bn(_numpy_conv(h, p["w"], p["b"], 1), p["bn1"]), 0.0) + h
+    np.testing.assert_allclose(z, np.maximum(bn(u, p["bn2"]), 0.0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_resnet_shapes_dtypes_both_inputs(shape, dtype):
+    with jax.enable_x64(dtype == "float64"):
+        net = bt.resnet(1, input_shape=shape, channels=4, hidden=8, dtype=dtype)
+        params, state = net.init(0)
+        x = jnp.ones((3, *shape), dtype)
+        outputs, new_state = net.apply(params, state, x, train=True)
+        half = shape[0] // 2
+        assert [z.shape for z in outputs] == [(3, half, half, 4)] * 2 + [(3, 8)]
+        assert all(z.dtype == jnp.dtype(dtype) for z in outputs)
+        assert all(a.dtype == jnp.dtype(dtype) for a in jax.tree_util.tree_leaves(new_state))

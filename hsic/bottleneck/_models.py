@@ -77,7 +77,18 @@ def _batch_norm(params, state, h, *, train: bool):
 
 
 def _conv(w, b, h, *, stride: int):
-    """A 'same'-padded convolution (padding 2 for 5×5), NHWC input, HWIO kernel."""
+    """A 'same'-padded convolution (padding 2 for 5×5), NHWC input, HWIO kernel.
+
+    XLA's own convolution, kept after measuring the alternatives on the shared 2-core CPU
+    (``benchmarks/bench_resnet_conv.py``, ``results/resnet_conv.json``; batch 256, 5×5,
+    64 → 64 at 14×14, float32). Its forward pass took about as long as the bare
+    ``(m·196, 1600) @ (1600, 64)`` GEMM of an im2col formulation (0.51 s vs 0.46 s at load
+    4-9), while building the 1600-wide patch matrix (25 shifted slices concatenated) alone
+    took 2.4 s in XLA:CPU. im2col, a sum of 25 shifted GEMMs and 5 row-patch GEMMs were 3.7-4.2×
+    slower forward and 1.8-3.1× slower with the weight gradient (unpaired, load 4 → 8). The
+    other layouts were no better with the weight gradient: NCHW/OIHW 1.2×, NCHW/HWIO 1.1×, and
+    an OIHW kernel with NHWC input 0.97× in a paired, alternating timing (noise).
+    """
     pad = w.shape[0] // 2
     out = jax.lax.conv_general_dilated(
         h, w, (stride, stride), [(pad, pad), (pad, pad)],

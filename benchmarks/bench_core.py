@@ -123,6 +123,22 @@ def _clock(fn):
     return time.perf_counter() - t0, value
 
 
+def alternate(ours, peer, rounds: int):
+    """Call ``ours`` then ``peer``, ``rounds`` times (the caller warms both up first), so that
+    both see the same load. Returns their times, the 1-minute load average of each round and
+    the last value each returned."""
+    ours_t, peer_t, loads = [], [], []
+    for _ in range(rounds):
+        loads.append(os.getloadavg()[0])
+        t0 = time.perf_counter()
+        ours_value = ours()
+        ours_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        peer_value = peer()
+        peer_t.append(time.perf_counter() - t0)
+    return ours_t, peer_t, loads, ours_value, peer_value
+
+
 def time_calls(fn, *, first_counts: bool) -> dict:
     """Time ``fn`` (which must return a concrete, synchronised value).
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -45,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a source checkout without installing
     sys.path.insert(0, str(REPO))
 
-from bench_core import machine_info  # noqa: E402  (benchmarks/ is the script's directory)
+from bench_core import alternate, machine_info  # noqa: E402  (benchmarks/ is the script's directory)
 
 import hsic  # noqa: E402
 
@@ -136,15 +135,7 @@ def compare_paired(name, ours, peer, rounds, peer_warmup=None):
     if peer_warmup is not None:
         peer_warmup()
     peer()
-    ours_t, peer_t, loads = [], [], []
-    for _ in range(rounds):
-        loads.append(os.getloadavg()[0])
-        t0 = time.perf_counter()
-        ours_value = ours()
-        ours_t.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        peer_value = peer()
-        peer_t.append(time.perf_counter() - t0)
+    ours_t, peer_t, loads, ours_value, peer_value = alternate(ours, peer, rounds)
     ratios = [b / a for a, b in zip(ours_t, peer_t, strict=True)]
     ratio = statistics.median(ratios)
     row.update(

@@ -52,7 +52,7 @@ for path in (HERE.parent, HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench_core import machine_info, quiet  # noqa: E402
+from bench_core import alternate, machine_info, quiet  # noqa: E402
 
 import hsic  # noqa: E402
 
@@ -100,15 +100,7 @@ def paired(ours, peer, rounds: int) -> dict:
     per-round ratios ``peer / ours``: both see the same load."""
     ours()
     peer()
-    ours_t, peer_t, loads = [], [], []
-    for _ in range(rounds):
-        loads.append(os.getloadavg()[0])
-        t0 = time.perf_counter()
-        ours()
-        ours_t.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        peer()
-        peer_t.append(time.perf_counter() - t0)
+    ours_t, peer_t, loads, _, _ = alternate(ours, peer, rounds)
     ratios = [p / o for o, p in zip(ours_t, peer_t, strict=True)]
     return {"ours_s": statistics.median(ours_t), "peer_s": statistics.median(peer_t),
             "ratio": statistics.median(ratios), "ratios": ratios, "ours_times_s": ours_t,

@@ -80,11 +80,16 @@ def _format_optimizer(epochs, n, batch_size=256):
 FORMAT_OPTIMIZER = "adam, learning rate 1e-2 with cosine decay to 0 over the format epochs"
 
 
+def _hsic_settings(name, args):
+    """``bt.train``'s settings from the command line; β defaults to the CLI's per-model value."""
+    beta = args.beta if args.beta is not None else DEFAULT_BETA[name]
+    return dict(epochs=args.epochs, beta=beta, sigma=args.sigma,
+                batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+
+
 def run_hsic(name, data, args):
     model = _network(name, data.x_train.shape[1:])
-    beta = args.beta if args.beta is not None else DEFAULT_BETA[name]  # the CLI's defaults
-    settings = dict(epochs=args.epochs, beta=beta, sigma=args.sigma,
-                    batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+    settings = _hsic_settings(name, args)
     # Warm-up: one epoch on one batch compiles the step (same shapes, same jitted function).
     warm = _subset(data, args.batch_size)
     t0 = time.perf_counter()
@@ -142,8 +147,7 @@ def run_hsic_per_epoch(name, data, args, save):
     last epoch, the format layer is fitted on the whole training set.
     """
     model = _network(name, data.x_train.shape[1:])
-    settings = dict(epochs=args.epochs, beta=args.beta, sigma=args.sigma,
-                    batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+    settings = _hsic_settings(name, args)
     t0 = time.perf_counter()
     bt.train(model, _subset(data, args.batch_size), **{**settings, "epochs": 1},
              evaluate=False, progress=False)

@@ -51,7 +51,10 @@ class HSICTestResult:
         permutation and gamma methods. ``"aggregated"``: the bandwidth grid, every pair's
         statistic and p-value, ``u_alpha`` and the decision; ``"rff"``/``"nystrom"``:
         ``null``, ``n_features``, ``n_null_samples``; ``"block"``: ``block_size``,
-        ``n_blocks`` and ``null_std`` (the null standard deviation of ``statistic``).
+        ``n_blocks`` and ``null_std`` (the null standard deviation of ``statistic``);
+        ``"wild_bootstrap"``: ``wild_bootstrap_length`` (ℓ), ``length_rule`` (``"data"`` or
+        ``"given"``), ``autocorrelation_x`` and ``autocorrelation_y`` (the lag-1
+        autocorrelations behind ℓ), ``variance_correction`` (c_ℓ) and ``multipliers``.
     """
 
     statistic: float

@@ -48,7 +48,12 @@ import numpy as np
 
 from hsic import kernels as _kernels
 from hsic._estimators import centre
-from hsic._nulls import TIE_RTOL_EPS, inverse_permutations, run_permutation_batches
+from hsic._nulls import (
+    TIE_RTOL_EPS,
+    pad_rows,
+    permuted_stack_sums,
+    run_permutation_batches,
+)
 from hsic._validation import check_fits_in_memory, check_positive_int
 
 __all__ = ["DEFAULT_FACTORS", "N_BISECTIONS", "aggregated_null"]
@@ -112,21 +117,6 @@ def _centred_gram_stack(kernel, x, factors):
 def _grid_sums(Kcs, Lcs):
     """``Σ_ij K̄^a_ij L̄^b_ij`` for every pair ``(a, b)``: an ``(A, B)`` matrix."""
     return jnp.einsum("aij,bij->ab", Kcs, Lcs)
-
-
-@jax.jit
-def _permuted_grid_sums(Kcs, Lcs, perms, inverses):
-    """The permuted sums of every bandwidth pair, ``(P, A, B)``, for each permutation ``p``.
-
-    As in the permutation engine, ``Σ_ij K̄_ij L̄_{p(i)p(j)} = Σ (K̄[q] ∘ L̄[p]ᵀ)`` with
-    ``q = p⁻¹``: two row gathers per Gram matrix, then one contraction for all pairs.
-    """
-
-    def one(p_and_q):
-        p, q = p_and_q
-        return jnp.einsum("aij,bji->ab", Kcs[:, q, :], Lcs[:, p, :])
-
-    return jax.lax.map(one, (perms, inverses))
 
 
 def pvalues_against(null: np.ndarray, stats: np.ndarray) -> np.ndarray:
@@ -225,9 +215,10 @@ def aggregated_null(
     Lcs = _centred_gram_stack(ky, y, jnp.asarray(fy, dtype=dtype))
     observed = np.asarray(_grid_sums(Kcs, Lcs)) / float(n * n)  # (A, B)
 
+    Kp = pad_rows(Kcs)
+
     def run_batch(perms):
-        inverses = inverse_permutations(perms)
-        return _permuted_grid_sums(Kcs, Lcs, *jax.device_put((perms, inverses)))
+        return permuted_stack_sums(Kp, Lcs, jax.device_put(perms))
 
     def null_set(count):
         size = min(batch_size, count)

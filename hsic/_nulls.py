@@ -59,10 +59,11 @@ def as_generator(seed) -> np.random.Generator:
 
 @jax.jit
 def pad_rows(Kc: jax.Array) -> jax.Array:
-    """``K̄`` with zero rows appended up to a multiple of ``PERMUTATION_ROWS`` (done once per
-    test; the zero rows add nothing to the permuted sums)."""
-    n = Kc.shape[0]
-    return jnp.pad(Kc, ((0, -n % PERMUTATION_ROWS), (0, 0)))
+    """``K̄`` (or a stack of them, ``(..., n, n)``) with zero rows appended up to a multiple of
+    ``PERMUTATION_ROWS`` (done once per test; the zero rows add nothing to the permuted
+    sums)."""
+    n = Kc.shape[-2]
+    return jnp.pad(Kc, [(0, 0)] * (Kc.ndim - 2) + [(0, -n % PERMUTATION_ROWS), (0, 0)])
 
 
 @jax.jit
@@ -88,6 +89,36 @@ def _permuted_sums(Kp: jax.Array, Lc: jax.Array, perms: jax.Array) -> jax.Array:
     return jax.lax.map(one, perms)
 
 
+@jax.jit
+def permuted_stack_sums(Kp: jax.Array, Ls: jax.Array, perms: jax.Array) -> jax.Array:
+    """``Σ_ij K̄^a_ij L̄^b_{p(i)p(j)}`` for every pair ``(a, b)`` of two stacks of centred Gram
+    matrices and each row ``p`` of ``perms``: ``(P, A, B)``.
+
+    The engine's blocks of rows for several matrices at once (many-pair and aggregated
+    tests): ``Kp`` is ``pad_rows`` of the ``(A, n, n)`` stack, ``Ls`` the ``(B, n, n)`` stack.
+    Each block of rows ``i`` of every ``L̄^b``, with its columns gathered by ``p``, meets the
+    same rows of every ``K̄^a`` in one matrix product, so each permutation gathers every
+    ``L̄^b`` once (``B·n²`` reads) whatever ``A``.
+    """
+    n, rows = Ls.shape[-1], PERMUTATION_ROWS
+    a, b = Kp.shape[0], Ls.shape[0]
+
+    def one(p):
+        padded = jnp.concatenate([p, jnp.zeros(Kp.shape[1] - n, p.dtype)])
+
+        def block(total, start):
+            K_block = jax.lax.dynamic_slice_in_dim(Kp, start, rows, axis=1)
+            block_rows = jax.lax.dynamic_slice_in_dim(padded, start, rows)
+            # One 2-D gather per matrix (a batched 3-D gather measured ~1.7× slower)
+            L_block = jax.lax.map(lambda L: L[block_rows][:, p], Ls)
+            return total + K_block.reshape(a, -1) @ L_block.reshape(b, -1).T, None
+
+        starts = jnp.arange(0, Kp.shape[1], rows)
+        return jax.lax.scan(block, jnp.zeros((a, b), Kp.dtype), starts)[0]
+
+    return jax.lax.map(one, perms)
+
+
 def _draw_permutations(rng: np.random.Generator, count: int, n: int, size: int) -> np.ndarray:
     """``count`` permutations drawn one after another (so batching cannot change them),
     padded to ``size`` rows by repeating the last."""
@@ -96,14 +127,6 @@ def _draw_permutations(rng: np.random.Generator, count: int, n: int, size: int) 
         perms[b] = rng.permutation(n)
     perms[count:] = perms[count - 1]
     return perms
-
-
-def inverse_permutations(perms: np.ndarray) -> np.ndarray:
-    """The inverse ``q = p⁻¹`` of each row ``p`` of ``perms`` (for kernels that contract
-    several matrices at once as ``Σ (K̄[q] ∘ L̄[p]ᵀ)``, e.g. ``hsic._aggregated``)."""
-    inverses = np.empty_like(perms)
-    np.put_along_axis(inverses, perms, np.arange(perms.shape[1], dtype=perms.dtype)[None, :], 1)
-    return inverses
 
 
 def permutation_null(

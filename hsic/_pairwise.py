@@ -17,8 +17,10 @@ pairs in Python; the loop is over blocks of columns (``block_size``), which only
 the Y side of every pair. Hence the entry ``(i, j)`` is exactly the p-value of
 ``hsic.test(X[:, i], Y[:, j], n_permutations=B, seed=seed)`` (up to floating-point rounding),
 and with ``Y=None`` the entry ``(i, j)``, ``i < j``, that of ``hsic.test(X[:, i], X[:, j])``,
-mirrored to ``(j, i)``. Each permutation costs one matrix product per pair of blocks, so the
-permutation test costs about ``2·B·n²`` flops per pair, B times the gamma test.
+mirrored to ``(j, i)``. Each permutation gathers every Y Gram matrix of a block once, in
+blocks of rows with their columns permuted (the engine of [`hsic.test`][hsic.test]), and meets
+all the X matrices of a block in one matrix product: about ``B·n²`` reads per Y column and
+``2·B·n²`` flops per pair.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from hsic._nulls import (
     _draw_permutations,
     as_generator,
     gamma_law,
-    inverse_permutations,
+    pad_rows,
+    permuted_stack_sums,
 )
 from hsic._validation import (
     as_samples,
@@ -250,21 +253,12 @@ def _block_sums(x_block, y_block):
 
 
 @jax.jit
-def _block_counts(Gx, Gy, thresholds, perms, inverses, valid):
-    """``#{b valid : n² HSIC_b^{(b)}(i, j) ≥ threshold_ij}`` over a batch of permutations.
-
-    The permuted statistic of every pair is ``Σ (K̄_i[q] ∘ L̄_j[p]ᵀ)``, ``q = p⁻¹``, as in the
-    permutation engine: row gathers of each block, then one contraction for all pairs.
-    """
-
-    def step(counts, args):
-        p, q, keep = args
-        sums = jnp.einsum("aij,bji->ab", Gx[:, q, :], Gy[:, p, :])
-        return counts + ((sums >= thresholds) & keep).astype(jnp.int32), None
-
-    zeros = jnp.zeros(thresholds.shape, jnp.int32)
-    counts, _ = jax.lax.scan(step, zeros, (perms, inverses, valid))
-    return counts
+def _block_counts(Kp, Gy, thresholds, perms, valid):
+    """``#{b valid : n² HSIC_b^{(b)}(i, j) ≥ threshold_ij}`` over a batch of permutations, for
+    every pair of a block of x columns (``Kp``: their centred Gram matrices, ``pad_rows``-ed)
+    and a block of y columns (``Gy``), from the engine's ``permuted_stack_sums``."""
+    sums = permuted_stack_sums(Kp, Gy, perms)
+    return jnp.sum((sums >= thresholds) & valid[:, None, None], axis=0, dtype=jnp.int32)
 
 
 def _fit_kernels(kernel: _kernels.Kernel, cols: jax.Array, arg: str, names) -> list:
@@ -429,10 +423,9 @@ def pairwise(
             kernels_y = _fit_kernels(kern, cols_y, "Y", names_y)
             blocks_y = _blocks(cols_y, kernels_y, block, dtype, squares)
 
-        perms = inverses = None
+        perms = None
         if method == "permutation":
-            perms = _draw_permutations(rng, n_permutations, n, n_permutations)
-            perms, inverses = jax.device_put((perms, inverse_permutations(perms)))
+            perms = jax.device_put(_draw_permutations(rng, n_permutations, n, n_permutations))
         kl = np.full((p, q), np.nan)
         sq = np.full((p, q), np.nan)
         counts = np.zeros((p, q), dtype=np.int64)
@@ -451,7 +444,7 @@ def pairwise(
                 kl[rows, cols] = k[: rows.stop - rows.start, : cols.stop - cols.start]
                 if method == "permutation":
                     thresholds = k - TIE_RTOL_EPS * eps * np.abs(k)
-                    c = _count(x_block[0], y_block[0], thresholds, perms, inverses, batch_size)
+                    c = _count(x_block[0], y_block[0], thresholds, perms, batch_size)
                     counts[rows, cols] = c[: rows.stop - rows.start, : cols.stop - cols.start]
 
         statistic = kl / float(n * n)
@@ -505,18 +498,19 @@ def pairwise(
         )
 
 
-def _count(Gx, Gy, thresholds, perms, inverses, batch_size: int) -> np.ndarray:
+def _count(Gx, Gy, thresholds, perms, batch_size: int) -> np.ndarray:
     """Exceedance counts over all permutations, in batches of ``batch_size`` (the last batch
     padded with masked repeats, so that every batch has one shape and compiles once)."""
     B = perms.shape[0]
     size = min(batch_size, B)
     thresholds = jnp.asarray(thresholds, dtype=Gx.dtype)
+    Kp = pad_rows(Gx)
     chunks = []
     for start in range(0, B, size):
         positions = np.arange(start, start + size)
         idx = np.minimum(positions, B - 1)
         valid = jnp.asarray(positions < B)
-        chunks.append(_block_counts(Gx, Gy, thresholds, perms[idx], inverses[idx], valid))
+        chunks.append(_block_counts(Kp, Gy, thresholds, perms[idx], valid))
     return np.sum(np.asarray(jax.device_get(chunks), dtype=np.int64), axis=0)
 
 

@@ -20,6 +20,28 @@ def _data(rng, n=40):
     return X, Y
 
 
+@pytest.mark.parametrize("n", [30, 300])  # one block of rows, or three (the last part padding)
+def test_permuted_stack_sums_match_numpy(rng, n):
+    """The shared engine of the many-pair and aggregated tests: every pair of two stacks of
+    centred Gram matrices, against ``Σ_ij K̄_ij L̄_{p(i)p(j)}`` written out in NumPy."""
+    from hsic import _nulls
+    from hsic._estimators import _precision
+
+    def centred(a):
+        K = ref.gaussian_gram(a, ref.median_bandwidth(a))
+        H = np.eye(n) - 1.0 / n
+        return H @ K @ H
+
+    Ks = np.stack([centred(rng.normal(size=(n, 1))) for _ in range(2)])
+    Ls = np.stack([centred(rng.normal(size=(n, 2))) for _ in range(3)])
+    perms = np.stack([rng.permutation(n) for _ in range(4)]).astype(np.int32)
+    with _precision(np.float64):
+        got = np.asarray(_nulls.permuted_stack_sums(_nulls.pad_rows(Ks), Ls, perms))
+    want = np.array([[[np.sum(K * L[np.ix_(p, p)]) for L in Ls] for K in Ks] for p in perms])
+    assert got.shape == (4, 2, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("method", ["permutation", "gamma"])
 def test_each_entry_equals_hsic_test(rng, method):
     X, Y = _data(rng)

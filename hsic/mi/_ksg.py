@@ -8,9 +8,10 @@ This module owns [`ksg`][hsic.mi.ksg] and its exact, tiled neighbour searches in
   columns of about √(k n)/4 consecutive x-ranks, each sorted by ``y``; each point's k nearest
   neighbours are searched among the 8 points nearest in y in its own column and in the 3
   columns on either side, and checks on the nearest points outside those (in y within the
-  columns, in x beyond them) prove that they held them. Points that fail (about 8 % on
-  Gaussian data) are redone in windows of 0.7·√(k n), 4, 16, ... times as many ranks along
-  sorted x while a window spans under a quarter of the points, then by ``"brute"``. The
+  columns, or in x to a column; in x beyond them) prove that they held them. Points that
+  fail (about 5 % on Gaussian data) are redone in windows of 0.7·√(k n), 4, 16, ... times as
+  many ranks along sorted x, then along sorted y, while a window spans under a quarter of
+  the points, then by ``"brute"``. The
   marginal counts come from binary searches on the sorted coordinates: about O(n log n)
   work, plus O(√(k n)) for each point the grid leaves, on continuous data.
 
@@ -80,7 +81,7 @@ def ksg(
 
     **Speed.** The neighbour search runs jitted in JAX with no loop over points: blocks of
     rows against all points (``"brute"``, O(n²)), or, for 1-D data, a grid of x-rank columns
-    sorted by y, then windows along sorted x for the few points it leaves (``"sorted"``);
+    sorted by y, then windows along sorted x and y for the few points it leaves (``"sorted"``);
     see the module ``hsic.mi._ksg``. n is padded to a geometric grid (8 sizes per doubling)
     and k is traced (up to a power of two), so a new n or k rarely compiles anew.
 
@@ -373,8 +374,9 @@ def _grid_kernel(gx, gy, xs, n_valid, *, k, variant, h, reach):
     column c − reach, ..., c + reach, at the 2h points nearest to it in y order (its own
     rank ± h in its own column, a binary search in the others). Its k-th distance among those
     is proven right (``ok``) when every other point is farther: the points of the searched
-    columns outside the 2h (the nearest outsider in y, above and below) and the columns
-    beyond ``reach`` (the nearest x beyond, left and right), by the same floating-point
+    columns outside the 2h (the larger of the nearest outsider's y-distance, above and
+    below, and the x-distance to the column's nearest x) and the columns beyond ``reach``
+    (the nearest x beyond, left and right), by the same floating-point
     differences as everywhere else. The k smallest distances are kept in h − 1 ≥ k sorted
     registers updated candidate by candidate (no sort: XLA's CPU sort is slow), in loops
     rather than unrolled code, so that it compiles in seconds. Returns
@@ -523,7 +525,8 @@ def _padded_rows(
 
 
 def _sorted_counts(x: np.ndarray, y: np.ndarray, k: int, variant: int, dtype, w: int | None):
-    """Counts for 1-D x and y: windows of growing width along sorted x, brute force last."""
+    """Counts for 1-D x and y: the grid, then windows of growing width along sorted x and
+    along sorted y for the rows it leaves, brute force last; binary-search counts."""
     n = x.shape[0]
     m = _bucket(n)
     x = np.asarray(np.asarray(x, dtype), np.float64)  # round once, so every path sees the same

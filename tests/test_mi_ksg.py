@@ -93,21 +93,39 @@ def test_sorted_and_brute_agree(variant, kind):
 
 
 def test_sorted_search_is_exact_at_boundaries(monkeypatch):
-    # A row is redone with wider windows when the first one cannot prove its neighbours, and
-    # by brute force last. Clustered data (two far-apart clusters in x, spread in y) force
-    # every level.
-    levels = []
-    window = _ksg._window_kernel
+    # A row the grid cannot settle is redone in a window along sorted x, then along sorted y,
+    # then in windows 4 times wider, and by brute force last. Three blobs at (0, 0), (50, 0)
+    # and (0, 50), and three points at (50, 50), force every level: those three have their
+    # third neighbour ~50 away, with hundreds of points that close in x alone and in y alone.
+    calls, brute_rows = [], []
+    window, brute = _ksg._window_kernel, _ksg._brute
+
+    def logged_window(*args, **kw):
+        out = window(*args, **kw)
+        along = "x" if np.array_equal(np.asarray(args[0])[: len(x)], np.sort(x)) else "y"
+        settled = np.unique(np.asarray(args[2])[np.asarray(out[3])]).size
+        calls.append((along, kw["w"], settled))
+        return out
+
+    monkeypatch.setattr(_ksg, "_window_kernel", logged_window)
     monkeypatch.setattr(
-        _ksg, "_window_kernel", lambda *a, **kw: levels.append(kw["w"]) or window(*a, **kw)
+        _ksg, "_brute", lambda *a, **kw: brute_rows.append(len(a[2])) or brute(*a, **kw)
     )
     rng = np.random.default_rng(11)
-    x = np.concatenate([rng.normal(size=600) * 1e-3, 10 + rng.normal(size=600) * 1e-3])
-    y = rng.normal(size=1200) * 100
+    centres = np.array([(0, 0), (50, 0), (0, 50)] * 399 + [(50, 50)] * 3, float)
+    spread = np.where(np.arange(len(centres)) < 1197, 1.0, 0.01)[:, None]
+    z = centres + spread * rng.normal(size=centres.shape)
+    x, y = z[:, 0], z[:, 1]
+    w = _ksg._window(len(x), 3)
     for variant in (1, 2):
+        calls.clear()
+        brute_rows.clear()
         a = hsic.mi.ksg(x, y, variant=variant, algorithm="sorted", dtype="float64")
         assert a == pytest.approx(ksg_reference(x, y, 3, variant), abs=1e-10)
-    assert levels and max(levels) > _ksg._window(1200, 3)  # wider windows were needed
+        assert [c[:2] for c in calls] == [("x", w), ("y", w), ("x", 4 * w), ("y", 4 * w)]
+        # each search settled rows (a count of 1 may be the padding row), but the last
+        assert all(c[2] > 1 for c in calls[:3])
+        assert brute_rows == [3]  # the three lonely points
 
 
 @pytest.mark.parametrize("variant", [1, 2])

@@ -37,6 +37,7 @@ import numpy as np
 import optax
 
 from hsic import bottleneck as bt
+from hsic.bottleneck._checkpoint import latest_checkpoint
 from hsic.bottleneck._cli import DEFAULT_BETA
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "bottleneck.json")
@@ -159,12 +160,17 @@ def run_hsic_per_epoch(name, data, args, save):
            "run_dir": run_dir, "steps_per_epoch": steps, "epochs_completed": 0,
            "epoch_times_s": [], "step_time_mean_s": [], "load_average_per_epoch": [],
            "per_epoch": []}
-    train_s = 0.0
-    for epoch in range(1, args.epochs + 1):
+    done = _epochs_done(run_dir)
+    if done:  # a later invocation: continue the run, and keep its record of earlier epochs
+        earlier = _earlier_record(args.out, f"{name}/hsic", run_dir, settings, done)
+        run.update(earlier)
+        print(f"resuming {run_dir} after epoch {done}", flush=True)
+    train_s = run.get("train_time_s", 0.0)
+    for epoch in range(done + 1, args.epochs + 1):
         load_start = os.getloadavg()
         t0 = time.perf_counter()
         result = bt.train(model, data, **{**settings, "epochs": epoch}, run_dir=run_dir,
-                          resume=epoch > 1, evaluate=False, progress=args.progress)
+                          resume=True, evaluate=False, progress=args.progress)
         seconds = time.perf_counter() - t0
         train_s += seconds
         load_end = os.getloadavg()
@@ -188,6 +194,38 @@ def run_hsic_per_epoch(name, data, args, save):
               flush=True)
         save(run)
     return run
+
+
+def _epochs_done(run_dir):
+    """The epoch of the latest complete checkpoint in ``run_dir`` (0 if none)."""
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return 0
+    with open(f"{latest}.json", encoding="utf-8") as f:
+        return int(json.load(f)["metadata"]["epoch"])
+
+
+def _earlier_record(path, key, run_dir, settings, done):
+    """The per-epoch fields of the results entry ``key`` for epochs ≤ ``done`` of the same run
+    (same run directory and settings but the total epochs), or nothing if the file holds
+    another run."""
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        entry = json.load(f).get("runs", {}).get(key, {})
+    def but_epochs(d):
+        return {k: v for k, v in d.items() if k != "epochs"}
+
+    if entry.get("run_dir") != run_dir or but_epochs(entry.get("settings", {})) != but_epochs(
+        settings
+    ):
+        return {}
+    keep = min(done, len(entry.get("per_epoch", [])))
+    fields = ("epoch_times_s", "step_time_mean_s", "load_average_per_epoch", "per_epoch")
+    record = {f: entry[f][:keep] for f in fields if f in entry}
+    record["epochs_completed"] = keep
+    record["train_time_s"] = float(sum(record.get("epoch_times_s", [])))
+    return record
 
 
 def run_backprop(name, data, args):

@@ -42,7 +42,7 @@ from hsic._large_scale import (
 )
 from hsic._nulls import permutation_pvalue
 from hsic._result import _bandwidth, _describe
-from hsic._validation import as_samples, check_choice, check_positive_int, is_constant
+from hsic._validation import as_numpy_samples, check_choice, check_positive_int, is_constant
 
 __all__ = ["ConditionalTestResult", "conditional_test", "kci_bandwidth", "METHODS", "NULLS"]
 
@@ -517,11 +517,7 @@ def conditional_test(
     if null == "simulated":
         check_positive_int(n_null_samples, "n_null_samples")
     rng = _generator(seed)
-    with _precision(np.float64):
-        arrays = [
-            np.asarray(as_samples(data, name, dtype=np.float64))
-            for data, name in ((x, "x"), (y, "y"), (z, "z"))
-        ]
+    arrays = [as_numpy_samples(data, name) for data, name in ((x, "x"), (y, "y"), (z, "z"))]
     n = arrays[0].shape[0]
     for arr, name in zip(arrays[1:], ("y", "z"), strict=True):
         if arr.shape[0] != n:

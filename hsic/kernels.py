@@ -133,19 +133,42 @@ def _bisection_steps(dtype) -> int:
     return 31 if np.dtype(dtype) == np.float32 else 63
 
 
+#: ``_median_1d_numpy`` brackets the median pair distance by these quantiles of the distances
+#: between ``_BRACKET_ROWS`` evenly spaced (sorted) values.
+_BRACKET_QUANTILES = (0.4, 0.6)
+_BRACKET_ROWS = 64
+#: At most this many halvings of that bracket, while it holds more than 2m pairs.
+_BRACKET_HALVINGS = 12
+
+
 def _median_1d_numpy(col: np.ndarray) -> tuple[float, bool]:
-    """The 1-D median heuristic in O(m log m) (float64): see ``_median_1d``."""
+    """The 1-D median heuristic in O(m log m) (float64): the same rule as ``_median_1d``.
+
+    ``count(t)`` is the number of pairs ``i < j`` with ``s_j <= s_i + t`` (one
+    ``searchsorted``), and the lower middle distance is the smallest float ``t`` with
+    ``count(t) >= ⌈P/2⌉``. Rather than bisecting over all 63 bits of ``t``, a bracket
+    ``lo < t <= hi`` comes from the distances between a few evenly spaced sorted values and is
+    checked by two counts, and halved (by value) while it holds more than 2m pairs. The pairs
+    counted at ``hi`` but not at ``lo`` (a contiguous run of j for each i) are listed, and the
+    one of the needed rank among their differences ``s_j − s_i`` is within a few ulps of the
+    answer, which a short bisection over the bit patterns in between then pins down exactly.
+    Any check that fails widens the bisection back to ``[0, +inf]``, so the result is the same
+    in every case.
+    """
     s = np.sort(np.asarray(col, dtype=np.float64))
     s = s - s[len(s) // 2]
     m = len(s)
     pairs = m * (m - 1) // 2
     below = m * (m + 1) // 2
 
+    def ends(t: float) -> np.ndarray:  # for each i, #{j : s_j <= s_i + t}
+        return s.searchsorted(s + t, side="right")
+
     def count(t: float) -> int:  # pairs i < j with s_j <= s_i + t
-        return int(s.searchsorted(s + t, side="right").sum()) - below
+        return int(ends(t).sum()) - below
 
     rank = (pairs + 1) // 2
-    lo, hi = 0, int(np.array(np.inf).view(np.int64))
+    lo, hi = _median_1d_bracket(s, rank, ends, below)
     while lo < hi:  # the smallest t (as its bit pattern) with count(t) >= rank
         mid = lo + (hi - lo) // 2
         if count(float(np.int64(mid).view(np.float64))) >= rank:
@@ -155,7 +178,7 @@ def _median_1d_numpy(col: np.ndarray) -> tuple[float, bool]:
     lower = float(np.int64(lo).view(np.float64))
     upper = lower
     if pairs % 2 == 0 and count(lower) < pairs // 2 + 1:
-        nxt = np.searchsorted(s, s + lower, side="right")
+        nxt = ends(lower)
         ok = nxt < m
         upper = max(lower, float(np.min(s[nxt[ok]] - s[ok])))
     median = 0.5 * (lower + upper)
@@ -164,6 +187,46 @@ def _median_1d_numpy(col: np.ndarray) -> tuple[float, bool]:
     positive = pairs - count(0.0)
     total = float(np.sum(s * (2.0 * np.arange(m) - (m - 1))))
     return (total / positive if positive else 1.0), True
+
+
+def _median_1d_bracket(s: np.ndarray, rank: int, ends, below: int) -> tuple[int, int]:
+    """Bit patterns ``lo <= hi`` of floats with ``count(lo − 1 ulp) < rank <= count(hi)``, a few
+    ulps apart when the sampled bracket holds (see ``_median_1d_numpy``), else ``[0, +inf]``."""
+    full = 0, int(np.array(np.inf).view(np.int64))
+    m = len(s)
+    if m < 2 * _BRACKET_ROWS:
+        return full
+    sample = s[np.linspace(0, m - 1, _BRACKET_ROWS).round().astype(np.int64)]
+    gaps = (sample[None, :] - sample[:, None])[_pair_indices(_BRACKET_ROWS)]
+    ranks = [int(q * (len(gaps) - 1)) for q in _BRACKET_QUANTILES]
+    t_lo, t_hi = (float(t) for t in np.partition(gaps, ranks)[ranks])
+    c_lo, c_hi = int(ends(t_lo).sum()) - below, int(ends(t_hi).sum()) - below
+    if not c_lo < rank <= c_hi:
+        return full
+    for _ in range(_BRACKET_HALVINGS):  # halve the bracket while it holds many pairs
+        mid = 0.5 * (t_lo + t_hi)
+        if c_hi - c_lo <= 2 * m or not t_lo < mid < t_hi:
+            break
+        c_mid = int(ends(mid).sum()) - below
+        if c_mid >= rank:
+            t_hi, c_hi = mid, c_mid
+        else:
+            t_lo, c_lo = mid, c_mid
+    first, last = ends(t_lo), ends(t_hi)
+    # the pairs counted at t_hi but not at t_lo: j in [first_i, last_i) for each i
+    lengths = last - first
+    offsets = np.cumsum(lengths) - lengths
+    j = np.arange(lengths.sum()) - np.repeat(offsets - first, lengths)
+    gaps = s[j] - s[np.repeat(np.arange(m), lengths)]
+    k = rank - c_lo - 1
+    guess = float(np.partition(gaps, k)[k])
+    # count(t) moves where s_i + t rounds past s_j, within a few ulps of s_j − s_i
+    slack = 8.0 * np.finfo(np.float64).eps * (float(np.abs(s).max()) + abs(guess))
+    near_lo, near_hi = max(guess - slack, t_lo), min(guess + slack, t_hi)
+    if not (int(ends(near_lo).sum()) - below < rank <= int(ends(near_hi).sum()) - below):
+        near_lo, near_hi = t_lo, t_hi
+    lo_bits = int(np.float64(near_lo).view(np.int64)) + 1  # count(near_lo) < rank
+    return lo_bits, int(np.float64(near_hi).view(np.int64))
 
 
 def _median_1d(col: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -136,3 +136,26 @@ def test_multid_median_equals_pdist_median_with_ties(rng, d, n):
     x = rng.integers(0, 4, size=(n, d)).astype(float)  # many duplicated distances
     expected = float(np.median(scipy.spatial.distance.pdist(x)))
     assert kernels.median_distance(x) == pytest.approx(expected, rel=1e-12)
+
+
+# ---- the sampled bracket of the NumPy 1-D median (m >= 128 values) ----
+
+_SAMPLES = {
+    "normal": lambda rng, m: rng.normal(size=m),
+    "cauchy": lambda rng, m: rng.standard_cauchy(size=m),
+    "few_values": lambda rng, m: rng.integers(0, 5, m).astype(float),
+    "far_clusters": lambda rng, m: np.r_[rng.normal(size=m // 2), 1e6 + rng.normal(size=m // 2)],
+    "offset": lambda rng, m: 1e8 + rng.normal(size=m),
+    "mostly_duplicates": lambda rng, m: np.r_[np.zeros(3 * m // 4), rng.normal(size=m // 4)],
+}
+
+
+@pytest.mark.parametrize("m", [128, 129, 500, 1000])
+@pytest.mark.parametrize("sample", sorted(_SAMPLES))
+def test_1d_median_bracket_gives_the_full_bisection_result(rng, monkeypatch, sample, m):
+    x = _SAMPLES[sample](rng, m)
+    fast = kernels._median_1d_numpy(x)
+    monkeypatch.setattr(kernels, "_BRACKET_ROWS", 10**9)  # no bracket: 63-bit bisection
+    assert kernels._median_1d_numpy(x) == fast
+    if not fast[1]:
+        assert fast[0] == pytest.approx(_pdist_median(x), rel=1e-12)

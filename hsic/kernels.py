@@ -155,7 +155,8 @@ def _median_1d_numpy(col: np.ndarray) -> tuple[float, bool]:
     Any check that fails widens the bisection back to ``[0, +inf]``, so the result is the same
     in every case.
     """
-    s = np.sort(np.asarray(col, dtype=np.float64))
+    col = np.asarray(col, dtype=np.float64)
+    s = np.sort(col)
     s = s - s[len(s) // 2]
     m = len(s)
     pairs = m * (m - 1) // 2
@@ -184,6 +185,15 @@ def _median_1d_numpy(col: np.ndarray) -> tuple[float, bool]:
     median = 0.5 * (lower + upper)
     if median > 0:
         return median, False
+    # The shift by the middle value rounds differences far below the spread (1e-123 next to
+    # 0.25) to 0. Before falling back, count the truly equal pairs (runs of equal values); if
+    # fewer than ⌊P/2⌋ + 1, the median is positive: take it from the distances themselves.
+    runs = np.unique(col, return_counts=True)[1]
+    if int((runs * (runs - 1) // 2).sum()) < pairs // 2 + 1:
+        from scipy.spatial.distance import pdist
+
+        lower, upper = _middle_order_statistics(pdist(col[:, None], "cityblock"))
+        return 0.5 * (lower + upper), False
     positive = pairs - count(0.0)
     total = float(np.sum(s * (2.0 * np.arange(m) - (m - 1))))
     return (total / positive if positive else 1.0), True

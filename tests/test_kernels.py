@@ -159,3 +159,11 @@ def test_1d_median_bracket_gives_the_full_bisection_result(rng, monkeypatch, sam
     assert kernels._median_1d_numpy(x) == fast
     if not fast[1]:
         assert fast[0] == pytest.approx(_pdist_median(x), rel=1e-12)
+
+
+def test_1d_median_keeps_distances_far_below_the_spread():
+    # found by hypothesis: shifting by the middle value (0.25) rounds the distance 2e-123 to 0,
+    # which made 11 of 21 distances look zero and triggered the fallback (the pre-existing
+    # behaviour); the median is that tiny distance
+    x = np.array([0.0, 0.25, 0.25, 0.25, 0.25, 0.25, 2.0465976069063437e-123])
+    assert kernels.median_distance(x) == _pdist_median(x)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "as_numpy_samples",
     "as_samples",
     "check_choice",
     "check_positive_int",
@@ -65,6 +66,18 @@ def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> j
     Raises:
       ValueError: if ``x`` is ragged, non-numeric, empty, not 1-D or 2-D, or holds NaN or inf.
     """
+    return jnp.asarray(_checked_samples(x, name, square=square), dtype=dtype)
+
+
+def as_numpy_samples(x: Any, name: str, *, dtype: np.dtype = np.float64) -> np.ndarray:
+    """[`as_samples`][hsic._validation.as_samples] for code that works on the host: the same
+    checks and errors, a NumPy ``(n, d)`` array of ``dtype``, and no transfer to a JAX device
+    and back. ``x`` must be concrete (not traced)."""
+    return np.asarray(_checked_samples(x, name), dtype=dtype)
+
+
+def _checked_samples(x: Any, name: str, *, square: bool = False):
+    """The checks of ``as_samples``; a NumPy array, or ``x`` itself when traced."""
     if is_traced(x):
         arr = x
     else:
@@ -111,7 +124,7 @@ def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> j
             )
         if square and not np.allclose(arr, arr.T, rtol=1e-5, atol=1e-8):
             raise ValueError(f"`{name}` must be a symmetric Gram matrix for kernel 'precomputed'.")
-    return jnp.asarray(arr, dtype=dtype)
+    return arr
 
 
 def is_constant(x: jax.Array) -> bool:

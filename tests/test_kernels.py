@@ -99,3 +99,71 @@ def test_batched_columns_compile_once_per_shape(rng):
     )
     counted(jnp.asarray(b, jnp.float32))
     assert len(traces) == 1
+
+
+# ---- the two middle order statistics behind the multi-dimensional NumPy median ----
+
+
+def _middle_by_sort(values):
+    s = np.sort(values)
+    return float(s[(len(s) - 1) // 2]), float(s[len(s) // 2])
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 4095, 4096, 124_750, 124_751])
+def test_middle_order_statistics_match_a_sort(rng, size):
+    values = rng.exponential(size=size)
+    assert kernels._middle_order_statistics(values) == _middle_by_sort(values)
+
+
+@pytest.mark.parametrize("case", ["ties", "sorted", "reversed", "strided_outliers", "constant"])
+def test_middle_order_statistics_exact_when_the_sample_misleads(rng, case):
+    # every case is large enough for the sampled bracket; some make the sample unrepresentative
+    # (every 32nd value an outlier), so the bracket misses and the whole array is partitioned
+    size = 20_001
+    values = {
+        "ties": rng.integers(0, 5, size).astype(float),
+        "sorted": np.sort(rng.normal(size=size)),
+        "reversed": np.sort(rng.normal(size=size))[::-1].copy(),
+        "strided_outliers": np.where(np.arange(size) % 32 == 0, 1e6, rng.normal(size=size)),
+        "constant": np.full(size, 2.5),
+    }[case]
+    assert kernels._middle_order_statistics(values) == _middle_by_sort(values)
+
+
+@pytest.mark.parametrize("d", [2, 5, 12])
+@pytest.mark.parametrize("n", [40, 500, 1000])
+def test_multid_median_equals_pdist_median_with_ties(rng, d, n):
+    x = rng.integers(0, 4, size=(n, d)).astype(float)  # many duplicated distances
+    expected = float(np.median(scipy.spatial.distance.pdist(x)))
+    assert kernels.median_distance(x) == pytest.approx(expected, rel=1e-12)
+
+
+# ---- the sampled bracket of the NumPy 1-D median (m >= 128 values) ----
+
+_SAMPLES = {
+    "normal": lambda rng, m: rng.normal(size=m),
+    "cauchy": lambda rng, m: rng.standard_cauchy(size=m),
+    "few_values": lambda rng, m: rng.integers(0, 5, m).astype(float),
+    "far_clusters": lambda rng, m: np.r_[rng.normal(size=m // 2), 1e6 + rng.normal(size=m // 2)],
+    "offset": lambda rng, m: 1e8 + rng.normal(size=m),
+    "mostly_duplicates": lambda rng, m: np.r_[np.zeros(3 * m // 4), rng.normal(size=m // 4)],
+}
+
+
+@pytest.mark.parametrize("m", [128, 129, 500, 1000])
+@pytest.mark.parametrize("sample", sorted(_SAMPLES))
+def test_1d_median_bracket_gives_the_full_bisection_result(rng, monkeypatch, sample, m):
+    x = _SAMPLES[sample](rng, m)
+    fast = kernels._median_1d_numpy(x)
+    monkeypatch.setattr(kernels, "_BRACKET_ROWS", 10**9)  # no bracket: 63-bit bisection
+    assert kernels._median_1d_numpy(x) == fast
+    if not fast[1]:
+        assert fast[0] == pytest.approx(_pdist_median(x), rel=1e-12)
+
+
+def test_1d_median_keeps_distances_far_below_the_spread():
+    # found by hypothesis: shifting by the middle value (0.25) rounds the distance 2e-123 to 0,
+    # which made 11 of 21 distances look zero and triggered the fallback (the pre-existing
+    # behaviour); the median is that tiny distance
+    x = np.array([0.0, 0.25, 0.25, 0.25, 0.25, 0.25, 2.0465976069063437e-123])
+    assert kernels.median_distance(x) == _pdist_median(x)

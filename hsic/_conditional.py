@@ -37,6 +37,7 @@ from hsic._large_scale import (
     _check_n_features,
     _generator,
     _rff_frequencies,
+    _rff_map,
     _spectral_null,
 )
 from hsic._nulls import permutation_pvalue
@@ -290,61 +291,6 @@ def _kci(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_sa
 RCIT_MEDIAN_ROWS = 500
 
 
-#: π/2 in three parts: the first two have 33 significant bits, so ``k·part`` is exact for
-#: ``|k| < 2²⁰`` (fdlibm's ``pio2_1``, ``pio2_2``, ``pio2_2t``).
-_HALF_PI = (1.57079632673412561417e00, 6.07710050630396597660e-11, 2.02226624879595063154e-21)
-#: ``_cos_sin`` uses its polynomials while every ``|θ|`` is at most this (``|k| <= 2¹⁸``).
-_COS_SIN_LIMIT = 2.0**18
-#: Taylor coefficients of ``sin(r)/r`` and ``cos(r)`` in ``r²``: on ``|r| <= π/4`` the first
-#: omitted terms are below 1e-19.
-_SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(9))
-_COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(10))
-
-
-def _horner(coefficients: tuple[float, ...], u: jax.Array) -> jax.Array:
-    out = jnp.full_like(u, coefficients[-1])
-    for c in coefficients[-2::-1]:
-        out = out * u + c
-    return out
-
-
-def _cos_sin(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(cos θ, sin θ)`` in float64, within an ulp or so of ``jnp.cos``/``jnp.sin``, at a tenth
-    of their cost on a CPU (there, XLA's float64 ``cos`` and ``sin`` take ~40 ns a value, most
-    of RCIT's time at n = 1000).
-
-    One shared reduction ``θ = kπ/2 + r``, ``|r| <= π/4`` (Cody–Waite, π/2 in three parts),
-    Taylor polynomials for ``sin r`` and ``cos r``, and the quadrant ``k mod 4`` picks and signs
-    them. It is accurate while ``|k| < 2²⁰``; beyond ``_COS_SIN_LIMIT`` it falls back to
-    ``jnp.cos`` and ``jnp.sin`` (a branch on the largest ``|θ|``).
-    """
-
-    def polynomial(t):
-        k = jnp.round(t * (2.0 / math.pi))
-        r = ((t - k * _HALF_PI[0]) - k * _HALF_PI[1]) - k * _HALF_PI[2]
-        u = r * r
-        sin_r, cos_r = r * _horner(_SIN_TAYLOR, u), _horner(_COS_TAYLOR, u)
-        quadrant = k.astype(jnp.int64) & 3  # two's complement: also right for k < 0
-        odd = (quadrant & 1) == 1
-        cos = jnp.where(odd, sin_r, cos_r) * jnp.where((quadrant == 1) | (quadrant == 2), -1, 1)
-        sin = jnp.where(odd, cos_r, sin_r) * jnp.where(quadrant >= 2, -1, 1)
-        return cos, sin
-
-    def library(t):
-        return jnp.cos(t), jnp.sin(t)
-
-    return jax.lax.cond(jnp.max(jnp.abs(theta)) <= _COS_SIN_LIMIT, polynomial, library, theta)
-
-
-def _rcit_features(a: jax.Array, omega: jax.Array) -> jax.Array:
-    """``_rff_map`` (``sqrt(2/D)·[cos((a − ā)ω), sin((a − ā)ω)]``) with ``_cos_sin``, then each
-    feature standardised (``_standardise_features``)."""
-    proj = jnp.matmul(a - jnp.mean(a, axis=0), omega, precision=jax.lax.Precision.HIGHEST)
-    cos, sin = _cos_sin(proj)
-    scale = math.sqrt(1.0 / omega.shape[1])
-    return _standardise_features(scale * jnp.concatenate([cos, sin], axis=1))
-
-
 def _standardise_features(f: jax.Array) -> jax.Array:
     """``_standardise`` inside the jitted RCIT core (the same rule, in JAX)."""
     f = f - jnp.mean(f, axis=0)
@@ -380,7 +326,8 @@ def _rcit_core(x, y, z, omega_x, omega_y, omega_z, epsilon):
     sums ``s_r = Σλ^r`` of the null weights, and the weights' matrix (for the simulated null)."""
     n = x.shape[0]
     fx, fy, fz = (
-        _rcit_features(a, w) for a, w in ((x, omega_x), (y, omega_y), (z, omega_z))
+        _standardise_features(_rff_map(a, w))
+        for a, w in ((x, omega_x), (y, omega_y), (z, omega_z))
     )
     dx = fx.shape[1]
     fxy = jnp.concatenate([fx, fy], axis=1)

@@ -340,17 +340,3 @@ def test_rcit_tiny_epsilon_raises_instead_of_nan(rng):
     x, y, z = _chain(rng, 200)
     with pytest.raises(ValueError, match="use a larger `epsilon`"):
         hsic.conditional_test(x, y, z, method="rcit", epsilon=1e-300, n_features=200)
-
-
-@pytest.mark.parametrize("scale", [1e-3, 1.0, 30.0, 3e4, 1e6])
-def test_rcit_cos_sin_within_an_ulp_of_numpy(rng, scale):
-    # RCIT's features use hsic._conditional._cos_sin (one reduction, Taylor polynomials); at
-    # scale 1e6 some |θ| exceed its limit and it falls back to jnp.cos/jnp.sin
-    from hsic._conditional import _cos_sin
-
-    theta = rng.normal(size=(2000, 50)) * scale
-    theta[0, :6] = [0.0, -0.0, np.pi / 2, -np.pi, 2.0**18, -(2.0**18)]
-    with jax.enable_x64(True):
-        cos, sin = (np.asarray(v) for v in jax.jit(_cos_sin)(theta))
-    np.testing.assert_allclose(cos, np.cos(theta), rtol=0, atol=2.5e-16)
-    np.testing.assert_allclose(sin, np.sin(theta), rtol=0, atol=2.5e-16)

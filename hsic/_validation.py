@@ -39,8 +39,8 @@ def float_dtype(dtype: Any = None) -> np.dtype:
 
     ``None`` means float64 when JAX's x64 mode is enabled, float32 otherwise.
     """
-    if dtype is None:
-        return np.dtype(jnp.zeros(()).dtype)
+    if dtype is None:  # no array made: this runs on every call
+        return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     try:
         resolved = np.dtype(dtype)
     except TypeError as err:

@@ -204,6 +204,14 @@ def test_base_and_dtype():
     assert isinstance(nats, float)
 
 
+def test_digamma_table_matches_scipy():
+    table = _ksg._digamma_table(100_000)
+    m = np.arange(1, 100_001, dtype=np.float64)
+    np.testing.assert_allclose(table[1:], digamma(m), rtol=0, atol=1e-12)
+    assert table[1] == -np.euler_gamma and table[0] == digamma(0.0)
+    assert _ksg._digamma_table(0).shape == (1,)
+
+
 def test_duplicates_warn():
     x = np.repeat(np.arange(50.0), 4)
     with pytest.warns(RuntimeWarning, match="exact duplicates"):

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hsic._estimators import _precision
-from hsic._validation import as_samples, check_same_n
+from hsic._validation import as_numpy_samples, check_same_n
 
 __all__ = ["check_base", "check_pair", "to_base"]
 
@@ -36,11 +35,10 @@ def check_pair(x: Any, y: Any, *, min_n: int = 2, reason: str = "MI estimation")
       ValueError: if either input is empty, ragged, non-numeric, not 1-D or 2-D or not finite,
         if the numbers of rows differ, or if there are fewer than ``min_n`` rows.
     """
-    with _precision(np.dtype(np.float64)):
-        xa = as_samples(x, "x", dtype=np.dtype(np.float64))
-        ya = as_samples(y, "y", dtype=np.dtype(np.float64))
-        check_same_n(xa, ya, min_n=min_n, reason=reason)
-        return np.asarray(xa, dtype=np.float64), np.asarray(ya, dtype=np.float64)
+    xa = as_numpy_samples(x, "x")  # on the host: no round trip through a JAX device
+    ya = as_numpy_samples(y, "y")
+    check_same_n(xa, ya, min_n=min_n, reason=reason)
+    return xa, ya
 
 
 def check_base(base: Any) -> float | None:

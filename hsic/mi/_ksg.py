@@ -158,11 +158,26 @@ def ksg(
 
 def _estimate(nx: np.ndarray, ny: np.ndarray, n: int, k: int, variant: int) -> float:
     """The KSG formula from the counts, in float64."""
-    nx = nx.astype(np.float64)
-    ny = ny.astype(np.float64)
+    shift = 1 if variant == 1 else 0
+    psi = _digamma_table(max(int(nx.max()), int(ny.max())) + shift)
+    mean = np.mean(psi[nx + shift] + psi[ny + shift])
     if variant == 1:
-        return float(digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1)))
-    return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny)))
+        return float(digamma(k) + digamma(n) - mean)
+    return float(digamma(k) - 1.0 / k + digamma(n) - mean)
+
+
+def _digamma_table(top: int) -> np.ndarray:
+    """ψ(0), ψ(1), ..., ψ(top), from ψ(m) = −γ + Σ_{j=1}^{m−1} 1/j for m ≥ 1.
+
+    The counts are integers up to n: partial harmonic sums are much cheaper than
+    ``scipy.special.digamma`` on 2n values, and agree with it to 1e-13 up to 10⁵ (a test checks it).
+    """
+    table = np.empty(top + 1)
+    table[0] = digamma(0.0)
+    if top:
+        table[1] = -np.euler_gamma
+        table[2:] = -np.euler_gamma + np.cumsum(1.0 / np.arange(1, top))
+    return table
 
 
 def _bucket(n: int, minimum: int = 16) -> int:
@@ -256,12 +271,6 @@ def _brute_kernel(x, y, rows, n_valid, *, k, variant, block):
     return tuple(o.reshape(-1) for o in out)
 
 
-def _on_device(a: np.ndarray, dtype) -> jax.Array:
-    """``a`` in ``dtype`` on the device, converted on the host: ``jnp.asarray(a, dtype)``
-    would convert on the device, one more dispatched operation (~0.3 ms on this CPU)."""
-    return jax.device_put(np.asarray(a, dtype))
-
-
 def _pad_rows(a: np.ndarray, m: int) -> np.ndarray:
     return np.concatenate([a, np.zeros((m - a.shape[0],) + a.shape[1:], a.dtype)])
 
@@ -273,8 +282,8 @@ def _brute(x: np.ndarray, y: np.ndarray, rows: np.ndarray, k: int, variant: int,
     # The last few rows of the sorted search: padded to 8 or more, not 64, as each costs n.
     rows_j, block = _padded_rows(rows, _block(m), pow2=len(rows) < n, least=8)
     out = _brute_kernel(
-        _on_device(_pad_rows(x, m), dtype),
-        _on_device(_pad_rows(y, m), dtype),
+        np.asarray(_pad_rows(x, m), dtype),
+        np.asarray(_pad_rows(y, m), dtype),
         rows_j,
         np.int32(n),
         k=np.int32(k),
@@ -307,12 +316,14 @@ def _window_kernel(xs, ys, rows, n_valid, *, k, variant, w, block):
     width = 2 * w + 1
     offsets = jnp.arange(width)
 
+    def window(a, s):  # contiguous slices: cheaper on the CPU than a gather of each entry
+        return jax.vmap(lambda start: lax.dynamic_slice_in_dim(a, start, width))(s)
+
     def one_block(r):
         s = jnp.clip(r - w, 0, n_valid - width)
-        idx = s[:, None] + offsets[None, :]
-        dx = jnp.abs(xs[idx] - xs[r][:, None])
-        dy = jnp.abs(ys[idx] - ys[r][:, None])
-        other = idx != r[:, None]
+        dx = jnp.abs(window(xs, s) - xs[r][:, None])
+        dy = jnp.abs(window(ys, s) - ys[r][:, None])
+        other = s[:, None] + offsets[None, :] != r[:, None]
         dz = jnp.where(other, jnp.maximum(dx, dy), jnp.inf)
         eps = _kth_smallest(dz, k)
         left = jnp.where(s > 0, xs[r] - xs[jnp.maximum(s - 1, 0)], jnp.inf)
@@ -341,19 +352,16 @@ def _count_kernel(sorted_vals, vals, thresholds, *, strict):
     m = sorted_vals.shape[0]
     steps = max(1, int(m).bit_length())
 
-    def first_false(pred):
-        def body(_, state):
-            lo, hi = state
+    def first_false(pred):  # unrolled (~17 steps): one fused pass, 1.4x faster than a loop
+        lo = jnp.zeros(vals.shape, jnp.int32)
+        hi = jnp.full(vals.shape, m, jnp.int32)
+        for _ in range(steps):
             mid = jnp.minimum((lo + hi) // 2, m - 1)
             go_right = pred(sorted_vals[mid])
             active = lo < hi
             lo = jnp.where(active & go_right, mid + 1, lo)
             hi = jnp.where(active & ~go_right, mid, hi)
-            return lo, hi
-
-        lo = jnp.zeros(vals.shape, jnp.int32)
-        hi = jnp.full(vals.shape, m, jnp.int32)
-        return lax.fori_loop(0, steps, body, (lo, hi))[0]
+        return lo
 
     if strict:
         upper = first_false(lambda v: (v - vals) < thresholds)  # j < upper: v_j − v_i < t
@@ -489,11 +497,11 @@ def _grid_pass(xs: np.ndarray, ys: np.ndarray, k: int, variant: int, dtype):
     cols = -(-_bucket(n) // m)
     pad = np.full(cols * m - n, np.inf)
     xp, yp = np.concatenate([xs, pad]), np.concatenate([ys, pad])
-    rank = np.argsort(yp.reshape(cols, m), axis=1, kind="stable") + m * np.arange(cols)[:, None]
+    rank = np.argsort(yp.reshape(cols, m), axis=1) + m * np.arange(cols)[:, None]
     out = _grid_kernel(
-        _on_device(xp[rank], dtype),
-        _on_device(yp[rank], dtype),
-        _on_device(xp, dtype),
+        np.asarray(xp[rank], dtype),
+        np.asarray(yp[rank], dtype),
+        np.asarray(xp, dtype),
         np.int32(n),
         k=np.int32(k),
         variant=variant,
@@ -511,7 +519,7 @@ def _grid_pass(xs: np.ndarray, ys: np.ndarray, k: int, variant: int, dtype):
 
 def _padded_rows(
     rows: np.ndarray, block: int, *, pow2: bool = False, least: int = 64
-) -> tuple[jax.Array, int]:
+) -> tuple[np.ndarray, int]:
     """Query rows padded (with row 0) to a multiple of a block no larger than needed.
 
     The number of rows is rounded up on the grid of ``_bucket``, or to a power of two (at
@@ -521,7 +529,7 @@ def _padded_rows(
     r = max(least, 1 << (len(rows) - 1).bit_length()) if pow2 else _bucket(len(rows), minimum=8)
     block = min(block, 1 << (r.bit_length() - 1))
     r = -(-r // block) * block
-    return jax.device_put(_pad_rows(rows.astype(np.int32), r)), block
+    return _pad_rows(rows.astype(np.int32), r), block
 
 
 def _sorted_counts(x: np.ndarray, y: np.ndarray, k: int, variant: int, dtype, w: int | None):
@@ -531,11 +539,11 @@ def _sorted_counts(x: np.ndarray, y: np.ndarray, k: int, variant: int, dtype, w:
     m = _bucket(n)
     x = np.asarray(np.asarray(x, dtype), np.float64)  # round once, so every path sees the same
     y = np.asarray(np.asarray(y, dtype), np.float64)
-    order = np.argsort(x, kind="stable")
+    order = np.argsort(x)  # any order of ties: the counts are exact
     xs, ys = x[order], y[order]
     pad = np.full(m - n, np.inf)
-    xs_j = _on_device(np.concatenate([xs, pad]), dtype)
-    ys_j = _on_device(np.concatenate([ys, np.zeros(m - n)]), dtype)
+    xs_pad = np.asarray(np.concatenate([xs, pad]), dtype)
+    ys_pad = np.asarray(np.concatenate([ys, np.zeros(m - n)]), dtype)
     if w is None:  # too few points for a window: brute-force thresholds, sorted counts
         eps, ex, ey = (np.zeros(n, dtype) for _ in range(3))
         todo, w = np.arange(n), n
@@ -545,14 +553,14 @@ def _sorted_counts(x: np.ndarray, y: np.ndarray, k: int, variant: int, dtype, w:
     # Wider windows for the rows left, while a window is well short of all the points: along
     # sorted x (proven by x-distances), then along sorted y (by y-distances), which settles
     # most of the points the x-window cannot (those with many x-neighbours within ε).
-    by_y = np.argsort(ys, kind="stable")
+    by_y = np.argsort(ys)
     y_rank = np.empty(n, np.intp)
     y_rank[by_y] = np.arange(n)
     searches = (  # (sorted coordinate, other coordinate, row map, swap the thresholds)
-        (xs_j, ys_j, None, False),
+        (xs_pad, ys_pad, None, False),
         (
-            _on_device(np.concatenate([ys[by_y], pad]), dtype),
-            _on_device(np.concatenate([xs[by_y], np.zeros(m - n)]), dtype),
+            np.asarray(np.concatenate([ys[by_y], pad]), dtype),
+            np.asarray(np.concatenate([xs[by_y], np.zeros(m - n)]), dtype),
             y_rank,
             True,
         ),
@@ -578,10 +586,10 @@ def _sorted_counts(x: np.ndarray, y: np.ndarray, k: int, variant: int, dtype, w:
     ysorted = searches[1][0]  # y sorted, padded with +inf
 
     def counts(sorted_vals, vals, t):
-        t = _on_device(np.concatenate([t, np.zeros(m - n, t.dtype)]), dtype)
+        t = np.asarray(np.concatenate([t, np.zeros(m - n, t.dtype)]), dtype)
         out = _count_kernel(sorted_vals, vals, t, strict=strict)
         return np.asarray(out)[:n]
 
-    nx = counts(xs_j, xs_j, ex)
-    ny = counts(ysorted, ys_j, ey)
+    nx = counts(xs_pad, xs_pad, ex)
+    ny = counts(ysorted, ys_pad, ey)
     return nx, ny, eps

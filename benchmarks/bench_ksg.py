@@ -136,7 +136,7 @@ def run(args) -> dict:
         paired = paired_ratios(
             lambda x=x, y=y: hsic.mi.ksg(x, y, k=K),
             lambda x=x, y=y: mutual_info_regression(x, y[:, 0], n_neighbors=K, random_state=0),
-            pairs=3 if n > 10000 else 9,
+            pairs=3 if n > 10000 else 21,
         )
         rows[-1]["paired_ratios"] = paired
         rows[-1]["paired_ratio_median"] = float(np.median(paired))

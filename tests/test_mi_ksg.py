@@ -204,6 +204,18 @@ def test_base_and_dtype():
     assert isinstance(nats, float)
 
 
+@pytest.mark.parametrize("k", [1, 3, 5, 7])
+def test_kth_smallest_shortlist_matches_sort(k):
+    rng = np.random.default_rng(k)
+    d = rng.integers(0, 40, size=(6, 1000)).astype(np.float32)  # many repeated values
+    d[0, :] = 7.0  # a row of one value
+    d[1, -3:] = -1.0  # the smallest at the very end (the padded last slice)
+    want = np.sort(d, axis=1)[:, k - 1]
+    for registers in (None, _ksg._registers(k)):
+        got = np.asarray(_ksg._kth_smallest(d, np.int32(k), registers))
+        np.testing.assert_array_equal(got, want)
+
+
 def test_digamma_table_matches_scipy():
     table = _ksg._digamma_table(100_000)
     m = np.arange(1, 100_001, dtype=np.float64)

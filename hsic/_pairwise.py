@@ -269,9 +269,12 @@ def _fit_kernels(kernel: _kernels.Kernel, cols: jax.Array, arg: str, names) -> l
             and kernel.bandwidth == "median"):
         host = np.asarray(cols, dtype=np.float64)
         return [kernel.fit(host[:, j], name=f"{arg}[{names[j]!r}]") for j in range(len(names))]
-    sigmas, fallback = jax.device_get(_kernels._median_distance_columns(cols))
+    sigmas, fallback = (np.array(a) for a in _kernels._median_distance_columns(cols))
     for j in np.flatnonzero(fallback):
-        _kernels._warn_fallback(f"{arg}[{names[j]!r}]", float(sigmas[j]), stacklevel=4)
+        # rare: settle it on the host, which also sees distances far below the spread
+        sigmas[j], fallback[j] = _kernels._median_distance_numpy(np.asarray(cols[:, j : j + 1]))
+        if fallback[j]:
+            _kernels._warn_fallback(f"{arg}[{names[j]!r}]", float(sigmas[j]), stacklevel=4)
     return [
         dataclasses.replace(kernel, bandwidth=kernel.factor * float(sigma), factor=1.0)
         for sigma in sigmas

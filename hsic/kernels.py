@@ -252,16 +252,64 @@ def _median_1d(col: jax.Array) -> tuple[jax.Array, jax.Array]:
     ``P = m(m−1)/2`` distances is the mean of ranks ``⌈P/2⌉`` and ``⌊P/2⌋ + 1``; the second is
     the first, or the smallest distance past it. The fallback (median 0) is the mean non-zero
     distance, ``Σ_j s_j (2j − m − 1) / #{pairs with s_i < s_j}``, or 1.0.
+
+    The shift rounds distances far below the spread to 0 (2e-123 beside 0.25). When that
+    makes the median 0 although fewer than ``⌊P/2⌋ + 1`` pairs are truly equal, the bisection
+    is redone on the unshifted values with the exact count ``#{j : fl(s_j − s_i) <= t}``
+    (``_pairs_within``: the distances of ``pdist``); ~2-3× slower, so only then (a
+    ``lax.cond``; under ``vmap`` both branches run, so ``_median_distance_columns`` leaves the
+    case to its caller).
     """
-    s = jnp.sort(col)
+    u = jnp.sort(col)
+    m = u.shape[0]
+    pairs = m * (m - 1) // 2
+    below = m * (m + 1) // 2
+    s = u - u[m // 2]
+    median, at_zero = _median_by_bisection(s, lambda t: jnp.searchsorted(s, s + t, side="right"))
+    positive = pairs - (jnp.sum(at_zero) - below)
+    total = jnp.sum(s * (2.0 * jnp.arange(m, dtype=s.dtype) - (m - 1)))
+    fallback = jnp.where(positive > 0, total / jnp.maximum(positive, 1), 1.0).astype(s.dtype)
+    use_fallback = median <= 0
+    return jnp.where(use_fallback, fallback, median), use_fallback
+
+
+def _median_1d_exact(col: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``_median_1d`` with its lost-distances case settled (see there): not for ``vmap``."""
+    sigma, use_fallback = _median_1d(col)
+    u = jnp.sort(col)
+    m = u.shape[0]
+    equal = jnp.sum(jnp.searchsorted(u, u, side="right")) - m * (m + 1) // 2  # exact ties
+    lost = use_fallback & (equal < (m * (m - 1) // 2) // 2 + 1)
+
+    def exact(_):
+        median, _ = _median_by_bisection(u, lambda t: _pairs_within(u, t))
+        return jnp.where(median > 0, median, sigma), median <= 0
+
+    return jax.lax.cond(lost, exact, lambda _: (sigma, use_fallback), None)
+
+
+def _pairs_within(u: jax.Array, t: jax.Array) -> jax.Array:
+    """For each i, ``#{j : fl(u_j − u_i) <= t}`` in sorted ``u``: a binary search on that
+    predicate (monotone in j), so that the distances are exactly those of ``pdist``."""
+    m = u.shape[0]
+    lo = jnp.zeros(u.shape, jnp.int32)
+    hi = jnp.full(u.shape, m, jnp.int32)
+    for _ in range(max(1, m.bit_length())):
+        mid = jnp.minimum((lo + hi) // 2, m - 1)
+        within = (u[mid] - u) <= t
+        active = lo < hi
+        lo = jnp.where(active & within, mid + 1, lo)
+        hi = jnp.where(active & ~within, mid, hi)
+    return lo
+
+
+def _median_by_bisection(s: jax.Array, ends) -> tuple[jax.Array, jax.Array]:
+    """The median pair distance of sorted ``s`` (``_median_1d``'s bisection), given ``ends(t)``,
+    for each i the number of j with ``s_j − s_i <= t``; and ``ends(0)``, for the fallback."""
     m = s.shape[0]
-    s = s - s[m // 2]
     pairs = m * (m - 1) // 2
     below = m * (m + 1) // 2
     int_type = jnp.int32 if s.dtype == jnp.float32 else jnp.int64
-
-    def ends(t):  # for each i, #{j : s_j <= s_i + t}; summed, minus i + 1, it counts the pairs
-        return jnp.searchsorted(s, s + t, side="right")
 
     def step(_, bounds):
         lo, hi = bounds
@@ -282,12 +330,7 @@ def _median_1d(col: jax.Array) -> tuple[jax.Array, jax.Array]:
         upper = jnp.where(enough, lower, jnp.maximum(lower, jnp.min(gaps)))
     else:
         upper = lower
-    median = 0.5 * (lower + upper)
-    positive = pairs - (jnp.sum(at_zero) - below)
-    total = jnp.sum(s * (2.0 * jnp.arange(m, dtype=s.dtype) - (m - 1)))
-    fallback = jnp.where(positive > 0, total / jnp.maximum(positive, 1), 1.0).astype(s.dtype)
-    use_fallback = median <= 0
-    return jnp.where(use_fallback, fallback, median), use_fallback
+    return 0.5 * (lower + upper), at_zero
 
 
 @jax.jit
@@ -296,7 +339,9 @@ def _median_distance_columns(cols: jax.Array) -> tuple[jax.Array, jax.Array]:
     two ``(c,)`` arrays.
 
     The same rule as [`median_distance`][hsic.kernels.median_distance] (the same rows, the same
-    fallback, no warning), by the O(m log m) 1-D selection vmapped over the columns.
+    fallback, no warning), by the O(m log m) 1-D selection vmapped over the columns. A column
+    that falls back may hold distances far below its spread that the selection rounded to 0
+    (see ``_median_1d``): the caller re-checks those columns on the host.
     """
     rows = _subsample_rows(cols.shape[0])
     return jax.vmap(_median_1d, in_axes=1)(cols[rows])
@@ -306,7 +351,7 @@ def _median_distance_columns(cols: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     rows = _subsample_rows(x.shape[0])
     if x.shape[1] == 1:
-        return _median_1d(jax.lax.stop_gradient(x)[rows, 0])
+        return _median_1d_exact(jax.lax.stop_gradient(x)[rows, 0])
     m = len(rows)
     sq = _self_sq_dists(jax.lax.stop_gradient(x)[rows])
     off_diagonal = ~jnp.eye(m, dtype=bool)
@@ -422,7 +467,9 @@ def median_distance(x: ArrayLike, *, name: str = "x") -> jax.Array | float:
     of pairs at distance ``<= t`` is one vectorised ``searchsorted``, and a bisection over the
     bit patterns of ``t`` (31 steps in float32, 63 in float64) lands on the two middle order
     statistics. The result is the same median (to the rounding of ``s_i + t``), at a few
-    milliseconds for m = 1000 instead of a selection over m(m−1)/2 distances.
+    milliseconds for m = 1000 instead of a selection over m(m−1)/2 distances. Distances so far
+    below the spread that this rounding makes them 0 do not trigger the fallback: both paths
+    then take the median from the exact distances.
 
     Args:
       x: samples, shape ``(n, d)`` with ``n >= 2``.

@@ -2,6 +2,8 @@
 against ``np.median(scipy.spatial.distance.pdist(x))``, with ties, duplicates, the fallback and
 the subsample rule."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +12,7 @@ import scipy.spatial.distance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hsic import kernels
+from hsic import _pairwise, kernels
 
 
 def _pdist_median(x):
@@ -167,3 +169,13 @@ def test_1d_median_keeps_distances_far_below_the_spread():
     # behaviour); the median is that tiny distance
     x = np.array([0.0, 0.25, 0.25, 0.25, 0.25, 0.25, 2.0465976069063437e-123])
     assert kernels.median_distance(x) == _pdist_median(x)
+    with jax.enable_x64(True):  # the traced path redoes it with exact distances
+        sigma, fallback = kernels._median_distance_impl(jnp.asarray(x)[:, None])
+        assert float(sigma) == _pdist_median(x) and not bool(fallback)
+        # vmapped over columns it still falls back; pairwise settles such columns on the host
+        assert np.asarray(kernels._median_distance_columns(jnp.asarray(x)[:, None])[1]).all()
+        gaussian = kernels.Gaussian()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback warning
+            (fitted,) = _pairwise._fit_kernels(gaussian, jnp.asarray(x)[:, None], "x", ["a"])
+        assert fitted.bandwidth == _pdist_median(x)

@@ -163,6 +163,19 @@ def test_1d_median_bracket_gives_the_full_bisection_result(rng, monkeypatch, sam
         assert fast[0] == pytest.approx(_pdist_median(x), rel=1e-12)
 
 
+@pytest.mark.parametrize("scale,offset", [(1.0, 0.0), (1e-3, 1e8), (1e5, -3.0)])
+def test_1d_median_exact_count_equals_pdist_bit_for_bit(rng, scale, offset):
+    # the lost-distances branch of the traced path: the exact count fl(u_j − u_i) <= t is the
+    # distance pdist computes, so the median is pdist's to the last bit, whatever the offset
+    for m in (7, 64, 301):
+        x = offset + scale * rng.normal(size=m)
+        x[: m // 3] = x[m // 3 : 2 * (m // 3)]  # exact ties
+        with jax.enable_x64(True):
+            u = jnp.sort(jnp.asarray(x))
+            median, _ = kernels._median_by_bisection(u, lambda t: kernels._pairs_within(u, t))
+        assert float(median) == _pdist_median(x)
+
+
 def test_1d_median_keeps_distances_far_below_the_spread():
     # found by hypothesis: shifting by the middle value (0.25) rounds the distance 2e-123 to 0,
     # which made 11 of 21 distances look zero and triggered the fallback (the pre-existing

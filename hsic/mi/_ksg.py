@@ -314,11 +314,11 @@ def _brute(x: np.ndarray, y: np.ndarray, rows: np.ndarray, k: int, variant: int,
     n = x.shape[0]
     m = _bucket(n)
     # The last few rows of the sorted search: padded to 8 or more, not 64, as each costs n.
-    rows_j, block = _padded_rows(rows, _block(m), pow2=len(rows) < n, least=8)
+    padded, block = _padded_rows(rows, _block(m), pow2=len(rows) < n, least=8)
     out = _brute_kernel(
         np.asarray(_pad_rows(x, m), dtype),
         np.asarray(_pad_rows(y, m), dtype),
-        rows_j,
+        padded,
         np.int32(n),
         k=np.int32(k),
         variant=variant,

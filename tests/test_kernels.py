@@ -2,6 +2,7 @@
 against ``np.median(scipy.spatial.distance.pdist(x))``, with ties, duplicates, the fallback and
 the subsample rule."""
 
+import functools
 import warnings
 
 import jax
@@ -172,7 +173,7 @@ def test_1d_median_exact_count_equals_pdist_bit_for_bit(rng, scale, offset):
         x[: m // 3] = x[m // 3 : 2 * (m // 3)]  # exact ties
         with jax.enable_x64(True):
             u = jnp.sort(jnp.asarray(x))
-            median, _ = kernels._median_by_bisection(u, lambda t: kernels._pairs_within(u, t))
+            median, _ = kernels._median_by_bisection(u, functools.partial(kernels._pairs_within, u))
         assert float(median) == _pdist_median(x)
 
 

@@ -239,11 +239,15 @@ def _kci_core(kx, ky, kz, xx, y, z, epsilon, third: bool):
     return jnp.sum(W) / n, s1, s2, s3, W
 
 
-def _standardise(a: np.ndarray) -> np.ndarray:
-    """Columns to mean 0 and standard deviation 1 (ddof = 1); constant columns to 0."""
-    a = a - a.mean(axis=0)
-    sd = a.std(axis=0, ddof=1)
-    return a / np.where(sd > 0, sd, 1.0)
+def _standardise(a, xp=np):
+    """Columns to mean 0 and standard deviation 1 (ddof = 1); constant columns to 0.
+
+    ``xp`` is ``numpy`` for the data, ``jax.numpy`` for the features inside the jitted RCIT
+    core: one rule for both.
+    """
+    a = a - xp.mean(a, axis=0)
+    sd = xp.std(a, axis=0, ddof=1)
+    return a / xp.where(sd > 0, sd, 1.0)
 
 
 def _fit(spec, data: np.ndarray, name: str, default: float) -> _kernels.Kernel:
@@ -291,13 +295,6 @@ def _kci(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_sa
 RCIT_MEDIAN_ROWS = 500
 
 
-def _standardise_features(f: jax.Array) -> jax.Array:
-    """``_standardise`` inside the jitted RCIT core (the same rule, in JAX)."""
-    f = f - jnp.mean(f, axis=0)
-    sd = jnp.std(f, axis=0, ddof=1)
-    return f / jnp.where(sd > 0, sd, 1.0)
-
-
 def _cholesky_solve(a: jax.Array, b: jax.Array) -> jax.Array:
     """``a⁻¹ b`` for a symmetric positive definite ``a`` (small): a Cholesky factor, then
     forward and back substitution one row at a time.
@@ -326,7 +323,7 @@ def _rcit_core(x, y, z, omega_x, omega_y, omega_z, epsilon):
     sums ``s_r = Σλ^r`` of the null weights, and the weights' matrix (for the simulated null)."""
     n = x.shape[0]
     fx, fy, fz = (
-        _standardise_features(_rff_map(a, w))
+        _standardise(_rff_map(a, w), jnp)
         for a, w in ((x, omega_x), (y, omega_y), (z, omega_z))
     )
     dx = fx.shape[1]

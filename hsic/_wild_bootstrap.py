@@ -65,7 +65,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.signal
 
 from hsic import kernels as _kernels
 from hsic._nulls import centred_grams, permutation_pvalue
@@ -117,9 +116,11 @@ def multiplier_process(
     eps = rng.standard_normal((count, n))
     if n == 1:
         return eps
+    from scipy.signal import lfilter  # deferred: scipy.signal takes ~1.7 s to import
+
     # y_t = sqrt(1 − a²) ε_t + a y_{t−1}, started from y_0 = ε_0.
     zi = a * eps[:, :1]
-    rest = scipy.signal.lfilter([math.sqrt(1.0 - a * a)], [1.0, -a], eps[:, 1:], axis=1, zi=zi)[0]
+    rest = lfilter([math.sqrt(1.0 - a * a)], [1.0, -a], eps[:, 1:], axis=1, zi=zi)[0]
     return np.concatenate([eps[:, :1], rest], axis=1)
 
 

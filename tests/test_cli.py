@@ -211,6 +211,22 @@ def test_entry_point_in_a_subprocess(files):
     assert json.loads(proc.stdout)["n_permutations"] == B
 
 
+def test_startup_leaves_slow_scipy_modules_unimported():
+    """``import hsic`` and the CLI's parser defer scipy.signal and scipy.stats (together ~3 s
+    of start-up on this machine) to the functions that use them."""
+    package_root = pathlib.Path(hsic.__file__).parent.parent
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import hsic.cli; hsic.cli.build_parser(); "
+        "print([m for m in ('scipy.signal', 'scipy.stats') if m in sys.modules])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(package_root)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 # --- user errors: one line on stderr, exit status 2 -------------------------------------------
 
 

@@ -239,7 +239,7 @@ def _median_1d_bracket(s: np.ndarray, rank: int, ends, below: int) -> tuple[int,
     return lo_bits, int(np.float64(near_hi).view(np.int64))
 
 
-def _median_1d(col: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _median_1d(col: jax.Array, exact: bool = False) -> tuple[jax.Array, jax.Array]:
     """The 1-D median heuristic in O(m log m), jit- and vmap-able: ``(sigma, used_fallback)``.
 
     With the ``m`` values sorted, ``s_1 <= ... <= s_m``, the number of pairs ``i < j`` whose
@@ -256,9 +256,9 @@ def _median_1d(col: jax.Array) -> tuple[jax.Array, jax.Array]:
     The shift rounds distances far below the spread to 0 (2e-123 beside 0.25). When that
     makes the median 0 although fewer than ``⌊P/2⌋ + 1`` pairs are truly equal, the bisection
     is redone on the unshifted values with the exact count ``#{j : fl(s_j − s_i) <= t}``
-    (``_pairs_within``: the distances of ``pdist``); ~2-3× slower, so only then (a
-    ``lax.cond``; under ``vmap`` both branches run, so ``_median_distance_columns`` leaves the
-    case to its caller).
+    (``_pairs_within``: the distances of ``pdist``) when ``exact`` is set; ~2-3× slower, so
+    only then (a ``lax.cond``; under ``vmap`` both branches run, so
+    ``_median_distance_columns`` leaves ``exact`` off and the case to its caller).
     """
     u = jnp.sort(col)
     m = u.shape[0]
@@ -270,22 +270,17 @@ def _median_1d(col: jax.Array) -> tuple[jax.Array, jax.Array]:
     total = jnp.sum(s * (2.0 * jnp.arange(m, dtype=s.dtype) - (m - 1)))
     fallback = jnp.where(positive > 0, total / jnp.maximum(positive, 1), 1.0).astype(s.dtype)
     use_fallback = median <= 0
-    return jnp.where(use_fallback, fallback, median), use_fallback
+    sigma = jnp.where(use_fallback, fallback, median)
+    if not exact:
+        return sigma, use_fallback
+    equal = jnp.sum(jnp.searchsorted(u, u, side="right")) - below  # truly equal pairs
+    lost = use_fallback & (equal < pairs // 2 + 1)
 
-
-def _median_1d_exact(col: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``_median_1d`` with its lost-distances case settled (see there): not for ``vmap``."""
-    sigma, use_fallback = _median_1d(col)
-    u = jnp.sort(col)
-    m = u.shape[0]
-    equal = jnp.sum(jnp.searchsorted(u, u, side="right")) - m * (m + 1) // 2  # exact ties
-    lost = use_fallback & (equal < (m * (m - 1) // 2) // 2 + 1)
-
-    def exact(_):
+    def redo(_):
         median, _ = _median_by_bisection(u, lambda t: _pairs_within(u, t))
         return jnp.where(median > 0, median, sigma), median <= 0
 
-    return jax.lax.cond(lost, exact, lambda _: (sigma, use_fallback), None)
+    return jax.lax.cond(lost, redo, lambda _: (sigma, use_fallback), None)
 
 
 def _pairs_within(u: jax.Array, t: jax.Array) -> jax.Array:
@@ -363,7 +358,7 @@ def _median_distance_columns(cols: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     rows = _subsample_rows(x.shape[0])
     if x.shape[1] == 1:
-        return _median_1d_exact(jax.lax.stop_gradient(x)[rows, 0])
+        return _median_1d(jax.lax.stop_gradient(x)[rows, 0], exact=True)
     m = len(rows)
     sq = _self_sq_dists(jax.lax.stop_gradient(x)[rows])
     off_diagonal = ~jnp.eye(m, dtype=bool)

@@ -248,11 +248,18 @@ def _smallest_by_lane(d, registers, slices):
     d = jnp.pad(d, ((0, 0), (0, width * slices - n)), constant_values=jnp.inf)
     regs = [jnp.full((rows, width), jnp.inf, d.dtype)] * registers
     for j in range(slices):
-        c = d[:, j * width : (j + 1) * width]
-        for r in range(registers - 1, 0, -1):
-            regs[r] = jnp.minimum(regs[r], jnp.maximum(regs[r - 1], c))
-        regs[0] = jnp.minimum(regs[0], c)
+        regs = _insert_sorted(regs, d[:, j * width : (j + 1) * width])
     return jnp.concatenate(regs, axis=1)
+
+
+def _insert_sorted(regs, d) -> list:
+    """Registers ``regs[0] <= regs[1] <= ...`` (elementwise) with ``d`` inserted: they keep
+    the smallest values seen so far, repeats included; the largest drops out."""
+    regs = list(regs)
+    for r in range(len(regs) - 1, 0, -1):
+        regs[r] = jnp.minimum(regs[r], jnp.maximum(regs[r - 1], d))
+    regs[0] = jnp.minimum(regs[0], d)
+    return regs
 
 
 def _registers(k: int) -> int | None:
@@ -457,12 +464,7 @@ def _grid_kernel(gx, gy, xs, n_valid, *, k, variant, h, reach):
         bound = jnp.minimum(bound, jnp.maximum(gap, jnp.minimum(below, above)))
 
         def per_point(o, regs):  # insert the candidate's distance into the sorted registers
-            d = candidate(delta, lo, base, o)[0]
-            regs = list(regs)
-            for r in range(h - 2, 0, -1):
-                regs[r] = jnp.minimum(regs[r], jnp.maximum(regs[r - 1], d))
-            regs[0] = jnp.minimum(regs[0], d)
-            return tuple(regs)
+            return tuple(_insert_sorted(regs, candidate(delta, lo, base, o)[0]))
 
         return lax.fori_loop(0, width, per_point, regs), bound
 

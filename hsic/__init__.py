@@ -28,6 +28,7 @@ from hsic import (
     kernels,
     plot,  # matplotlib itself is imported lazily, by the plot functions
 )
+from hsic._base.devices import make_mesh
 from hsic._conditional import ConditionalTestResult, conditional_test
 from hsic._estimators import (
     centre,
@@ -41,7 +42,6 @@ from hsic._estimators import (
 from hsic._independence import HSICTestResult, test
 from hsic._joint import JointTestResult, dhsic, joint_test
 from hsic._pairwise import PairwiseResult, pairwise
-from hsic._sharding import make_mesh
 from hsic.datasets import load_example
 
 __version__ = "0.1.0"

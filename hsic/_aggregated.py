@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hsic import kernels as _kernels
+from hsic._base.validation import check_fits_in_memory, check_positive_int
 from hsic._estimators import centre
 from hsic._nulls import (
     TIE_RTOL_EPS,
@@ -54,7 +55,6 @@ from hsic._nulls import (
     permuted_stack_sums,
     run_permutation_batches,
 )
-from hsic._validation import check_fits_in_memory, check_positive_int
 
 __all__ = ["DEFAULT_FACTORS", "N_BISECTIONS", "aggregated_null"]
 

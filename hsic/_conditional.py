@@ -32,17 +32,23 @@ import scipy.special
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
-from hsic._estimators import _precision, centre
+from hsic._base.rng import as_generator
+from hsic._base.validation import (
+    as_numpy_samples,
+    check_choice,
+    check_positive_int,
+    is_constant,
+    precision,
+)
+from hsic._estimators import centre
 from hsic._large_scale import (
     _check_n_features,
-    _generator,
     _rff_frequencies,
     _rff_map,
     _spectral_null,
 )
 from hsic._nulls import permutation_pvalue
 from hsic._result import _bandwidth, _describe
-from hsic._validation import as_numpy_samples, check_choice, check_positive_int, is_constant
 
 __all__ = ["ConditionalTestResult", "conditional_test", "kci_bandwidth", "METHODS", "NULLS"]
 
@@ -270,7 +276,7 @@ def _kci(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_sa
     kx = _fit(kernel_x, xx, "kernel_x", width)
     ky = _fit(kernel_y, y, "kernel_y", width)
     kz = _fit(kernel_z, z, "kernel_z", width)
-    with _precision(np.float64):
+    with precision(np.float64):
         out = _kci_core(
             kx, ky, kz, jnp.asarray(xx), jnp.asarray(y), jnp.asarray(z), epsilon,
             third=null == "hbe",
@@ -368,7 +374,7 @@ def _rcit(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_s
         kernel = _kernels.as_python_floats(kernel.fit(data[rows], name=name))
         kernels.append(kernel)
         omegas.append(_rff_frequencies(stream, data.shape[1], count, kernel.bandwidth))
-    with _precision(np.float64):
+    with precision(np.float64):
         out = jax.device_get(_rcit_core(x, y, z, *omegas, epsilon))
     statistic, s1, s2, s3 = (float(v) for v in out[:4])
     if not np.isfinite(statistic):
@@ -513,7 +519,7 @@ def conditional_test(
         n_features_xy = _n_features_xy(n_features_xy)
     if null == "simulated":
         check_positive_int(n_null_samples, "n_null_samples")
-    rng = _generator(seed)
+    rng = as_generator(seed, "seed")
     arrays = [as_numpy_samples(data, name) for data, name in ((x, "x"), (y, "y"), (z, "z"))]
     n = arrays[0].shape[0]
     for arr, name in zip(arrays[1:], ("y", "z"), strict=True):

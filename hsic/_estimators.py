@@ -19,7 +19,6 @@ Both centre the matrices explicitly before multiplying (rather than expanding
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import warnings
@@ -32,7 +31,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
-from hsic._validation import (
+from hsic._base.devices import resolve_mesh
+from hsic._base.validation import (
     as_samples,
     check_choice,
     check_fits_in_memory,
@@ -40,6 +40,7 @@ from hsic._validation import (
     check_same_n,
     float_dtype,
     is_constant,
+    precision,
 )
 
 __all__ = [
@@ -470,13 +471,6 @@ def _tiled_sums(kx, ky, x, y, *, unbiased: bool, rows: int) -> CentredSums:
     )
 
 
-def _precision(dtype: np.dtype):
-    """A context in which ``dtype`` is available (float64 needs JAX's x64 mode)."""
-    if dtype == np.float64 and not jax.config.jax_enable_x64:
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
-
-
 def prepare_pair(
     x, y, kernel_x, kernel_y, *, dtype, min_n: int, reason: str, constant: str = "warn"
 ):
@@ -484,7 +478,7 @@ def prepare_pair(
 
     A constant variable (every row identical) gets a warning (``constant="warn"``: its HSIC is
     0) or an error (``constant="raise"``: nothing can be tested). Must be called inside
-    ``_precision`` for ``dtype``.
+    ``precision`` for ``dtype``.
     """
     kx = _kernels.get_kernel(kernel_x, "kernel_x")
     ky = _kernels.get_kernel(kernel_y, "kernel_y")
@@ -505,15 +499,6 @@ def prepare_pair(
                 stacklevel=3,
             )
     return x, y, kx.fit(x, name="x"), ky.fit(y, name="y")
-
-
-def _resolve_mesh(devices, mesh):
-    """The device mesh an API call asks for, or ``None`` for the default device."""
-    if devices is None and mesh is None:
-        return None
-    from hsic._sharding import resolve_mesh
-
-    return resolve_mesh(devices=devices, mesh=mesh)
 
 
 def choose_algorithm(algorithm: str, kx, ky) -> str:
@@ -652,17 +637,18 @@ def hsic(
 
         return approximate_hsic(
             x, y, estimator, kernel_x=kernel_x, kernel_y=kernel_y, n_features=n_features,
-            block_size=block_size, seed=seed, dtype=dtype, mesh=_resolve_mesh(devices, mesh),
+            block_size=block_size, seed=seed, dtype=dtype,
+            mesh=resolve_mesh(devices=devices, mesh=mesh),
         )
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         x, y, kx, ky = prepare_pair(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=MIN_N[estimator],
             reason=f"The {estimator} HSIC estimator",
         )
         sums = centred_sums(
             x, y, kx, ky, estimator=estimator, algorithm=algorithm,
-            mesh=_resolve_mesh(devices, mesh),
+            mesh=resolve_mesh(devices=devices, mesh=mesh),
         )
         return sums.kl / _normaliser(x.shape[0], estimator)
 
@@ -713,12 +699,12 @@ def nhsic(
       representations revisited", ICML.
     """
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         x, y, kx, ky = prepare_pair(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=2, reason="nhsic"
         )
         sums = centred_sums(
             x, y, kx, ky, estimator="biased", algorithm=algorithm,
-            mesh=_resolve_mesh(devices, mesh),
+            mesh=resolve_mesh(devices=devices, mesh=mesh),
         )
         return _cka(sums.kl, sums.kk, sums.ll)

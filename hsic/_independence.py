@@ -12,9 +12,18 @@ from jax.typing import ArrayLike
 from hsic import _large_scale
 from hsic import kernels as _kernels
 from hsic._aggregated import aggregated_null
-from hsic._estimators import _precision, _resolve_mesh, centred_sums, prepare_pair
+from hsic._base.devices import resolve_mesh
+from hsic._base.rng import as_generator
+from hsic._base.validation import (
+    check_choice,
+    check_fits_in_memory,
+    check_options_apply,
+    check_positive_int,
+    float_dtype,
+    precision,
+)
+from hsic._estimators import centred_sums, prepare_pair
 from hsic._nulls import (
-    as_generator,
     centred_grams,
     gamma_null,
     permutation_null,
@@ -22,13 +31,6 @@ from hsic._nulls import (
 )
 from hsic._result import HSICTestResult
 from hsic._sharding import sharded_permutation_null
-from hsic._validation import (
-    check_choice,
-    check_fits_in_memory,
-    check_options_apply,
-    check_positive_int,
-    float_dtype,
-)
 from hsic._wild_bootstrap import wild_bootstrap_null
 
 __all__ = ["HSICTestResult", "test", "METHODS"]
@@ -201,22 +203,22 @@ def test(
             x, y, features=method, null=null or "spectral",
             n_features=100 if n_features is None else n_features,
             n_resamples=n_permutations, kernel_x=kernel_x, kernel_y=kernel_y, seed=seed,
-            dtype=dtype, mesh=_resolve_mesh(devices, mesh),
+            dtype=dtype, mesh=resolve_mesh(devices=devices, mesh=mesh),
         )
     if method == "block":
         return _large_scale.block_test(
             x, y, block_size=block_size, kernel_x=kernel_x, kernel_y=kernel_y, dtype=dtype,
-            mesh=_resolve_mesh(devices, mesh),
+            mesh=resolve_mesh(devices=devices, mesh=mesh),
         )
     if method in ("aggregated", "wild_bootstrap") and (devices is not None or mesh is not None):
         raise ValueError(f"`devices`/`mesh` are not supported by method={method!r}; drop them.")
     if method == "permutation":
         check_positive_int(n_permutations, "n_permutations")
         check_positive_int(batch_size, "batch_size")
-    rng = as_generator(seed)
-    device_mesh = _resolve_mesh(devices, mesh)
+    rng = as_generator(seed, "seed")
+    device_mesh = resolve_mesh(devices=devices, mesh=mesh)
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         x, y, kx, ky = prepare_pair(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=MIN_N[method],
             reason=f"hsic.test with method={method!r}", constant="raise",

@@ -27,17 +27,19 @@ import scipy.special
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
-from hsic._estimators import _precision, centre
-from hsic._nulls import as_generator, permutation_null, permutation_pvalue
-from hsic._result import _describe
-from hsic._validation import (
+from hsic._base.rng import as_generator
+from hsic._base.validation import (
     as_samples,
     check_choice,
     check_fits_in_memory,
     check_positive_int,
     float_dtype,
     is_constant,
+    precision,
 )
+from hsic._estimators import centre
+from hsic._nulls import permutation_null, permutation_pvalue
+from hsic._result import _describe
 
 __all__ = ["JointTestResult", "joint_test", "dhsic", "METHODS"]
 
@@ -341,7 +343,7 @@ def dhsic(
       JRSS-B 80(1).
     """
     xs, fitted, dtype = _prepare(xs, kernels, dtype, min_n=2, reason="dhsic", constant="warn")
-    with _precision(dtype):
+    with precision(dtype):
         return float(_grams_and_statistic(fitted, xs)[1])
 
 
@@ -351,7 +353,7 @@ def _prepare(xs, kernels, dtype, *, min_n: int, reason: str, constant: str):
     d = len(xs)
     specs = _check_kernels(kernels, d)
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         arrays = [
             as_samples(x, f"xs[{j}]", dtype=dtype, square=isinstance(k, _kernels.Precomputed))
             for j, (x, k) in enumerate(zip(xs, specs, strict=True))
@@ -448,7 +450,7 @@ def joint_test(
     if method != "gamma":
         check_positive_int(n_permutations, "n_permutations")
         check_positive_int(batch_size, "batch_size")
-    rng = as_generator(seed)
+    rng = as_generator(seed, "seed")
     d = len(_check_variables(xs))
     xs, fitted, dtype = _prepare(
         xs, kernels, dtype, min_n=_min_n(method, d),
@@ -460,7 +462,7 @@ def joint_test(
         instead="Test a random subsample of the rows.",
     )
     common = dict(method=method, n=n, kernels=tuple(fitted))
-    with _precision(dtype):
+    with precision(dtype):
         grams, statistic = _grams_and_statistic(fitted, xs)
         statistic = float(statistic)
         if method == "gamma":

@@ -32,10 +32,17 @@ from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
-from hsic._estimators import _precision, centre, prepare_pair
-from hsic._nulls import as_generator, permutation_pvalue, run_permutation_batches
+from hsic._base.rng import as_generator
+from hsic._base.validation import (
+    as_samples,
+    check_choice,
+    check_positive_int,
+    float_dtype,
+    precision,
+)
+from hsic._estimators import centre, prepare_pair
+from hsic._nulls import permutation_pvalue, run_permutation_batches
 from hsic._result import HSICTestResult
-from hsic._validation import as_samples, check_choice, check_positive_int, float_dtype
 
 __all__ = [
     "FEATURES",
@@ -70,14 +77,6 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # --------------------------------------------------------------------------------------------
 # Checks
 # --------------------------------------------------------------------------------------------
-
-
-def _generator(seed: Any) -> np.random.Generator:
-    """``seed`` as a NumPy Generator: an int or JAX key (see ``as_generator``), or a Generator
-    (used as is, and advanced)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return as_generator(seed)
 
 
 def _check_n_features(value: Any) -> int:
@@ -143,7 +142,7 @@ def _cross_kernel(spec: Any, name: str, what: str) -> _kernels.Kernel:
 
 def _features_rng(seed: Any) -> tuple[np.random.Generator, ...]:
     """Three independent streams from ``seed``: x's features, y's features, the null."""
-    return tuple(_generator(seed).spawn(3))
+    return tuple(as_generator(seed, "seed").spawn(3))
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,7 +220,7 @@ def rff_features(
 
     The frequencies are ``rng.standard_normal((d, D/2)) / σ`` in float64, with
     ``rng = np.random.default_rng(seed)`` for an int ``seed`` (see
-    ``hsic._nulls.as_generator`` for JAX keys; a NumPy Generator is used as is).
+    ``hsic._base.rng.as_generator`` for JAX keys; a NumPy Generator is used as is).
 
     Args:
       x: samples, ``(n,)`` or ``(n, d)``.
@@ -256,9 +255,9 @@ def rff_features(
     """
     kernel = _gaussian_kernel(kernel, "kernel")
     n_features = _check_n_features(n_features)
-    rng = _generator(seed)
+    rng = as_generator(seed, "seed")
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         x = as_samples(x, "x", dtype=dtype)
         return _rff(x, kernel.fit(x, name="x"), n_features, rng)
 
@@ -317,9 +316,9 @@ def nystrom_features(
     """
     kernel = _cross_kernel(kernel, "kernel", "Nyström features")
     n_landmarks = check_positive_int(n_landmarks, "n_landmarks")
-    rng = _generator(seed)
+    rng = as_generator(seed, "seed")
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         x = as_samples(x, "x", dtype=dtype)
         _check_at_most_n(n_landmarks, "n_landmarks", x.shape[0])
         return _nystrom(x, kernel.fit(x, name="x"), n_landmarks, rng)
@@ -475,7 +474,7 @@ def feature_hsic(
       testing", Statistics and Computing 28, Sect. 3.
     """
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         phi = as_samples(phi, "phi", dtype=dtype)
         psi = as_samples(psi, "psi", dtype=dtype)
         if phi.shape[0] != psi.shape[0]:
@@ -625,7 +624,7 @@ def _feature_hsic_api(x, y, features, kernel_x, kernel_y, n_features, seed, dtyp
                       count_name="n_features", mesh=None):
     gx, gy, _ = _features_rng(seed)
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         x, y, kx, ky, n_features = _prepare_features(
             x, y, kernel_x, kernel_y, features, n_features, dtype,
             min_n=2, reason=f"hsic_{features}", constant="warn", count_name=count_name,
@@ -810,7 +809,7 @@ def feature_test(
     resamples = check_positive_int(n_resamples, "n_permutations")
     gx, gy, gnull = _features_rng(seed)
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         x, y, kx, ky, n_features = _prepare_features(
             x, y, kernel_x, kernel_y, features, n_features, dtype,
             min_n=5, reason=f"feature_test with features={features!r}", constant="raise",
@@ -978,7 +977,7 @@ def block_hsic(
       "B-tests: low variance kernel two-sample tests", NIPS 26. Song et al. (2012), JMLR 13.
     """
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         (h, _, _), *_ = _prepare_blocks(
             x, y, kernel_x, kernel_y, block_size, dtype,
             min_blocks=1, reason="block_hsic", constant="warn", mesh=mesh,
@@ -1068,7 +1067,7 @@ def block_test(
       "B-tests: low variance kernel two-sample tests", NIPS 26.
     """
     dtype = float_dtype(dtype)
-    with _precision(dtype):
+    with precision(dtype):
         (h, hkk, hll), kx, ky, n, block_size, n_blocks = _prepare_blocks(
             x, y, kernel_x, kernel_y, block_size, dtype,
             min_blocks=2, reason="block_test", constant="raise", mesh=mesh,

@@ -27,7 +27,7 @@ import scipy.special
 from hsic._estimators import CentredSums, centre
 
 __all__ = [
-    "as_generator", "permutation_null", "permutation_pvalue", "gamma_law", "gamma_null"
+    "permutation_null", "permutation_pvalue", "gamma_law", "gamma_null"
 ]
 
 #: Ties within this many machine epsilons (relative) count as extreme.
@@ -36,25 +36,6 @@ TIE_RTOL_EPS = 1000
 #: n = 1000). Measured per permutation on this 2-core CPU against 16 to 256 rows: the best or
 #: near it at n = 1000, 2000 and 4000.
 PERMUTATION_ROWS = 128
-
-
-def as_generator(seed) -> np.random.Generator:
-    """The permutation source for ``seed``: a non-negative int, or a JAX key.
-
-    A JAX key seeds NumPy's PCG64 with its key data, so equal keys give equal results.
-    """
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        if seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer or a JAX key; got {seed}.")
-        return np.random.default_rng(int(seed))
-    if isinstance(seed, jax.Array) and not isinstance(seed, jax.core.Tracer):
-        if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key) and seed.shape == ():
-            return np.random.default_rng(np.asarray(jax.random.key_data(seed)).tolist())
-        if seed.dtype == jnp.uint32 and seed.shape == (2,):
-            return np.random.default_rng(np.asarray(seed).tolist())
-    raise ValueError(
-        f"`seed` must be a non-negative integer or a JAX key (jax.random.key(...)); got {seed!r}."
-    )
 
 
 @jax.jit
@@ -129,7 +110,7 @@ def permutation_null(
 
     Args:
       Kc, Lc: double-centred Gram matrices, ``(n, n)``.
-      rng: the source of the permutations (see ``as_generator``).
+      rng: the source of the permutations (see ``hsic._base.rng.as_generator``).
       n_permutations: B.
       batch_size: permutations per device call. The result does not depend on it.
       progress: show a tqdm progress bar on stderr.

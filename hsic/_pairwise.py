@@ -35,21 +35,22 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from hsic import kernels as _kernels
-from hsic._estimators import _precision, centre
-from hsic._nulls import (
-    TIE_RTOL_EPS,
-    _draw_permutations,
-    as_generator,
-    gamma_law,
-    pad_rows,
-    permuted_stack_sums,
-)
-from hsic._validation import (
+from hsic._base.rng import as_generator
+from hsic._base.validation import (
     as_samples,
     available_memory_bytes,
     check_choice,
     check_positive_int,
     float_dtype,
+    precision,
+)
+from hsic._estimators import centre
+from hsic._nulls import (
+    TIE_RTOL_EPS,
+    _draw_permutations,
+    gamma_law,
+    pad_rows,
+    permuted_stack_sums,
 )
 
 __all__ = ["PairwiseResult", "pairwise", "adjust_pvalues", "ADJUSTMENTS", "PAIRWISE_METHODS"]
@@ -381,10 +382,10 @@ def pairwise(
             "`kernel` cannot be 'precomputed' in hsic.pairwise, which computes one Gram matrix "
             "per column; use hsic.test for precomputed Gram matrices."
         )
-    rng = as_generator(seed)
+    rng = as_generator(seed, "seed")
     dtype = float_dtype(dtype)
     symmetric = Y is None
-    with _precision(dtype):
+    with precision(dtype):
         arr_x = as_samples(X, "X", dtype=dtype)
         names_x = _names(X, arr_x.shape[1], "x")
         cols_x = _columns(arr_x, "X", names_x, dtype)

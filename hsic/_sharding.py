@@ -24,7 +24,6 @@ implicit host-device transfers (checked under ``jax.transfer_guard("disallow")``
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,118 +32,14 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
+from hsic._base.devices import check_mesh
 from hsic._estimators import CentredSums, _two_pass_sums
 from hsic._nulls import _permuted_sums, pad_rows, run_permutation_batches
 
 __all__ = [
-    "AXIS",
-    "make_mesh",
-    "check_mesh",
-    "resolve_mesh",
     "sharded_centred_sums",
     "sharded_permutation_null",
 ]
-
-#: Name of the axis of the meshes built by ``make_mesh``.
-AXIS = "devices"
-
-
-# --------------------------------------------------------------------------------------------
-# Meshes
-# --------------------------------------------------------------------------------------------
-
-
-def make_mesh(devices: None | int | jax.Device | Sequence[jax.Device] = None) -> Mesh:
-    """A 1-D device mesh (axis ``"devices"``) to run the statistic and the null on.
-
-    Args:
-      devices: ``None`` for every device of ``jax.devices()`` (all visible GPUs, or every
-        process's devices after ``jax.distributed.initialize``); an int ``k`` for the first
-        ``k`` of them; one ``jax.Device`` (to run on that device, e.g. the second GPU); or
-        a sequence of distinct ``jax.Device`` objects of one platform.
-
-    Returns:
-      A ``jax.sharding.Mesh`` with one axis, ``"devices"``.
-
-    Raises:
-      ValueError: if ``devices`` is empty, a count outside ``1..len(jax.devices())``, holds
-        something that is not a ``jax.Device``, repeats a device, or mixes platforms.
-
-    Example:
-      >>> import hsic
-      >>> mesh = hsic.make_mesh(1)
-      >>> mesh.axis_names, mesh.size
-      (('devices',), 1)
-    """
-    available = jax.devices()
-    if devices is None:
-        chosen = list(available)
-    elif isinstance(devices, jax.Device):
-        chosen = [devices]
-    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
-        if not 1 <= devices <= len(available):
-            raise ValueError(
-                f"`devices` must be between 1 and the number of visible devices, "
-                f"{len(available)}; got {devices}. Check jax.devices()."
-            )
-        chosen = list(available[: int(devices)])
-    elif isinstance(devices, Iterable) and not isinstance(devices, (str, bytes)):
-        chosen = list(devices)
-        if not chosen:
-            raise ValueError("`devices` must not be empty; pass None to use every device.")
-        for device in chosen:
-            if not isinstance(device, jax.Device):
-                raise ValueError(
-                    "`devices` must hold jax.Device objects (from jax.devices()); "
-                    f"got {device!r}."
-                )
-        if len(set(chosen)) != len(chosen):
-            raise ValueError("`devices` lists a device more than once; list each device once.")
-        if len({d.platform for d in chosen}) > 1:
-            raise ValueError(
-                "`devices` mixes platforms "
-                f"({sorted({d.platform for d in chosen})}); use devices of one platform."
-            )
-    else:
-        raise ValueError(
-            "`devices` must be None, a positive int or a sequence of jax.Device; "
-            f"got {devices!r}."
-        )
-    return Mesh(np.array(chosen), (AXIS,))
-
-
-def check_mesh(mesh: Mesh) -> str:
-    """Check that ``mesh`` is a 1-D ``jax.sharding.Mesh``; return its axis name."""
-    if not isinstance(mesh, Mesh) or len(mesh.axis_names) != 1:
-        raise ValueError(
-            "`mesh` must be a 1-D jax.sharding.Mesh, e.g. hsic's make_mesh(); "
-            f"got {mesh!r}."
-        )
-    return mesh.axis_names[0]
-
-
-def resolve_mesh(
-    *, devices: None | int | Sequence[jax.Device] = None, mesh: Mesh | None = None
-) -> Mesh | None:
-    """The mesh an API call asked for: ``mesh`` itself, ``make_mesh(devices)``, or ``None``
-    when neither is given (the single-device path, without a mesh). To use every device, pass
-    ``devices=jax.devices()`` or ``mesh=make_mesh()``.
-
-    Raises:
-      ValueError: if both are given, or either is invalid.
-
-    Example:
-      >>> from hsic._sharding import resolve_mesh
-      >>> resolve_mesh() is None, resolve_mesh(devices=1).size
-      (True, 1)
-    """
-    if devices is not None and mesh is not None:
-        raise ValueError("Pass `devices` or `mesh`, not both.")
-    if mesh is not None:
-        check_mesh(mesh)
-        return mesh
-    return None if devices is None else make_mesh(devices)
-
 
 # --------------------------------------------------------------------------------------------
 # The tiled statistic
@@ -179,7 +74,8 @@ def sharded_centred_sums(
     Example:
       >>> import jax.numpy as jnp
       >>> from hsic._estimators import _tiled_sums
-      >>> from hsic._sharding import make_mesh, sharded_centred_sums
+      >>> from hsic._base.devices import make_mesh
+      >>> from hsic._sharding import sharded_centred_sums
       >>> from hsic.kernels import Gaussian
       >>> x = jnp.linspace(0.0, 1.0, 50)[:, None]
       >>> k = Gaussian(0.5)
@@ -275,7 +171,8 @@ def sharded_permutation_null(
     Example:
       >>> import numpy as np
       >>> from hsic._nulls import centred_grams, permutation_null
-      >>> from hsic._sharding import make_mesh, sharded_permutation_null
+      >>> from hsic._base.devices import make_mesh
+      >>> from hsic._sharding import sharded_permutation_null
       >>> from hsic.kernels import Gaussian
       >>> x = np.linspace(0.0, 1.0, 30, dtype=np.float32)[:, None]
       >>> K, L, _ = centred_grams(Gaussian(0.5), Gaussian(0.5), x, x**2)   # K̄ = HKH, L̄ = HLH

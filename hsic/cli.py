@@ -1,7 +1,7 @@
 """The ``hsic`` command-line tool: its commands, options, output and exit codes.
 
 * ``hsic test X Y``: an independence test between the samples in two data files (``.csv``,
-  ``.tsv`` or ``.npy``, one row per sample, read by :func:`hsic._io.read_table`);
+  ``.tsv`` or ``.npy``, one row per sample, read by :func:`hsic._base.io.read_table`);
 * ``hsic demo``: the same test on a built-in example (:func:`hsic.load_example`);
 * ``hsic compare``: MI estimators, HSIC and nHSIC on tasks with known MI (``hsic/mi/_cli.py``);
 * ``hsic --version``.
@@ -24,8 +24,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 import hsic
+from hsic._base.argtypes import non_negative_int, positive_float, positive_int, probability
+from hsic._base.io import read_table
 from hsic._independence import METHODS
-from hsic._io import read_table
 from hsic.datasets import EXAMPLES
 from hsic.kernels import KERNEL_NAMES
 
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument(
         "--alpha",
-        type=_probability,
+        type=probability,
         default=0.05,
         help="significance level of the verdict line (default: %(default)s)",
     )
@@ -130,14 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test.add_argument(
         "--permutations",
-        type=_positive_int,
+        type=positive_int,
         default=1000,
         metavar="B",
         help="number of permutations; ignored by --method gamma (default: %(default)s)",
     )
     test.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         metavar="S",
         help="random seed of the permutations (default: %(default)s)",
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         test.add_argument(
             f"--bandwidth-{var}",
-            type=_positive_float,
+            type=positive_float,
             metavar="FLOAT",
             help=f"bandwidth of a gaussian or laplace kernel of {var.upper()} "
             "(default: the median distance between samples)",
@@ -267,25 +268,3 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"hsic: warning: {' '.join(str(message).split())}", file=sys.stderr)
-
-
-def _number(kind: type, ok, requirement: str):
-    """An argparse ``type``: ``kind(text)``, which must satisfy ``ok``."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {requirement}; got {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in some messages
-    return parse
-
-
-_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
-_positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
-_probability = _number(float, lambda v: 0 < v < 1, "a number between 0 and 1")

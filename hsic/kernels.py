@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from hsic._validation import is_traced
+from hsic._base.validation import is_traced
 
 __all__ = [
     "Kernel",

@@ -21,8 +21,9 @@ def check_sums(n_devices: int) -> None:
     import jax
     import numpy as np
 
+    from hsic._base.devices import make_mesh
     from hsic._estimators import _tiled_sums
-    from hsic._sharding import make_mesh, sharded_centred_sums
+    from hsic._sharding import sharded_centred_sums
     from hsic.kernels import Gaussian, Linear
 
     # Each case is a fresh compilation (about a second), so the cases are few, and each device
@@ -57,8 +58,9 @@ def check_sums(n_devices: int) -> None:
 def check_null(n_devices: int) -> None:
     import numpy as np
 
+    from hsic._base.devices import make_mesh
     from hsic._nulls import centred_grams, permutation_null, permutation_pvalue
-    from hsic._sharding import make_mesh, sharded_permutation_null
+    from hsic._sharding import sharded_permutation_null
     from hsic.kernels import Gaussian
 
     rng = np.random.default_rng(1)

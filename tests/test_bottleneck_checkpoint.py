@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from hsic._io import DataFileError
+from hsic._base.io import DataFileError
 from hsic.bottleneck import _checkpoint
 from hsic.bottleneck._checkpoint import (
     append_jsonl,

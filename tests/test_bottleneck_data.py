@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from hsic._io import DataFileError
+from hsic._base.io import DataFileError
 from hsic.bottleneck import _data
 from hsic.bottleneck._data import Dataset, load_dataset, read_cifar10, read_idx
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hsic._io import DataFileError
+from hsic._base.io import DataFileError
 from hsic.bottleneck import _plots
 from hsic.bottleneck._checkpoint import append_jsonl
 from hsic.bottleneck._plots import plot_run

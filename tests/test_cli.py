@@ -1,4 +1,4 @@
-"""Tests of the ``hsic`` command line (hsic/cli.py) and its file reader (hsic/_io.py)."""
+"""Tests of the ``hsic`` command line (hsic/cli.py) and its file reader (hsic/_base/io.py)."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import hsic
-from hsic._io import DataFileError, read_table
+from hsic._base.io import DataFileError, read_table
 from hsic.cli import main
 
 N = 30  # one n and one B everywhere, so that compiled functions are reused

@@ -8,7 +8,7 @@ import pytest
 import reference as ref
 
 import hsic
-from hsic import _validation
+from hsic._base import validation as _validation
 from hsic.kernels import Gaussian
 
 

@@ -566,7 +566,7 @@ def test_public_api_rejects_options_of_other_methods(rng, call, match):
 
 
 def test_out_of_memory_error_names_the_large_scale_methods(rng, monkeypatch):
-    from hsic import _validation
+    from hsic._base import validation as _validation
 
     monkeypatch.setattr(_validation, "available_memory_bytes", lambda: 10_000)
     x, y = _data(rng)

@@ -25,7 +25,7 @@ def test_permuted_stack_sums_match_numpy(rng, n):
     """The shared engine of the many-pair and aggregated tests: every pair of two stacks of
     centred Gram matrices, against ``Σ_ij K̄_ij L̄_{p(i)p(j)}`` written out in NumPy."""
     from hsic import _nulls
-    from hsic._estimators import _precision
+    from hsic._base.validation import precision
 
     def centred(a):
         K = ref.gaussian_gram(a, ref.median_bandwidth(a))
@@ -35,7 +35,7 @@ def test_permuted_stack_sums_match_numpy(rng, n):
     Ks = np.stack([centred(rng.normal(size=(n, 1))) for _ in range(2)])
     Ls = np.stack([centred(rng.normal(size=(n, 2))) for _ in range(3)])
     perms = np.stack([rng.permutation(n) for _ in range(4)]).astype(np.int32)
-    with _precision(np.float64):
+    with precision(np.float64):
         got = np.asarray(_nulls.permuted_stack_sums(_nulls.pad_rows(Ks), Ls, perms))
     want = np.array([[[np.sum(K * L[np.ix_(p, p)]) for L in Ls] for K in Ks] for p in perms])
     assert got.shape == (4, 2, 3)

@@ -17,10 +17,8 @@ import pytest
 from jax.sharding import Mesh
 
 from hsic import _estimators, _nulls, _sharding
+from hsic._base.devices import AXIS, check_mesh, make_mesh, resolve_mesh
 from hsic._sharding import (
-    check_mesh,
-    make_mesh,
-    resolve_mesh,
     sharded_centred_sums,
     sharded_permutation_null,
 )
@@ -54,7 +52,7 @@ def _centred(rng):
 
 def test_make_mesh_defaults_to_every_device():
     mesh = make_mesh()
-    assert mesh.axis_names == (_sharding.AXIS,)
+    assert mesh.axis_names == (AXIS,)
     assert list(mesh.devices.flat) == jax.devices()
     assert make_mesh(1).size == 1
     assert list(make_mesh(jax.devices()[:1]).devices.flat) == jax.devices()[:1]
@@ -85,7 +83,7 @@ def test_make_mesh_rejects_bad_devices(devices, match):
 
 
 def test_check_and_resolve_mesh():
-    assert check_mesh(make_mesh()) == _sharding.AXIS
+    assert check_mesh(make_mesh()) == AXIS
     two_d = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), ("a", "b"))
     for bad in (two_d, "devices", jax.devices()):
         with pytest.raises(ValueError, match="`mesh` must be a 1-D jax.sharding.Mesh"):

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hsic._io import DataFileError
+from hsic._base.io import DataFileError
 
 __all__ = [
     "append_jsonl",
@@ -244,7 +244,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
       The records, in file order.
 
     Raises:
-      ValueError: (a ``hsic._io.DataFileError``) naming the file, and the line, if the file is
+      ValueError: (a ``hsic._base.io.DataFileError``) naming the file, and the line, if the file is
         missing or a line is not a JSON object.
 
     Example:

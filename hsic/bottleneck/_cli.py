@@ -30,7 +30,7 @@ DEFAULT_BETA = {"mlp": 50.0, "resnet": 500.0}
 
 def add_bottleneck_command(commands) -> None:
     """Add ``bottleneck`` and its subcommands to the ``hsic`` command's subparsers."""
-    from hsic.cli import _non_negative_int, _positive_float, _positive_int
+    from hsic._base.argtypes import non_negative_int, positive_float, positive_int
 
     bottleneck = commands.add_parser(
         "bottleneck",
@@ -56,33 +56,33 @@ def add_bottleneck_command(commands) -> None:
     train.add_argument("--download", action="store_true",
                        help="download a named dataset's missing files (checksummed)")
     train.add_argument("--model", choices=["mlp", "resnet"], default="mlp")
-    train.add_argument("--widths", type=_positive_int, nargs="+", default=[256] * 5,
+    train.add_argument("--widths", type=positive_int, nargs="+", default=[256] * 5,
                        metavar="W", help="MLP layer widths (default: 256 256 256 256 256)")
-    train.add_argument("--blocks", type=_positive_int, default=5, metavar="N",
+    train.add_argument("--blocks", type=positive_int, default=5, metavar="N",
                        help="residual blocks of the resnet (default: %(default)s)")
     train.add_argument("--activation", choices=["relu", "tanh", "elu", "sigmoid"],
                        default="relu")
-    train.add_argument("--epochs", type=_positive_int, default=5)
-    train.add_argument("--beta", type=_positive_float, default=None,
+    train.add_argument("--epochs", type=positive_int, default=5)
+    train.add_argument("--beta", type=positive_float, default=None,
                        help="weight of the label term (default: 50 for the MLP, as the official "
                        "code; 500 for the resnet)")
-    train.add_argument("--sigma", type=_positive_float, default=5.0,
+    train.add_argument("--sigma", type=positive_float, default=5.0,
                        help="kernel width factor: width = sigma * sqrt(d) (default: %(default)s)")
-    train.add_argument("--batch-size", type=_positive_int, default=256)
-    train.add_argument("--lr", type=_positive_float, default=0.01,
+    train.add_argument("--batch-size", type=positive_int, default=256)
+    train.add_argument("--lr", type=positive_float, default=0.01,
                        help="SGD learning rate (momentum 0.9, weight decay 1e-3)")
     train.add_argument("--normalisation", choices=["nocco", "cka", "hsic"], default="nocco")
     train.add_argument("--update", choices=["simultaneous", "sequential"],
                        default="simultaneous")
-    train.add_argument("--format-epochs", type=_non_negative_int, default=0,
+    train.add_argument("--format-epochs", type=non_negative_int, default=0,
                        help="also train a format layer after each epoch and log its accuracy "
                        "(with --sigma-combined: the combined format layer's epochs, default 10)")
-    train.add_argument("--seed", type=_non_negative_int, default=0)
+    train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument("--out", required=True, metavar="RUN_DIR")
     train.add_argument("--resume", action="store_true",
                        help="continue from the latest checkpoint in RUN_DIR")
     mode = train.add_mutually_exclusive_group()
-    mode.add_argument("--sigma-combined", type=_positive_float, nargs="*", default=None,
+    mode.add_argument("--sigma-combined", type=positive_float, nargs="*", default=None,
                       metavar="SIGMA",
                       help="train one network per sigma (default 1 5 10), average their "
                       "outputs, and train a format layer on top")
@@ -98,9 +98,9 @@ def add_bottleneck_command(commands) -> None:
         "and write RUN_DIR/format.json with the format and unformatted accuracies.",
     )
     fmt.add_argument("run_dir", metavar="RUN_DIR")
-    fmt.add_argument("--epochs", type=_positive_int, default=10)
+    fmt.add_argument("--epochs", type=positive_int, default=10)
     fmt.add_argument("--root", default=None, help="where a named dataset's files are")
-    fmt.add_argument("--seed", type=_non_negative_int, default=0)
+    fmt.add_argument("--seed", type=non_negative_int, default=0)
     fmt.set_defaults(run=_run_format)
 
     plot = sub.add_parser(

@@ -16,7 +16,7 @@ This module owns the dataset files and their checks:
   images in ``[0, 1]`` laid out ``(N, H, W, C)`` with int32 labels. With ``download=True``
   (opt-in) it fetches missing files with ``urllib`` and verifies them before use.
 
-Errors on files are `hsic._io.DataFileError` (a ``ValueError``) whose message starts
+Errors on files are `hsic._base.io.DataFileError` (a ``ValueError``) whose message starts
 with the file.
 """
 
@@ -37,7 +37,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from hsic._io import DataFileError
+from hsic._base.io import DataFileError
 from hsic.bottleneck._checkpoint import atomic_write
 
 __all__ = ["DATASETS", "Dataset", "load_dataset", "read_cifar10", "read_idx"]
@@ -203,7 +203,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
       A NumPy array of the stored type (native byte order) and shape.
 
     Raises:
-      ValueError: (a ``hsic._io.DataFileError``) naming the file, if it is missing, has a bad
+      ValueError: (a ``hsic._base.io.DataFileError``) naming the file, if it is missing, has a bad
         magic number or type code, is truncated or has trailing bytes, or is a corrupt gzip.
 
     Example:
@@ -453,7 +453,7 @@ def read_cifar10(directory: str | os.PathLike) -> tuple[np.ndarray, ...]:
       and int32 labels ``(n,)``.
 
     Raises:
-      ValueError: (a ``hsic._io.DataFileError``) naming the file, if one is missing or
+      ValueError: (a ``hsic._base.io.DataFileError``) naming the file, if one is missing or
         malformed (a size that is not a whole number of records, a label above 9, a pickle
         with anything but the expected content).
 
@@ -621,7 +621,7 @@ def load_dataset(
 
     Raises:
       ValueError: if ``name_or_dir`` is neither a known name nor a directory; or (a
-        ``hsic._io.DataFileError``) naming the file if one is missing (saying where it looked),
+        ``hsic._base.io.DataFileError``) naming the file if one is missing (saying where it looked),
         fails its checksum, or is truncated or malformed.
       OSError: if a download fails on every mirror.
 

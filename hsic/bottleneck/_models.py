@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from hsic._validation import check_choice, check_positive_int, float_dtype
+from hsic._base.validation import check_choice, check_positive_int, float_dtype
 
 __all__ = ["ACTIVATIONS", "Network", "mlp", "resnet"]
 

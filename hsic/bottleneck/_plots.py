@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hsic._io import DataFileError
+from hsic._base.io import DataFileError
 from hsic.bottleneck._checkpoint import read_jsonl
 
 __all__ = ["plot_run"]
@@ -138,7 +138,7 @@ def plot_run(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | None = 
 
     Raises:
       ImportError: if matplotlib is not installed (``pip install "hsic[plot]"``).
-      ValueError: (a ``hsic._io.DataFileError``) naming the file, if the log is missing,
+      ValueError: (a ``hsic._base.io.DataFileError``) naming the file, if the log is missing,
         empty, or a record lacks the per-layer values or changes the number of layers.
 
     Example:

@@ -42,8 +42,8 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from hsic._nulls import as_generator
-from hsic._validation import check_choice, check_positive_int
+from hsic._base.rng import as_generator
+from hsic._base.validation import check_choice, check_positive_int
 from hsic.bottleneck._models import Network, network_from_config
 from hsic.bottleneck._objective import (
     EPSILON,
@@ -439,7 +439,7 @@ def train_format(
     n, d = feats.shape
     batch_size = min(batch_size, n)
     optimizer = optimizer or _default_format_optimizer()
-    rng = as_generator(seed)
+    rng = as_generator(seed, "seed")
     head = {"w": jnp.zeros((d, num_classes), feats.dtype), "b": jnp.zeros((num_classes,))}
     opt_state = optimizer.init(head)
     for _ in range(epochs):
@@ -657,7 +657,7 @@ def train(
     if optimizer is None:
         optimizer = paper_optimizer(_check_number(learning_rate, "learning_rate"))
 
-    rng = as_generator(seed)
+    rng = as_generator(seed, "seed")
     init_seed, order_base = (int(v) for v in rng.integers(0, 2**62, size=2))
     params, state = model.init(jax.random.key(init_seed))
     opt_states = [optimizer.init(p) for p in params]
@@ -995,7 +995,7 @@ def train_backprop(
         )
     if optimizer is None:
         optimizer = paper_optimizer(_check_number(learning_rate, "learning_rate"))
-    rng = as_generator(seed)
+    rng = as_generator(seed, "seed")
     init_seed, order_base = (int(v) for v in rng.integers(0, 2**62, size=2))
     k_net, k_head = jax.random.split(jax.random.key(init_seed))
     params, state = model.init(k_net)

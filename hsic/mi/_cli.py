@@ -18,7 +18,7 @@ _DEFAULT_ESTIMATORS = "ksg,gaussian,hsic,nhsic"
 
 def add_compare_command(commands) -> None:
     """Add the ``compare`` sub-command to ``commands`` (an argparse sub-parser collection)."""
-    from hsic.cli import _non_negative_int, _positive_int, _probability
+    from hsic._base.argtypes import non_negative_int, positive_int, probability
 
     compare = commands.add_parser(
         "compare",
@@ -44,7 +44,7 @@ def add_compare_command(commands) -> None:
         help="comma-separated sample sizes (default: %(default)s)",
     )
     compare.add_argument(
-        "--seeds", type=_positive_int, default=3, metavar="S",
+        "--seeds", type=positive_int, default=3, metavar="S",
         help="number of seeds (samples) per task and n: seeds 0..S-1 (default: %(default)s)",
     )
     compare.add_argument(
@@ -53,15 +53,15 @@ def add_compare_command(commands) -> None:
         "smile, hsic, nhsic (default: %(default)s)",
     )
     compare.add_argument(
-        "--permutations", type=_non_negative_int, default=100, metavar="B",
+        "--permutations", type=non_negative_int, default=100, metavar="B",
         help="permutations of each independence test; 0 for no tests (default: %(default)s)",
     )
     compare.add_argument(
-        "--alpha", type=_probability, default=0.05,
+        "--alpha", type=probability, default=0.05,
         help="level of the tests (default: %(default)s)",
     )
     compare.add_argument(
-        "--steps", type=_positive_int, metavar="STEPS",
+        "--steps", type=positive_int, metavar="STEPS",
         help="training steps of the neural estimators (default: theirs, 500)",
     )
     compare.add_argument(

@@ -2,7 +2,7 @@
 
 Every estimator in [`hsic.mi`][hsic.mi] takes its samples through
 [`check_pair`][hsic.mi._common.check_pair] (which reuses the core's checks in
-``hsic._validation``) and reports its value through [`to_base`][hsic.mi._common.to_base], so
+``hsic._base.validation``) and reports its value through [`to_base`][hsic.mi._common.to_base], so
 that all of them accept the same inputs, fail with the same messages and speak the same unit
 (nats by default, ``base=2`` for bits).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hsic._validation import as_numpy_samples, check_same_n
+from hsic._base.validation import as_numpy_samples, check_same_n
 
 __all__ = ["check_base", "check_pair", "to_base"]
 

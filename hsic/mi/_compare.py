@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 
 import hsic
-from hsic._nulls import _draw_permutations, as_generator, permutation_pvalue
-from hsic._validation import check_positive_int
+from hsic._base.rng import as_generator
+from hsic._base.validation import check_positive_int
+from hsic._nulls import _draw_permutations, permutation_pvalue
 from hsic.mi import _classical, _ksg, _neural
 from hsic.mi import tasks as _tasks
 
@@ -420,7 +421,7 @@ def compare(
                 perms = None
                 if n_permutations:
                     perms = _draw_permutations(
-                        as_generator(seed), n_permutations, size, n_permutations
+                        as_generator(seed, "seed"), n_permutations, size, n_permutations
                     )
                 h, nh = float(hsic.hsic(x, y)), float(hsic.nhsic(x, y))
                 for spec in specs:

@@ -33,8 +33,7 @@ from jax import lax
 from scipy.special import digamma
 
 from hsic import kernels as _kernels
-from hsic._estimators import _precision
-from hsic._validation import check_choice, check_positive_int, float_dtype
+from hsic._base.validation import check_choice, check_positive_int, float_dtype, precision
 from hsic.mi._common import check_base, check_pair, to_base
 
 __all__ = ["ksg"]
@@ -140,7 +139,7 @@ def ksg(
     window = _window(n, k)
     if algorithm == "auto":
         algorithm = "sorted" if one_d and n >= 1000 and window is not None else "brute"
-    with _precision(dtype):
+    with precision(dtype):
         if algorithm == "sorted":
             nx, ny, eps = _sorted_counts(xa[:, 0], ya[:, 0], k, variant, dtype, window)
         else:

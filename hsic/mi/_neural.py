@@ -34,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hsic._validation import check_choice, check_positive_int, float_dtype
+from hsic._base.rng import as_key
+from hsic._base.validation import check_choice, check_positive_int, float_dtype
 from hsic.mi._common import check_base, check_pair, to_base
 
 __all__ = [
@@ -276,20 +277,6 @@ def _bound_value(scores, bound_id, tau):
     return _evaluate_bound(bound_id, scores, tau)
 
 
-def _as_key(seed: Any) -> jax.Array:
-    """A JAX key from ``seed``: a non-negative int or a JAX key."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return jax.random.key(int(seed))
-    if isinstance(seed, jax.Array) and not isinstance(seed, jax.core.Tracer):
-        if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key) and seed.shape == ():
-            return seed
-        if seed.dtype == jnp.uint32 and seed.shape == (2,):
-            return jax.random.wrap_key_data(seed)
-    raise ValueError(
-        f"`seed` must be a non-negative integer or a JAX key (jax.random.key(...)); got {seed!r}."
-    )
-
-
 def _check_hidden(hidden: Any) -> tuple[int, ...]:
     try:
         widths = tuple(hidden)
@@ -363,7 +350,7 @@ def fit(
     test_size = _check_fraction(test_size, "test_size")
     tau = _check_positive_float(tau, "tau")
     ma_rate = _check_fraction(ma_rate, "ma_rate")
-    key = _as_key(seed)
+    key = as_key(seed, "seed")
     dtype = float_dtype(dtype)
     if progress is not None and not isinstance(progress, bool):
         raise ValueError(f"`progress` must be True, False or None (auto); got {progress!r}.")

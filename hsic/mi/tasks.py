@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import digamma, gammaln, ndtr
 
-from hsic._validation import check_choice, check_positive_int
+from hsic._base.validation import check_choice, check_positive_int
 
 __all__ = [
     "TASKS",

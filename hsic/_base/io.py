@@ -65,7 +65,7 @@ def read_table(path: str | os.PathLike) -> np.ndarray:
 
     Example:
       >>> import pathlib, tempfile
-      >>> from hsic._io import read_table
+      >>> from hsic._base.io import read_table
       >>> with tempfile.TemporaryDirectory() as tmp:
       ...     path = pathlib.Path(tmp, "xy.csv")
       ...     _ = path.write_text("x,y\\n1,2\\n3,4.5\\n\\n")

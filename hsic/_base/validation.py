@@ -1,6 +1,8 @@
-"""Input checks: turn user data into ``(n, d)`` float arrays, or fail with a clear error.
+"""Argument checks: user data into ``(n, d)`` float arrays, numbers, choices, memory, dtype.
 
-Everything here runs in plain Python before any jitted code. Concrete inputs (lists, NumPy,
+Every argument check of the package lives here, so that each rule (what counts as a number,
+how an error names the argument) is written once. Everything runs in plain Python before any
+jitted code. Concrete inputs (lists, NumPy,
 pandas, JAX arrays) are fully checked: shape, dtype, finiteness. Traced inputs (inside a user's
 ``jax.jit``, ``jax.grad`` or ``jax.vmap``) can only be checked for shape; their values are not
 available until run time.
@@ -8,6 +10,8 @@ available until run time.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +22,12 @@ import numpy as np
 
 __all__ = [
     "as_numpy_samples",
+    "check_non_negative_int",
+    "check_number",
+    "check_positive_float",
+    "check_probability",
+    "is_number",
+    "precision",
     "as_samples",
     "check_choice",
     "check_positive_int",
@@ -50,6 +60,13 @@ def float_dtype(dtype: Any = None) -> np.dtype:
     return resolved
 
 
+def precision(dtype: np.dtype):
+    """A context in which ``dtype`` is available (float64 needs JAX's x64 mode)."""
+    if dtype == np.float64 and not jax.config.jax_enable_x64:
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
 def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> jax.Array:
     """Coerce ``x`` to a ``(n, d)`` array of ``dtype`` with one row per sample.
 
@@ -70,7 +87,7 @@ def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> j
 
 
 def as_numpy_samples(x: Any, name: str, *, dtype: np.dtype = np.float64) -> np.ndarray:
-    """[`as_samples`][hsic._validation.as_samples] for code that works on the host: the same
+    """[`as_samples`][hsic._base.validation.as_samples] for code that works on the host: the same
     checks and errors, a NumPy ``(n, d)`` array of ``dtype``, and no transfer to a JAX device
     and back. ``x`` must be concrete (not traced)."""
     return np.asarray(_checked_samples(x, name), dtype=dtype)
@@ -155,11 +172,77 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def is_number(value: Any, *, integer: bool = False) -> bool:
+    """Whether ``value`` is a real number (Python or NumPy scalar), never a bool.
+
+    With ``integer=True``, only integers count.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    return isinstance(value, kinds)
+
+
+def check_number(
+    value: Any,
+    name: str,
+    requirement: str,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """Check that ``value`` is a finite number (an integer with ``integer=True``) within
+    ``[low, high]`` (ends excluded with ``low_open``/``high_open``).
+
+    The one rule behind every numeric argument check: bools are not numbers, NaN and inf are
+    rejected. The error reads "`name` must be {requirement}; got {value!r}."
+
+    Returns:
+      ``value`` as a Python ``int`` or ``float``.
+
+    Example:
+      >>> from hsic._base.validation import check_number
+      >>> check_number(0.5, "alpha", "a number in (0, 1)", low=0, high=1, low_open=True)
+      0.5
+      >>> check_number(True, "bins", "an integer >= 2", integer=True, low=2)
+      Traceback (most recent call last):
+      ...
+      ValueError: `bins` must be an integer >= 2; got True.
+    """
+    ok = is_number(value, integer=integer) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise ValueError(f"`{name}` must be {requirement}; got {value!r}.")
+    return int(value) if integer else float(value)
+
+
 def check_positive_int(value: Any, name: str) -> int:
     """Check that ``value`` is an integer >= 1 (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-    return int(value)
+    return check_number(value, name, "a positive integer", integer=True, low=1)
+
+
+def check_non_negative_int(value: Any, name: str) -> int:
+    """Check that ``value`` is an integer >= 0 (bools are rejected)."""
+    return check_number(value, name, "a non-negative integer", integer=True, low=0)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """Check that ``value`` is a finite number > 0 (bools are rejected)."""
+    return check_number(value, name, "a positive finite number", low=0, low_open=True)
+
+
+def check_probability(value: Any, name: str) -> float:
+    """Check that ``value`` is a number strictly between 0 and 1."""
+    return check_number(
+        value, name, "a number strictly between 0 and 1", low=0, high=1, low_open=True,
+        high_open=True,
+    )
 
 
 def available_memory_bytes() -> int:
@@ -198,7 +281,7 @@ def check_options_apply(argument: str, choice: str, takes: dict, **options) -> N
     ``takes`` maps each option's name to the choices that take it.
 
     Example:
-      >>> from hsic._validation import check_options_apply
+      >>> from hsic._base.validation import check_options_apply
       >>> check_options_apply("method", "gamma", {"null": ("rff",)}, null="spectral")
       Traceback (most recent call last):
       ...

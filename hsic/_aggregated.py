@@ -46,7 +46,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hsic import kernels as _kernels
 from hsic._base.validation import check_fits_in_memory, check_positive_int
 from hsic._estimators import centre
 from hsic._nulls import (
@@ -55,6 +54,7 @@ from hsic._nulls import (
     permuted_stack_sums,
     run_permutation_batches,
 )
+from hsic._stats import kernels as _kernels
 
 __all__ = ["DEFAULT_FACTORS", "N_BISECTIONS", "aggregated_null"]
 

@@ -31,7 +31,6 @@ import numpy as np
 import scipy.special
 from jax.typing import ArrayLike
 
-from hsic import kernels as _kernels
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_numpy_samples,
@@ -49,6 +48,7 @@ from hsic._large_scale import (
 )
 from hsic._nulls import permutation_pvalue
 from hsic._result import _bandwidth, _describe
+from hsic._stats import kernels as _kernels
 
 __all__ = ["ConditionalTestResult", "conditional_test", "kci_bandwidth", "METHODS", "NULLS"]
 

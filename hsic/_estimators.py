@@ -30,7 +30,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from hsic import kernels as _kernels
 from hsic._base.devices import resolve_mesh
 from hsic._base.validation import (
     as_samples,
@@ -42,6 +41,7 @@ from hsic._base.validation import (
     is_constant,
     precision,
 )
+from hsic._stats import kernels as _kernels
 
 __all__ = [
     "hsic", "nhsic", "hsic_from_gram", "cka_from_gram", "nocco_from_gram", "nocco_projection",

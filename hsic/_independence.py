@@ -10,7 +10,6 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from hsic import _large_scale
-from hsic import kernels as _kernels
 from hsic._aggregated import aggregated_null
 from hsic._base.devices import resolve_mesh
 from hsic._base.rng import as_generator
@@ -31,6 +30,7 @@ from hsic._nulls import (
 )
 from hsic._result import HSICTestResult
 from hsic._sharding import sharded_permutation_null
+from hsic._stats import kernels as _kernels
 from hsic._wild_bootstrap import wild_bootstrap_null
 
 __all__ = ["HSICTestResult", "test", "METHODS"]

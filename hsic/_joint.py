@@ -26,7 +26,6 @@ import numpy as np
 import scipy.special
 from jax.typing import ArrayLike
 
-from hsic import kernels as _kernels
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_samples,
@@ -40,6 +39,7 @@ from hsic._base.validation import (
 from hsic._estimators import centre
 from hsic._nulls import permutation_null, permutation_pvalue
 from hsic._result import _describe
+from hsic._stats import kernels as _kernels
 
 __all__ = ["JointTestResult", "joint_test", "dhsic", "METHODS"]
 

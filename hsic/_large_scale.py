@@ -31,7 +31,6 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
-from hsic import kernels as _kernels
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_samples,
@@ -43,6 +42,7 @@ from hsic._base.validation import (
 from hsic._estimators import centre, prepare_pair
 from hsic._nulls import permutation_pvalue, run_permutation_batches
 from hsic._result import HSICTestResult
+from hsic._stats import kernels as _kernels
 
 __all__ = [
     "FEATURES",

@@ -34,7 +34,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from hsic import kernels as _kernels
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_samples,
@@ -52,6 +51,8 @@ from hsic._nulls import (
     pad_rows,
     permuted_stack_sums,
 )
+from hsic._stats import kernels as _kernels
+from hsic._stats.distances import median_distance_columns, median_distance_numpy, warn_fallback
 
 __all__ = ["PairwiseResult", "pairwise", "adjust_pvalues", "ADJUSTMENTS", "PAIRWISE_METHODS"]
 
@@ -270,12 +271,12 @@ def _fit_kernels(kernel: _kernels.Kernel, cols: jax.Array, arg: str, names) -> l
             and kernel.bandwidth == "median"):
         host = np.asarray(cols, dtype=np.float64)
         return [kernel.fit(host[:, j], name=f"{arg}[{names[j]!r}]") for j in range(len(names))]
-    sigmas, fallback = (np.array(a) for a in _kernels._median_distance_columns(cols))
+    sigmas, fallback = (np.array(a) for a in median_distance_columns(cols))
     for j in np.flatnonzero(fallback):
         # rare: settle it on the host, which also sees distances far below the spread
-        sigmas[j], fallback[j] = _kernels._median_distance_numpy(np.asarray(cols[:, j : j + 1]))
+        sigmas[j], fallback[j] = median_distance_numpy(np.asarray(cols[:, j : j + 1]))
         if fallback[j]:
-            _kernels._warn_fallback(f"{arg}[{names[j]!r}]", float(sigmas[j]), stacklevel=4)
+            warn_fallback(f"{arg}[{names[j]!r}]", float(sigmas[j]), stacklevel=4)
     return [
         dataclasses.replace(kernel, bandwidth=kernel.factor * float(sigma), factor=1.0)
         for sigma in sigmas

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hsic import kernels as _kernels
+from hsic._stats import kernels as _kernels
 
 __all__ = ["HSICTestResult"]
 

@@ -66,9 +66,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hsic import kernels as _kernels
 from hsic._base.validation import check_fits_in_memory, check_positive_int
 from hsic._nulls import centred_grams, permutation_pvalue
+from hsic._stats import kernels as _kernels
 
 __all__ = [
     "BIAS_TARGET",

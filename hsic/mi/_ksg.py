@@ -32,7 +32,6 @@ import numpy as np
 from jax import lax
 from scipy.special import digamma
 
-from hsic import kernels as _kernels
 from hsic._base.validation import check_choice, check_positive_int, float_dtype, precision
 from hsic.mi._common import check_base, check_pair, to_base
 
@@ -393,7 +392,7 @@ def _count_kernel(sorted_vals, vals, thresholds, *, strict):
     """
 
     def first_false(pred):
-        return _kernels._first_false(sorted_vals, pred, vals.shape)
+        return first_false(sorted_vals, pred, vals.shape)
 
     if strict:
         upper = first_false(lambda v: (v - vals) < thresholds)  # j < upper: v_j − v_i < t

@@ -19,35 +19,56 @@ The main entry points:
 Example:
     >>> import numpy as np, hsic
     >>> x = np.linspace(-1, 1, 100)
-    >>> res = hsic.test(x, x**2, seed=0)
+    >>> res = hsic.test(x, x**2)
     >>> res.pvalue < 0.01
     True
 """
+
+from importlib.metadata import PackageNotFoundError, version
 
 from hsic import (
     kernels,
     plot,  # matplotlib itself is imported lazily, by the plot functions
 )
-from hsic._base.devices import make_mesh
-from hsic._conditional import ConditionalTestResult, conditional_test
-from hsic._estimators import (
-    centre,
-    cka_from_gram,
-    hsic,
-    hsic_from_gram,
-    nhsic,
-    nocco_from_gram,
-    nocco_projection,
+from hsic._api.conditional import ConditionalTestResult, conditional_test
+from hsic._api.estimators import hsic, nhsic
+from hsic._api.joint import JointTestResult, dhsic, joint_test
+from hsic._api.methods import (
+    RFF,
+    Aggregated,
+    Block,
+    Bootstrap,
+    Gamma,
+    Method,
+    Nystrom,
+    Permutation,
+    WildBootstrap,
 )
-from hsic._independence import HSICTestResult, test
-from hsic._joint import JointTestResult, dhsic, joint_test
-from hsic._pairwise import PairwiseResult, pairwise
+from hsic._api.pairwise import PairwiseResult, pairwise
+from hsic._api.results import HSICTestResult, TestResult
+from hsic._api.test import test
+from hsic._base.devices import make_mesh
+from hsic._stats.gram import centre, cka_from_gram, hsic_from_gram
+from hsic._stats.nocco import nocco_from_gram, nocco_projection
 from hsic.datasets import load_example
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("hsic")  # one source: the package metadata (pyproject.toml)
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
+    "Aggregated",
+    "Block",
+    "Bootstrap",
+    "Gamma",
     "HSICTestResult",
+    "Method",
+    "Nystrom",
+    "Permutation",
+    "RFF",
+    "TestResult",
+    "WildBootstrap",
     "__version__",
     "centre",
     "cka_from_gram",

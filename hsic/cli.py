@@ -24,9 +24,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 import hsic
+from hsic._api.test import METHODS
 from hsic._base.argtypes import non_negative_int, positive_float, positive_int, probability
 from hsic._base.io import read_table
-from hsic._independence import METHODS
 from hsic.datasets import EXAMPLES
 from hsic.kernels import KERNEL_NAMES
 
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("y", metavar="Y", help="samples of the second variable")
     test.add_argument(
         "--method",
-        choices=METHODS,
+        choices=list(METHODS),
         default="permutation",
         help="null distribution: exact permutations, or the faster gamma approximation "
         "(default: %(default)s)",
@@ -134,14 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=1000,
         metavar="B",
-        help="number of permutations; ignored by --method gamma (default: %(default)s)",
+        help="number of permutations (or bootstrap samples, or null draws); ignored by the "
+        "methods without resampling, gamma and block (default: %(default)s)",
     )
     test.add_argument(
         "--seed",
         type=non_negative_int,
         default=0,
         metavar="S",
-        help="random seed of the permutations (default: %(default)s)",
+        help="random seed (the test's rng) (default: %(default)s)",
     )
     for var in ("x", "y"):
         test.add_argument(
@@ -214,11 +215,10 @@ def _run_test(args: argparse.Namespace) -> None:
     res = hsic.test(
         x,
         y,
-        method=args.method,
-        n_permutations=args.permutations,
+        method=_method(args.method, args.permutations),
         kernel_x=_kernel(args.kernel_x, args.bandwidth_x, "--bandwidth-x"),
         kernel_y=_kernel(args.kernel_y, args.bandwidth_y, "--bandwidth-y"),
-        seed=args.seed,
+        rng=args.seed,
         progress=not args.json and sys.stderr.isatty(),
     )
     header = f"X: {args.x} {_shape(x)}\nY: {args.y} {_shape(y)}"
@@ -227,7 +227,7 @@ def _run_test(args: argparse.Namespace) -> None:
 
 def _run_demo(args: argparse.Namespace) -> None:
     x, y = hsic.load_example(args.example)
-    res = hsic.test(x, y, seed=0)
+    res = hsic.test(x, y, rng=0)
     r = float(np.corrcoef(x, y)[0, 1])
     header = f"Example {args.example!r}: {_EXPLANATIONS[args.example].format(r=r)}"
     _print_result(res, args, header)
@@ -240,6 +240,13 @@ def _print_result(res: hsic.HSICTestResult, args: argparse.Namespace, header: st
         print(json.dumps(res.to_dict(), indent=2))
     else:
         print(f"{header}\n\n{res!r}\n\n{verdict(res.pvalue, args.alpha)}")
+
+
+def _method(name: str, n_resamples: int) -> hsic.Method:
+    """The method object of ``--method``, with ``--permutations`` where it resamples."""
+    cls = METHODS[name]
+    takes = {field.name for field in dataclasses.fields(cls)}
+    return cls(n_resamples=n_resamples) if "n_resamples" in takes else cls()
 
 
 def _kernel(name: str, bandwidth: float | None, flag: str) -> str | hsic.kernels.Kernel:

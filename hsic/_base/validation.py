@@ -83,18 +83,19 @@ def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> j
     Raises:
       ValueError: if ``x`` is ragged, non-numeric, empty, not 1-D or 2-D, or holds NaN or inf.
     """
-    return jnp.asarray(_checked_samples(x, name, square=square), dtype=dtype)
+    return jnp.asarray(checked_samples(x, name, dtype=dtype, square=square))
 
 
 def as_numpy_samples(x: Any, name: str, *, dtype: np.dtype = np.float64) -> np.ndarray:
     """[`as_samples`][hsic._base.validation.as_samples] for code that works on the host: the same
     checks and errors, a NumPy ``(n, d)`` array of ``dtype``, and no transfer to a JAX device
     and back. ``x`` must be concrete (not traced)."""
-    return np.asarray(_checked_samples(x, name), dtype=dtype)
+    return checked_samples(x, name, dtype=dtype)
 
 
-def _checked_samples(x: Any, name: str, *, square: bool = False):
-    """The checks of ``as_samples``; a NumPy array, or ``x`` itself when traced."""
+def checked_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> Any:
+    """The checks of ``as_samples``, on the host: a NumPy ``(n, d)`` array of ``dtype``, or
+    ``x`` itself (reshaped and cast, still traced) inside a user's ``jax.jit``."""
     if is_traced(x):
         arr = x
     else:
@@ -141,7 +142,8 @@ def _checked_samples(x: Any, name: str, *, square: bool = False):
             )
         if square and not np.allclose(arr, arr.T, rtol=1e-5, atol=1e-8):
             raise ValueError(f"`{name}` must be a symmetric Gram matrix for kernel 'precomputed'.")
-    return arr
+        return np.asarray(arr, dtype=dtype)
+    return arr.astype(dtype)
 
 
 def is_constant(x: jax.Array) -> bool:

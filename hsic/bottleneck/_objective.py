@@ -26,7 +26,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from hsic._base.validation import check_choice
-from hsic._estimators import cka_from_gram, hsic_from_gram, nocco_from_gram, nocco_projection
+from hsic._stats.gram import cka_from_gram, hsic_from_gram
+from hsic._stats.nocco import nocco_from_gram, nocco_projection
 from hsic.kernels import Gaussian
 
 __all__ = ["NORMALISATIONS", "bottleneck_gram", "layer_hsic", "layer_loss", "layer_targets"]

@@ -38,7 +38,8 @@ import numpy as np
 import hsic
 from hsic._base.rng import as_generator
 from hsic._base.validation import check_positive_int
-from hsic._nulls import _draw_permutations, permutation_pvalue
+from hsic._nulls.permutation import draw_permutations
+from hsic._nulls.pvalues import permutation_pvalue
 from hsic.mi import _classical, _ksg, _neural
 from hsic.mi import tasks as _tasks
 
@@ -228,7 +229,7 @@ def _kernel_spec(name: str, options: Mapping[str, Any]) -> _Spec:
             return value, None, seconds, 0.0
         # The same permutations as ours: hsic.test draws rng.permutation(n) in order from seed.
         res, null_seconds = _timed(
-            hsic.test, x, y, n_permutations=len(perms), seed=seed, **options
+            hsic.test, x, y, method=hsic.Permutation(n_resamples=len(perms)), rng=seed, **options
         )
         null = res.null_distribution
         if name == "nhsic":  # nHSIC(x, y∘p) = HSIC(x, y∘p) · nHSIC(x, y) / HSIC(x, y)
@@ -420,7 +421,7 @@ def compare(
                 x, y = task.sample(size, seed=seed)
                 perms = None
                 if n_permutations:
-                    perms = _draw_permutations(
+                    perms = draw_permutations(
                         as_generator(seed, "seed"), n_permutations, size, n_permutations
                     )
                 h, nh = float(hsic.hsic(x, y)), float(hsic.nhsic(x, y))

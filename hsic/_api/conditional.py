@@ -31,6 +31,7 @@ import numpy as np
 import scipy.special
 from jax.typing import ArrayLike
 
+from hsic._api.results import bandwidth_of, describe_kernel
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_numpy_samples,
@@ -39,16 +40,11 @@ from hsic._base.validation import (
     is_constant,
     precision,
 )
-from hsic._estimators import centre
-from hsic._large_scale import (
-    _check_n_features,
-    _rff_frequencies,
-    _rff_map,
-    _spectral_null,
-)
-from hsic._nulls import permutation_pvalue
-from hsic._result import _bandwidth, _describe
+from hsic._nulls.mixtures import spectral_null
+from hsic._nulls.pvalues import permutation_pvalue
 from hsic._stats import kernels as _kernels
+from hsic._stats.features import check_n_features, rff_frequencies, rff_map
+from hsic._stats.gram import centre
 
 __all__ = ["ConditionalTestResult", "conditional_test", "kci_bandwidth", "METHODS", "NULLS"]
 
@@ -104,17 +100,17 @@ class ConditionalTestResult:
     @property
     def bandwidth_x(self) -> float | None:
         """The bandwidth used for x (KCI: for ẍ), or ``None`` for kernels without one."""
-        return _bandwidth(self.kernel_x)
+        return bandwidth_of(self.kernel_x)
 
     @property
     def bandwidth_y(self) -> float | None:
         """The bandwidth used for y, or ``None`` for kernels without one."""
-        return _bandwidth(self.kernel_y)
+        return bandwidth_of(self.kernel_y)
 
     @property
     def bandwidth_z(self) -> float | None:
         """The bandwidth used for z, or ``None`` for kernels without one."""
-        return _bandwidth(self.kernel_z)
+        return bandwidth_of(self.kernel_z)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (without the null distribution)."""
@@ -146,9 +142,9 @@ class ConditionalTestResult:
             f"  n          = {self.n}",
             f"  statistic  = {self.statistic:.6g}   ({what})",
             f"  pvalue     = {self.pvalue:.4g}",
-            f"  kernel_x   = {_describe(self.kernel_x)}",
-            f"  kernel_y   = {_describe(self.kernel_y)}",
-            f"  kernel_z   = {_describe(self.kernel_z)}",
+            f"  kernel_x   = {describe_kernel(self.kernel_x)}",
+            f"  kernel_y   = {describe_kernel(self.kernel_y)}",
+            f"  kernel_z   = {describe_kernel(self.kernel_z)}",
         ])
 
 
@@ -185,7 +181,7 @@ def _finish(statistic, s1, s2, s3, null, *, weights_matrix, scale, rng, n_null_s
     if null == "simulated":
         # _spectral_null draws Σ_ij λ_i η_j ζ_ij² / n over the eigenvalues of its two matrices:
         # with the 1×1 identity as the second, these are draws of Σ_k λ_k ζ_k².
-        draws = _spectral_null(
+        draws = spectral_null(
             np.asarray(weights_matrix, dtype=np.float64), np.ones((1, 1)), scale, rng,
             n_null_samples, float(np.finfo(np.float64).eps),
         )
@@ -329,7 +325,7 @@ def _rcit_core(x, y, z, omega_x, omega_y, omega_z, epsilon):
     sums ``s_r = Σλ^r`` of the null weights, and the weights' matrix (for the simulated null)."""
     n = x.shape[0]
     fx, fy, fz = (
-        _standardise(_rff_map(a, w), jnp)
+        _standardise(rff_map(a, w), jnp)
         for a, w in ((x, omega_x), (y, omega_y), (z, omega_z))
     )
     dx = fx.shape[1]
@@ -373,7 +369,7 @@ def _rcit(x, y, z, *, null, kernel_x, kernel_y, kernel_z, epsilon, rng, n_null_s
             )
         kernel = _kernels.as_python_floats(kernel.fit(data[rows], name=name))
         kernels.append(kernel)
-        omegas.append(_rff_frequencies(stream, data.shape[1], count, kernel.bandwidth))
+        omegas.append(rff_frequencies(stream, data.shape[1], count, kernel.bandwidth))
     with precision(np.float64):
         out = jax.device_get(_rcit_core(x, y, z, *omegas, epsilon))
     statistic, s1, s2, s3 = (float(v) for v in out[:4])
@@ -515,7 +511,7 @@ def conditional_test(
     null = DEFAULT_NULL[method] if null is None else check_choice(null, "null", NULLS)
     epsilon = _check_epsilon(epsilon, method)
     if method != "kci":
-        n_features = _check_n_features(n_features)
+        n_features = check_n_features(n_features)
         n_features_xy = _n_features_xy(n_features_xy)
     if null == "simulated":
         check_positive_int(n_null_samples, "n_null_samples")

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.special
 from jax.typing import ArrayLike
 
+from hsic._api.results import describe_kernel
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_samples,
@@ -36,10 +37,10 @@ from hsic._base.validation import (
     is_constant,
     precision,
 )
-from hsic._estimators import centre
-from hsic._nulls import permutation_null, permutation_pvalue
-from hsic._result import _describe
+from hsic._nulls.permutation import permutation_null
+from hsic._nulls.pvalues import permutation_pvalue
 from hsic._stats import kernels as _kernels
+from hsic._stats.gram import centre
 
 __all__ = ["JointTestResult", "joint_test", "dhsic", "METHODS"]
 
@@ -123,7 +124,7 @@ class JointTestResult:
             f"  statistic  = {self.statistic:.6g}   (dHSIC)",
             f"  pvalue     = {self.pvalue:.4g}",
         ]
-        lines += [f"  kernel[{j}]  = {_describe(k)}" for j, k in enumerate(self.kernels)]
+        lines += [f"  kernel[{j}]  = {describe_kernel(k)}" for j, k in enumerate(self.kernels)]
         return "\n".join(lines)
 
 

@@ -1,9 +1,9 @@
 """The aggregated HSIC test over a grid of bandwidths (HSICAgg, Schrab et al. 2022).
 
-This module owns ``hsic.test(x, y, method="aggregated")``: the bandwidth grid and its weights,
-the batched Gram matrices and permutations over all bandwidth pairs, HSICAgg's level
-correction ``u_α`` by bisection, and the aggregated p-value. ``hsic.test`` validates the data
-and fits the kernels, then calls [`aggregated_null`][hsic._aggregated.aggregated_null].
+This module owns the null of ``hsic.test(x, y, method=hsic.Aggregated(...))``: the bandwidth
+grid and its weights, the batched Gram matrices and permutations over all bandwidth pairs,
+HSICAgg's level correction ``u_α`` by bisection, and the aggregated p-value. ``hsic.test``
+validates the data and fits the kernels, then calls ``aggregated_null``.
 
 **The test.** For bandwidths ``λ_a = f_a σ_x`` and ``μ_b = f_b σ_y`` (``σ`` the fitted
 bandwidth of each kernel, the median heuristic by default; ``f`` the ``bandwidth_factors``,
@@ -39,24 +39,19 @@ p-value, never the scale of its statistic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hsic._base.validation import check_fits_in_memory, check_positive_int
-from hsic._estimators import centre
-from hsic._nulls import (
-    TIE_RTOL_EPS,
-    pad_rows,
-    permuted_stack_sums,
-    run_permutation_batches,
-)
+from hsic._base.validation import check_fits_in_memory
+from hsic._nulls.permutation import pad_rows, permuted_stack_sums, run_permutation_batches
+from hsic._nulls.pvalues import Outcome, pvalues_against
 from hsic._stats import kernels as _kernels
+from hsic._stats.gram import centre
 
-__all__ = ["DEFAULT_FACTORS", "N_BISECTIONS", "aggregated_null"]
+__all__ = ["DEFAULT_FACTORS", "N_BISECTIONS", "aggregated_null", "check_factors", "check_weights"]
 
 #: The default bandwidth grid: these multiples of each variable's fitted bandwidth.
 DEFAULT_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -64,7 +59,8 @@ DEFAULT_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 N_BISECTIONS = 50
 
 
-def _check_factors(factors: Any) -> np.ndarray:
+def check_factors(factors: Any) -> np.ndarray:
+    """Check a bandwidth grid: distinct positive finite numbers."""
     try:
         arr = np.asarray(factors, dtype=np.float64)
     except (TypeError, ValueError):
@@ -79,7 +75,8 @@ def _check_factors(factors: Any) -> np.ndarray:
     return arr
 
 
-def _check_weights(weights: Any, shape: tuple[int, int]) -> np.ndarray:
+def check_weights(weights: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Check the ``shape`` weights of the bandwidth pairs (``None``: uniform); normalised."""
     if weights is None:
         return np.full(shape, 1.0 / (shape[0] * shape[1]))
     try:
@@ -97,12 +94,6 @@ def _check_weights(weights: Any, shape: tuple[int, int]) -> np.ndarray:
     return arr / arr.sum()
 
 
-def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ValueError(f"`alpha` must be a number in (0, 1); got {alpha!r}.")
-    return float(alpha)
-
-
 @jax.jit
 def _centred_gram_stack(kernel, x, factors):
     """``H K_f H`` for each bandwidth factor ``f``: one vmapped pass, ``(F, n, n)``."""
@@ -117,28 +108,6 @@ def _centred_gram_stack(kernel, x, factors):
 def _grid_sums(Kcs, Lcs):
     """``Σ_ij K̄^a_ij L̄^b_ij`` for every pair ``(a, b)``: an ``(A, B)`` matrix."""
     return jnp.einsum("aij,bij->ab", Kcs, Lcs)
-
-
-def pvalues_against(null: np.ndarray, stats: np.ndarray) -> np.ndarray:
-    """Per-pair permutation p-values ``(1 + #{null_j ≥ s_j − tol}) / (1 + B₁)``.
-
-    Args:
-      null: ``(B₁, J)`` permuted statistics of the J pairs.
-      stats: ``(m, J)`` statistics to evaluate (the observed one, or the second set).
-
-    Returns:
-      ``(m, J)`` p-values, with the tie rule of
-      [`permutation_pvalue`][hsic._nulls.permutation_pvalue].
-    """
-    eps = np.finfo(null.dtype).eps
-    out = np.empty(stats.shape, dtype=np.float64)
-    b1 = null.shape[0]
-    for j in range(null.shape[1]):
-        column = np.sort(null[:, j])
-        threshold = stats[:, j] - TIE_RTOL_EPS * eps * np.abs(stats[:, j])
-        count = b1 - np.searchsorted(column, threshold, side="left")
-        out[:, j] = (1.0 + count) / (1.0 + b1)
-    return out
 
 
 def level_correction(
@@ -176,35 +145,41 @@ def aggregated_null(
     ky: _kernels.Kernel,
     rng: np.random.Generator,
     *,
-    n_permutations: int,
-    n_permutations_level: int | None,
-    bandwidth_factors: Sequence[float] | None,
-    weights: Any,
+    n_resamples: int,
+    n_resamples_level: int,
+    bandwidth_factors: np.ndarray,
+    weights: np.ndarray,
     alpha: float,
     batch_size: int,
     progress: bool,
-) -> dict[str, Any]:
+) -> Outcome:
     """The aggregated test on validated data with fitted kernels (see the module notes).
 
+    Args:
+      x, y: validated ``(n, d)`` samples.
+      kx, ky: fitted Gaussian or Laplace kernels.
+      rng: the source of the permutations.
+      n_resamples: B₁, the shared permutations (the quantile set).
+      n_resamples_level: B₂, the second, independent set.
+      bandwidth_factors: the checked grid (``check_factors``), for x and for y.
+      weights: the checked, normalised ``(F, F)`` weights (``check_weights``).
+      alpha: the level of the reported decision.
+      batch_size: permutations per device call (the result does not depend on it).
+      progress: show a progress bar.
+
     Returns:
-      The fields of [`HSICTestResult`][hsic.HSICTestResult] that differ from the permutation
-      test's: ``statistic``, ``null_distribution`` and kernels of the most significant
-      bandwidth pair (smallest ``p̂_ab / w_ab``), the aggregated ``pvalue``, and ``info``.
+      The ``statistic``, ``null_distribution`` and kernels of the most significant bandwidth
+      pair (smallest ``p̂_ab / w_ab``), the aggregated ``pvalue``, and ``info``.
     """
-    check_positive_int(n_permutations, "n_permutations")
-    b2 = n_permutations if n_permutations_level is None else n_permutations_level
-    check_positive_int(b2, "n_permutations_level")
-    check_positive_int(batch_size, "batch_size")
-    alpha = _check_alpha(alpha)
+    b2 = n_resamples_level
     for kernel, name in ((kx, "kernel_x"), (ky, "kernel_y")):
         if not isinstance(kernel, (_kernels.Gaussian, _kernels.Laplace)):
             raise ValueError(
                 f"`{name}` must be a Gaussian or Laplace kernel for method='aggregated', which "
                 f"aggregates over bandwidths; got {type(kernel).__name__}."
             )
-    fx = _check_factors(DEFAULT_FACTORS if bandwidth_factors is None else bandwidth_factors)
-    fy = fx
-    w = _check_weights(weights, (len(fx), len(fy)))
+    fx = fy = bandwidth_factors
+    w = weights
     n = x.shape[0]
     check_fits_in_memory(
         n, len(fx) + len(fy) + 4, x.dtype, what="method='aggregated'",
@@ -224,10 +199,10 @@ def aggregated_null(
         size = min(batch_size, count)
         return run_permutation_batches(run_batch, rng, n, count, size, size, progress=progress)
 
-    null = null_set(n_permutations)  # (B1, A, B): the quantile set
+    null = null_set(n_resamples)  # (B1, A, B): the quantile set
     level = null_set(b2)  # (B2, A, B): the second, independent set, for u_α and the p-value
     shape = observed.shape
-    flat_null = null.reshape(n_permutations, -1)
+    flat_null = null.reshape(n_resamples, -1)
     p_obs = pvalues_against(flat_null, observed.reshape(1, -1))[0]
     p_level = pvalues_against(flat_null, level.reshape(b2, -1))
     wf = w.reshape(-1)
@@ -250,16 +225,16 @@ def aggregated_null(
         "alpha": alpha,
         "u_alpha": u_alpha,
         "reject": bool(t_obs <= u_alpha),
-        "n_permutations_level": int(b2),
+        "n_resamples": int(n_resamples),
+        "n_resamples_level": int(b2),
         "n_bisections": N_BISECTIONS,
     }
-    return dict(
+    return Outcome(
         statistic=float(observed[a, b]),
         pvalue=float(pvalue),
         null_distribution=null[:, a, b],
-        n_permutations=n_permutations,
-        kernel_x=_kernels.as_python_floats(kx.__class__(bandwidth=sx * float(fx[a]))),
-        kernel_y=_kernels.as_python_floats(ky.__class__(bandwidth=sy * float(fy[b]))),
         info=info,
+        kernel_x=kx.__class__(bandwidth=sx * float(fx[a])),
+        kernel_y=ky.__class__(bandwidth=sy * float(fy[b])),
     )
 

@@ -43,16 +43,12 @@ from hsic._base.validation import (
     float_dtype,
     precision,
 )
-from hsic._estimators import centre
-from hsic._nulls import (
-    TIE_RTOL_EPS,
-    _draw_permutations,
-    gamma_law,
-    pad_rows,
-    permuted_stack_sums,
-)
+from hsic._nulls.gamma import gamma_law
+from hsic._nulls.permutation import draw_permutations, pad_rows, permuted_stack_sums
+from hsic._nulls.pvalues import TIE_RTOL_EPS
 from hsic._stats import kernels as _kernels
 from hsic._stats.distances import median_distance_columns, median_distance_numpy, warn_fallback
+from hsic._stats.gram import centre
 
 __all__ = ["PairwiseResult", "pairwise", "adjust_pvalues", "ADJUSTMENTS", "PAIRWISE_METHODS"]
 
@@ -430,7 +426,7 @@ def pairwise(
 
         perms = None
         if method == "permutation":
-            perms = jax.device_put(_draw_permutations(rng, n_permutations, n, n_permutations))
+            perms = jax.device_put(draw_permutations(rng, n_permutations, n, n_permutations))
         kl = np.full((p, q), np.nan)
         sq = np.full((p, q), np.nan)
         counts = np.zeros((p, q), dtype=np.int64)

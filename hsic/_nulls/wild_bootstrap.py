@@ -3,7 +3,7 @@
 This module owns ``hsic.test(x, y, method="wild_bootstrap")``: the dependent multiplier
 process, the rule that chooses its length, and the bootstrapped null. ``hsic.test`` validates
 the data and fits the kernels, then calls
-[`wild_bootstrap_null`][hsic._wild_bootstrap.wild_bootstrap_null].
+``wild_bootstrap_null``.
 
 When the samples ``(x_t, y_t)`` are a stationary, weakly dependent time series, permuting y
 breaks its serial dependence as well as its dependence on x, so the permutation null is too
@@ -66,12 +66,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hsic._base.validation import check_fits_in_memory, check_positive_int
-from hsic._nulls import centred_grams, permutation_pvalue
+from hsic._base.validation import check_fits_in_memory, check_number
+from hsic._nulls.pvalues import Outcome, permutation_pvalue
 from hsic._stats import kernels as _kernels
+from hsic._stats.gram import centred_grams
 
 __all__ = [
     "BIAS_TARGET",
+    "check_length",
     "choose_length",
     "leading_component_autocorrelation",
     "multiplier_process",
@@ -87,20 +89,14 @@ POWER_ITERATIONS = 50
 MAX_AUTOCORRELATION = 0.99
 
 
-def _check_length(length: Any) -> float | None:
+def check_length(length: Any, name: str = "length") -> float | None:
+    """Check ℓ: a positive finite number, or ``None`` to choose it from the data."""
     if length is None:
         return None
-    if (
-        isinstance(length, bool)
-        or not isinstance(length, (int, float))
-        or not math.isfinite(length)
-        or length <= 0
-    ):
-        raise ValueError(
-            "`wild_bootstrap_length` must be a positive finite number, or None to choose it "
-            f"from the data; got {length!r}."
-        )
-    return float(length)
+    return check_number(
+        length, name, "a positive finite number, or None to choose it from the data",
+        low=0, low_open=True,
+    )
 
 
 def multiplier_process(
@@ -129,7 +125,7 @@ def variance_correction(n: int, length: float) -> float:
     of the centred multipliers ``W − mean(W)``.
 
     Example:
-      >>> from hsic._wild_bootstrap import variance_correction
+      >>> from hsic._nulls.wild_bootstrap import variance_correction
       >>> round(variance_correction(300, 20.0), 3)    # about 1/(1 − 2ℓ/n) = 1.154
       1.142
     """
@@ -142,7 +138,7 @@ def variance_correction(n: int, length: float) -> float:
 @jax.jit
 def _leading_autocorrelations(Kc: jax.Array, Lc: jax.Array) -> jax.Array:
     """The lag-1 autocorrelation of the top eigenvector of ``K̄`` and of ``L̄`` (see
-    [`leading_component_autocorrelation`][hsic._wild_bootstrap.leading_component_autocorrelation])."""
+    ``leading_component_autocorrelation``)."""
     n = Kc.shape[0]
     t = jnp.arange(n, dtype=Kc.dtype)
     # A fixed start with a component along any eigenvector of a generic matrix.
@@ -178,7 +174,7 @@ def choose_length(n: int, r_x: float, r_y: float, *, bias: float = BIAS_TARGET) 
     notes for why).
 
     Example:
-      >>> from hsic._wild_bootstrap import choose_length
+      >>> from hsic._nulls.wild_bootstrap import choose_length
       >>> choose_length(200, 0.0, 0.0) == 200 ** 0.5    # no autocorrelation: the floor √n
       True
       >>> round(choose_length(500, 0.75, 0.75), 1)     # ρ = 0.5625: 2ρ/(0.05 (1 − ρ²)) = 32.9
@@ -203,29 +199,25 @@ def wild_bootstrap_null(
     ky: _kernels.Kernel,
     rng: np.random.Generator,
     *,
-    n_bootstrap: int,
+    n_resamples: int,
     length: float | None,
     batch_size: int,
-) -> dict[str, Any]:
+) -> Outcome:
     """The wild bootstrap test on validated data with fitted kernels (see the module notes).
 
     Args:
       x, y: validated samples in time order, ``(n, d)``.
       kx, ky: fitted kernels.
       rng: the source of the multipliers.
-      n_bootstrap: B, the number of bootstrap replicates.
+      n_resamples: B, the number of bootstrap replicates.
       length: ℓ, or ``None`` to choose it from the data.
       batch_size: replicates per device call (the result does not depend on it).
 
     Returns:
-      The fields of [`HSICTestResult`][hsic.HSICTestResult] that differ from the permutation
-      test's: ``statistic``, ``pvalue``, ``null_distribution`` (the B bootstrap replicates of
-      ``HSIC_b``), ``n_permutations`` (B) and ``info`` (``wild_bootstrap_length``,
-      ``length_rule``, ``autocorrelation_x``, ``autocorrelation_y``, ``variance_correction``).
+      The ``statistic``, ``pvalue``, ``null_distribution`` (the B bootstrap replicates of
+      ``HSIC_b``) and ``info`` (``n_resamples``, ``length``, ``length_rule``,
+      ``autocorrelation_x``, ``autocorrelation_y``, ``variance_correction``).
     """
-    check_positive_int(n_bootstrap, "n_permutations")
-    check_positive_int(batch_size, "batch_size")
-    length = _check_length(length)
     n = x.shape[0]
     check_fits_in_memory(
         n, 4, x.dtype, what="method='wild_bootstrap'",
@@ -239,19 +231,19 @@ def wild_bootstrap_null(
     correction = variance_correction(n, length)
     M = Kc * Lc
     chunks = []
-    for start in range(0, n_bootstrap, batch_size):
-        count = min(batch_size, n_bootstrap - start)
+    for start in range(0, n_resamples, batch_size):
+        count = min(batch_size, n_resamples - start)
         W = multiplier_process(rng, count, n, length)
         chunks.append(_bootstrap_sums(M, jnp.asarray(W, dtype=M.dtype)))
     null = np.concatenate(jax.device_get(chunks)) * (correction / float(n * n))
     statistic = float(statistic)
-    return dict(
+    return Outcome(
         statistic=statistic,
         pvalue=permutation_pvalue(null, statistic),
         null_distribution=null,
-        n_permutations=n_bootstrap,
         info={
-            "wild_bootstrap_length": length,
+            "n_resamples": n_resamples,
+            "length": length,
             "length_rule": rule,
             "autocorrelation_x": r_x,
             "autocorrelation_y": r_y,

@@ -1,0 +1,297 @@
+"""Method objects: how a test computes its null, and the options that belong to that method.
+
+As scipy's ``PermutationMethod`` and ``MonteCarloMethod``, each method is a small frozen
+dataclass whose fields are the options of that method and no other, checked when it is built:
+an option that a method does not take cannot be passed, and a bad value raises a
+``ValueError`` at once. A test's ``method=`` argument takes such an object, or a method's name
+for its defaults (``method="gamma"`` is ``method=hsic.Gamma()``).
+
+The same objects serve every test that can use them: ``Permutation`` and ``Gamma`` work for
+[`hsic.test`][hsic.test], [`hsic.joint_test`][hsic.joint_test] and
+[`hsic.pairwise`][hsic.pairwise]; ``Bootstrap`` for the joint test; the others for the test of
+one pair.
+
+Example:
+    >>> import hsic
+    >>> hsic.Permutation(n_resamples=2000)
+    Permutation(n_resamples=2000, batch_size=None)
+    >>> hsic.Block(size=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `size` must be an integer >= 4, or None; got 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from hsic._base.validation import (
+    check_choice,
+    check_number,
+    check_positive_int,
+)
+from hsic._nulls.aggregated import DEFAULT_FACTORS, check_factors, check_weights
+from hsic._nulls.wild_bootstrap import check_length
+from hsic._stats.block import check_block_size
+from hsic._stats.features import check_n_features
+
+__all__ = [
+    "Aggregated",
+    "Block",
+    "Bootstrap",
+    "Gamma",
+    "Method",
+    "Nystrom",
+    "Permutation",
+    "RFF",
+    "WildBootstrap",
+    "as_method",
+]
+
+#: The nulls of the feature methods.
+FEATURE_NULLS = ("spectral", "permutation")
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    """Store a checked (normalised) value on a frozen method object."""
+    object.__setattr__(obj, name, value)
+
+
+def _check_batch_size(obj: Any) -> None:
+    if obj.batch_size is not None:
+        _set(obj, "batch_size", check_positive_int(obj.batch_size, "batch_size"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """Base of the method objects: ``name`` is the method's name in results and strings."""
+
+    name: ClassVar[str]
+
+    def options(self) -> dict[str, Any]:
+        """The method's options, as plain values."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Permutation(Method):
+    """The exact permutation null: B random permutations of one variable's rows.
+
+    The p-value is ``(1 + #{null ≥ observed}) / (1 + B)``, ties within ``1000·eps``
+    (relative) counting as extreme. Valid at any n.
+
+    Args:
+      n_resamples: B, the number of permutations.
+      batch_size: permutations per device call (memory and progress granularity only: the
+        result does not depend on it); ``None``: the test's default (250 for
+        [`hsic.test`][hsic.test], 100 for the joint and pairwise tests).
+    """
+
+    name: ClassVar[str] = "permutation"
+
+    n_resamples: int = 1000
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
+        _check_batch_size(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bootstrap(Method):
+    """The bootstrap null of the joint test: each variable's rows resampled with replacement,
+    independently (Pfister et al. 2018).
+
+    Args:
+      n_resamples: B, the number of bootstrap samples.
+      batch_size: bootstrap samples per device call (the result does not depend on it);
+        ``None``: the test's default.
+    """
+
+    name: ClassVar[str] = "bootstrap"
+
+    n_resamples: int = 1000
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
+        _check_batch_size(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gamma(Method):
+    """The gamma approximation to the null, matched to its null mean and variance (Gretton
+    et al. 2008; Pfister et al. 2018 for dHSIC). No resampling and no options."""
+
+    name: ClassVar[str] = "gamma"
+
+
+@dataclasses.dataclass(frozen=True)
+class Aggregated(Method):
+    """HSICAgg (Schrab et al. 2022): permutation tests over a grid of bandwidth pairs,
+    aggregated with a level correction, with a valid p-value.
+
+    Args:
+      n_resamples: B₁, the permutations shared by all bandwidth pairs; take it well above
+        ``(number of pairs)/alpha`` (500 for the default grid).
+      n_resamples_level: B₂, the second, independent set of permutations that corrects the
+        level and gives the p-value; ``None``: ``n_resamples``.
+      alpha: the level of the reported decision (``info["reject"]``, ``info["u_alpha"]``);
+        the p-value does not depend on it.
+      bandwidth_factors: the grid of multiples of each kernel's fitted bandwidth (the median
+        heuristic by default), used for x and for y; default ``2^{-2..2}``.
+      weights: an ``(F, F)`` array of positive weights of the bandwidth pairs (normalised to
+        sum 1); ``None``: uniform.
+      batch_size: permutations per device call (the result does not depend on it).
+    """
+
+    name: ClassVar[str] = "aggregated"
+
+    n_resamples: int = 1000
+    n_resamples_level: int | None = None
+    alpha: float = 0.05
+    bandwidth_factors: Sequence[float] = DEFAULT_FACTORS
+    weights: Any = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
+        if self.n_resamples_level is not None:
+            _set(self, "n_resamples_level",
+                 check_positive_int(self.n_resamples_level, "n_resamples_level"))
+        _set(self, "alpha", check_number(
+            self.alpha, "alpha", "a number in (0, 1)", low=0, high=1, low_open=True,
+            high_open=True,
+        ))
+        factors = check_factors(self.bandwidth_factors)
+        _set(self, "bandwidth_factors", tuple(float(f) for f in factors))
+        if self.weights is not None:
+            weights = check_weights(self.weights, (len(factors), len(factors)))
+            _set(self, "weights", tuple(tuple(float(w) for w in row) for row in weights))
+        _check_batch_size(self)
+
+    def weight_matrix(self) -> np.ndarray:
+        """The normalised ``(F, F)`` weights (uniform when ``weights`` is ``None``)."""
+        f = len(self.bandwidth_factors)
+        return check_weights(self.weights, (f, f))
+
+
+@dataclasses.dataclass(frozen=True)
+class WildBootstrap(Method):
+    """The wild bootstrap for stationary time series (Chwialkowski, Sejdinovic, Gretton 2014):
+    the rows are in time order, and a centred AR(1) multiplier process of correlation
+    ``e^{−|s−t|/ℓ}`` replaces the permutations, which would break the serial dependence.
+
+    Args:
+      n_resamples: B, the number of bootstrap replicates.
+      length: ℓ, the correlation length of the multiplier process; ``None``: chosen from the
+        data (see [`hsic.test`][hsic.test]; recorded in ``res.info``).
+      batch_size: replicates per device call (the result does not depend on it).
+    """
+
+    name: ClassVar[str] = "wild_bootstrap"
+
+    n_resamples: int = 1000
+    length: float | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
+        _set(self, "length", check_length(self.length))
+        _check_batch_size(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FeatureMethod(Method):
+    n_features: int = 100
+    null: Literal["spectral", "permutation"] = "spectral"
+    n_resamples: int = 1000
+
+    def __post_init__(self) -> None:
+        check_choice(self.null, "null", FEATURE_NULLS)
+        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
+
+
+@dataclasses.dataclass(frozen=True)
+class RFF(_FeatureMethod):
+    """Random Fourier features of the Gaussian kernels (Zhang et al. 2018): the statistic
+    ``‖Φ̃ᵀΨ̃‖²_F/n²`` costs O(n·D²).
+
+    Args:
+      n_features: D, an even number of features per variable.
+      null: ``"spectral"`` (``n_resamples`` draws of the asymptotic weighted chi-square law,
+        costing nothing in n) or ``"permutation"`` (permuting rows of the features, O(n·D²)
+        each).
+      n_resamples: the number of spectral draws or permutations.
+    """
+
+    name: ClassVar[str] = "rff"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "n_features", check_n_features(self.n_features))
+
+
+@dataclasses.dataclass(frozen=True)
+class Nystrom(_FeatureMethod):
+    """Nyström features of any kernel but ``"precomputed"`` (Zhang et al. 2018), from
+    ``n_features`` = m landmarks per variable drawn uniformly from ``rng``; the same nulls as
+    [`RFF`][hsic.RFF].
+
+    Args:
+      n_features: m, the number of landmarks per variable (at most n).
+      null: ``"spectral"`` or ``"permutation"``.
+      n_resamples: the number of spectral draws or permutations.
+    """
+
+    name: ClassVar[str] = "nystrom"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "n_features", check_positive_int(self.n_features, "n_features"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Block(Method):
+    """Block HSIC (Zhang et al. 2018): the average of unbiased HSICs over blocks of ``size``
+    consecutive rows, with its normal null, whose variance is computed exactly; no
+    randomness. Shuffle the rows first if their order is not random.
+
+    Args:
+      size: rows per block, 4 to n/2; ``None``: ``max(4, ⌊√n⌋)``.
+    """
+
+    name: ClassVar[str] = "block"
+
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "size", check_block_size(self.size, "size"))
+
+
+def as_method(method: Any, allowed: Mapping[str, type[Method]], *, test: str) -> Method:
+    """A method object for ``method``: one of ``allowed``'s classes, or the name of one.
+
+    Args:
+      method: a method object or name.
+      allowed: the methods the calling test takes, by name.
+      test: the calling test's name, for the error.
+
+    Example:
+      >>> from hsic._api.methods import Gamma, Permutation, as_method
+      >>> as_method("gamma", {"permutation": Permutation, "gamma": Gamma}, test="hsic.test")
+      Gamma()
+    """
+    if isinstance(method, str) and method in allowed:
+        return allowed[method]()
+    if isinstance(method, tuple(allowed.values())):
+        return method
+    names = ", ".join(repr(name) for name in allowed)
+    classes = ", ".join(f"hsic.{cls.__name__}(...)" for cls in allowed.values())
+    raise ValueError(
+        f"`method` of {test} must be one of {names}, or one of {classes}; got {method!r}."
+    )

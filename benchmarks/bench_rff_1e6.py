@@ -6,8 +6,8 @@ The data have a weak dependence that a correlation test cannot see: x ~ N(0, I_d
 
 an even function of x_0, so y is uncorrelated with every column of x. Pearson's test is run on
 each column (Bonferroni-corrected over the d columns); the HSIC test uses random Fourier
-features (``hsic.test(x, y, method="rff")``, Gaussian kernels with median bandwidths, D
-features per variable, spectral null by default).
+features (``hsic.test(x, y, method=hsic.RFF(n_features=D, null=...))``, Gaussian kernels
+with median bandwidths, D features per variable, spectral null by default, ``rng=1``).
 
 Reported: the wall time of the test (first call, JIT compilation included, then a warm second
 call), the peak resident memory of the process (``resource.getrusage``, which includes the data
@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("--features", type=int, default=100, help="D per variable (even)")
     parser.add_argument("--null", choices=["spectral", "permutation"], default="spectral")
     parser.add_argument("--permutations", type=int, default=None,
-                        help="B: permutations, or spectral null draws (default 100 or 1000)")
+                        help="B, the method's n_resamples: permutations, or spectral null draws "
+                        "(default 100 or 1000)")
     parser.add_argument("--amplitude", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=0, help="seed of the data")
     parser.add_argument("--block", action="store_true", help="also time the block test")
@@ -117,16 +118,14 @@ def main(argv=None) -> int:
 
     def run():
         start = time.perf_counter()
-        res = hsic.test(
-            x, y, method="rff", null=args.null, n_features=args.features,
-            n_permutations=resamples, seed=1,
-        )
+        method = hsic.RFF(n_features=args.features, null=args.null, n_resamples=resamples)
+        res = hsic.test(x, y, method=method, rng=1)
         return res, time.perf_counter() - start
 
     res, first_s = run()
     peak_after_first = peak_rss_mib()
     res2, warm_s = run()
-    assert res2.pvalue == res.pvalue, "same seed, different p-value"
+    assert res2.pvalue == res.pvalue, "same rng, different p-value"
 
     block = None
     if args.block:

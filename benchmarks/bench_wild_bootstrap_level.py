@@ -6,8 +6,8 @@ Under independence: x and y are two independent stationary Gaussian AR(1) series
 
 * the wild bootstrap with its default, data-chosen multiplier length (``default``);
 * the wild bootstrap with ℓ = 20 given, with the variance correction (``l20_corrected``);
-* the previous default, ℓ = 20 without the variance correction (``l20_uncorrected``): the same
-  replicates divided by ``info["variance_correction"]``;
+* ℓ = 20 without the variance correction (``l20_uncorrected``, the package's earlier
+  default): the same replicates divided by ``info["variance_correction"]``;
 * the permutation test (``permutation``), which ignores the serial dependence.
 
 The rejection rates come with Clopper–Pearson intervals (``scipy.stats.binomtest``). Power:
@@ -64,18 +64,18 @@ def run_setting(phi, n, reps, B, seed, power):
     for r in range(reps):
         x = ar1(rng, n, phi)
         y = np.sin(x) + ar1(rng, n, phi) if power else ar1(rng, n, phi)
-        res = hsic.test(x, y, method="wild_bootstrap", n_permutations=B, seed=r)
+        res = hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=B), rng=r)
         pvalues["default"].append(res.pvalue)
-        lengths.append(res.info["wild_bootstrap_length"])
-        fixed = hsic.test(
-            x, y, method="wild_bootstrap", n_permutations=B, seed=r, wild_bootstrap_length=20.0
-        )
+        lengths.append(res.info["length"])
+        fixed = hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=B, length=20.0), rng=r)
         pvalues["l20_corrected"].append(fixed.pvalue)
         old_null = fixed.null_distribution / fixed.info["variance_correction"]
         pvalues["l20_uncorrected"].append(
             float((1 + np.sum(old_null >= fixed.statistic)) / (1 + B))
         )
-        pvalues["permutation"].append(hsic.test(x, y, n_permutations=B, seed=r).pvalue)
+        pvalues["permutation"].append(
+            hsic.test(x, y, method=hsic.Permutation(n_resamples=B), rng=r).pvalue
+        )
     out = {
         "phi": phi, "n": n, "reps": reps, "n_bootstrap": B, "seed": seed,
         "hypothesis": "dependent: y = sin(x) + AR(1) noise" if power else "independent",
@@ -114,8 +114,8 @@ def main() -> None:
     # warm-up (compilation) outside the timed settings
     warm = np.random.default_rng(0)
     for n in (200, 500):
-        hsic.test(ar1(warm, n, 0.5), ar1(warm, n, 0.5), method="wild_bootstrap",
-                  n_permutations=B)
+        hsic.test(ar1(warm, n, 0.5), ar1(warm, n, 0.5),
+                  method=hsic.WildBootstrap(n_resamples=B))
     for i, (phi, n, power) in enumerate(settings):
         row = run_setting(phi, n, power_reps if power else reps, B, seed=1000 + i, power=power)
         result["settings"].append(row)

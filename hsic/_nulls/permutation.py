@@ -5,7 +5,8 @@ permuted sample is ``HSIC_b(K, PLPᵀ) = Σ_ij K̄_ij L̄_{p(i)p(j)} / n²``, an
 ever recomputed. It is evaluated over blocks of ``PERMUTATION_ROWS`` rows,
 ``Σ_blocks Σ (K̄[block] ∘ L̄[p[block]][:, p])``: the gathered ``rows × n`` block stays in the
 CPU's cache while its columns are gathered (a scattered gather of the whole ``L̄[p][:, p]``,
-or a transposed read, misses the cache on nearly every access once n passes ~2000).
+or a transposed read, misses the cache on nearly every access once the matrices outgrow it;
+see ``benchmarks/README.md``).
 
 **Features.** For the feature tests, ``‖Φ̃ᵀ Ψ̃[p]‖²_F / n²`` with column-centred features.
 
@@ -40,8 +41,7 @@ __all__ = [
 ]
 
 #: Rows of ``K̄`` per block of the permuted sum (a ``128 × n`` float32 block is 512 KiB at
-#: n = 1000). Measured per permutation on this 2-core CPU against 16 to 256 rows: the best or
-#: near it at n = 1000, 2000 and 4000.
+#: n = 1000); chosen by measurement (see ``benchmarks/README.md``).
 PERMUTATION_ROWS = 128
 
 
@@ -74,7 +74,7 @@ def permuted_stack_sums(Kp: jax.Array, Ls: jax.Array, perms: jax.Array) -> jax.A
         def block(start):
             K_block = jax.lax.dynamic_slice_in_dim(Kp, start, rows, axis=1)
             block_rows = jax.lax.dynamic_slice_in_dim(padded, start, rows)
-            # One 2-D gather per matrix (a batched 3-D gather measured ~1.7× slower)
+            # One 2-D gather per matrix, not a batched 3-D gather (see benchmarks/README.md)
             L_block = jax.lax.map(lambda L: L[block_rows][:, p], Ls)
             return K_block.reshape(a, -1) @ L_block.reshape(b, -1).T
 
@@ -87,7 +87,8 @@ def permuted_stack_sums(Kp: jax.Array, Ls: jax.Array, perms: jax.Array) -> jax.A
 @jax.jit
 def permuted_sums(Kp: jax.Array, Lc: jax.Array, perms: jax.Array) -> jax.Array:
     """``Σ_ij K̄_ij L̄_{p(i)p(j)}`` for each row ``p`` of ``perms``: ``permuted_stack_sums``
-    with one matrix on each side (as fast as a kernel of its own, n = 300 to 2000).
+    with one matrix on each side (no slower than a kernel of its own; see
+    ``benchmarks/README.md``).
 
     ``Kp`` is ``pad_rows(K̄)``, ``Lc`` is ``L̄``.
     """

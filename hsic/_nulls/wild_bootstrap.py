@@ -27,10 +27,11 @@ factor ``v_ℓ`` and the test over-rejects, more so the larger ℓ. We rescale t
 have unit average variance, as the uncentred ones do. ``c_ℓ → 1`` when ``ℓ = o(n)``, so the
 asymptotics are those of the paper.
 
-**Multiplier length** ℓ (``wild_bootstrap_length``; default: chosen from the data). The
-bootstrap reproduces the autocovariances of the product features ``φ(x_t) ⊗ ψ(y_t)`` tapered by
-``a^{|τ|} ≈ 1 − |τ|/ℓ``. For a product feature whose autocorrelation decays like ``ρ^{|τ|}``
-this underestimates its long-run variance by the relative amount
+**Multiplier length** ℓ (``length`` of ``hsic.WildBootstrap``; default: chosen from the
+data). The bootstrap reproduces the autocovariances of the product features
+``φ(x_t) ⊗ ψ(y_t)`` tapered by ``a^{|τ|} ≈ 1 − |τ|/ℓ``. For a product feature whose
+autocorrelation decays like ``ρ^{|τ|}`` this underestimates its long-run variance by the
+relative amount
 ``Σ_τ (1 − a^{|τ|}) ρ^{|τ|} / Σ_τ ρ^{|τ|} ≈ 2ρ / ((1 − ρ²) ℓ)`` (Andrews 1991's AR(1)
 plug-in for a kernel of characteristic exponent 1). The default keeps this bias at
 ``ε = 5 %`` for the slowest feature:
@@ -48,13 +49,12 @@ and below n/4, past which centring shortens the effective length ``ℓ(1 − 2�
 records ℓ, how it was chosen, ``r_x``, ``r_y`` and ``c_ℓ``. The p-value is
 ``(1 + #{b : HSIC_b^{(b)} ≥ HSIC_b − tol}) / (1 + B)``, as for permutations.
 
-**Measured level** (α = 0.05, 400 pairs of independent Gaussian AR(1) series with
-coefficient φ, Gaussian kernels with the median heuristic, B = 299;
-``benchmarks/bench_wild_bootstrap_level.py``): φ = 0: 3.5 % (n = 200), 6.5 % (n = 500);
-φ = 0.5: 4.8 %, 3.7 %; φ = 0.8: 7.0 %, 7.0 % (95 % interval 4.7–10 %), where the permutation
-test rejected 47–51 % and the previous default (ℓ = 20, no correction) 10.5 % and 8 %. Under
-such strong autocorrelation the test is still slightly liberal at these n: centring caps the
-effective length ``ℓ(1 − 2ℓ/n)`` at about n/8, so part of the long-run variance is missed.
+**Level.** Measured on independent Gaussian AR(1) series
+(``benchmarks/bench_wild_bootstrap_level.py``; the rates are in ``benchmarks/README.md``), the
+rejection rate at α = 0.05 is within sampling error of α for AR coefficients up to 0.5. Under
+strong autocorrelation (0.8) the test is still slightly liberal at n = 200 to 500 (about 7 %):
+centring caps the effective length ``ℓ(1 − 2ℓ/n)`` at about n/8, so part of the long-run
+variance is missed.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def multiplier_process(
     eps = rng.standard_normal((count, n))
     if n == 1:
         return eps
-    from scipy.signal import lfilter  # deferred: scipy.signal takes ~1.7 s to import
+    from scipy.signal import lfilter  # deferred: scipy.signal is slow to import
 
     # y_t = sqrt(1 − a²) ε_t + a y_{t−1}, started from y_0 = ε_0.
     zi = a * eps[:, :1]

@@ -223,9 +223,10 @@ def _median_1d(col: jax.Array, exact: bool = False) -> tuple[jax.Array, jax.Arra
     The shift rounds distances far below the spread to 0 (2e-123 beside 0.25). When that
     makes the median 0 although fewer than ``⌊P/2⌋ + 1`` pairs are truly equal, the bisection
     is redone on the unshifted values with the exact count ``#{j : fl(s_j − s_i) <= t}``
-    (``_pairs_within``: the distances of ``pdist``) when ``exact`` is set; ~2-3× slower, so
-    only then (a ``lax.cond``; under ``vmap`` both branches run, so
-    ``median_distance_columns`` leaves ``exact`` off and the case to its caller).
+    (``_pairs_within``: the distances of ``pdist``) when ``exact`` is set; that is slower
+    (see ``benchmarks/README.md``), so only then (a ``lax.cond``; under ``vmap`` both
+    branches run, so ``median_distance_columns`` leaves ``exact`` off and the case to its
+    caller).
     """
     u = jnp.sort(col)
     m = u.shape[0]
@@ -260,8 +261,8 @@ def first_false(values: jax.Array, predicate, shape) -> jax.Array:
     """For each of ``shape`` queries, the first index j with ``predicate(values[j])`` False,
     where the (elementwise, per-query) predicate is True and then False along ``values``.
 
-    A binary search, unrolled (~log₂ m steps): one fused pass on the CPU, 1.4× faster than the
-    same steps in a loop. Exact for predicates on computed differences such as
+    A binary search, unrolled (~log₂ m steps) into one fused pass rather than a loop (see
+    ``benchmarks/README.md``). Exact for predicates on computed differences such as
     ``fl(v_j − v_i) <= t``, which are monotone in ``v_j``, where a ``searchsorted`` of
     ``v_i + t`` is not.
     """
@@ -400,8 +401,7 @@ def median_distance_numpy(x: np.ndarray) -> tuple[float, bool]:
     1-D data take ``_median_1d_numpy``. Otherwise the ``m(m−1)/2`` distinct squared distances
     come from ``scipy.spatial.distance.pdist`` (d ≤ 8: from the differences, accurate; larger d:
     the Gram expansion ``‖a‖² + ‖b‖² − 2aᵀb``, one BLAS call), and their two middle values from
-    ``_middle_order_statistics``. (For 1-D data the O(m log m) bisection is as fast as this at
-    m = 500 rows and faster at m = 1000.)
+    ``_middle_order_statistics``.
     """
     from scipy.spatial.distance import pdist  # deferred: scipy.spatial is slow to import
 
@@ -442,8 +442,8 @@ def median_distance(x: ArrayLike, *, name: str = "x") -> jax.Array | float:
     **1-D data** (``d = 1``) take an O(m log m) path in both: with the values sorted, the number
     of pairs at distance ``<= t`` is one vectorised ``searchsorted``, and a bisection over the
     bit patterns of ``t`` (31 steps in float32, 63 in float64) lands on the two middle order
-    statistics. The result is the same median (to the rounding of ``s_i + t``), at a few
-    milliseconds for m = 1000 instead of a selection over m(m−1)/2 distances. Distances so far
+    statistics. The result is the same median (to the rounding of ``s_i + t``), in
+    O(m log m) instead of a selection over m(m−1)/2 distances. Distances so far
     below the spread that this rounding makes them 0 do not trigger the fallback: both paths
     then take the median from the exact distances.
 

@@ -65,7 +65,7 @@ def _check_bandwidth(bandwidth: Any, factor: Any, cls_name: str) -> None:
             raise ValueError(
                 f"`bandwidth` of {cls_name} must be a positive finite number; got {bandwidth!r}."
             )
-    else:
+    elif bandwidth is None or isinstance(bandwidth, bool):  # arrays and tracers pass (fit)
         raise ValueError(
             f"`bandwidth` of {cls_name} must be 'median' or a positive number; got {bandwidth!r}."
         )

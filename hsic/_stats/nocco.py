@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from hsic._base.validation import check_number
 from hsic._stats.gram import centre
 
 __all__ = ["nocco_from_gram", "nocco_projection"]
@@ -20,8 +21,8 @@ __all__ = ["nocco_from_gram", "nocco_projection"]
 #: Block size of the Gauss–Jordan inverse. Each block step multiplies by the explicit inverse
 #: of its pivot block, which loses accuracy on ill-conditioned matrices as the block grows: on
 #: a 256 × 256 Gaussian Gram matrix of 4-dimensional data (cond 9e3, float32) the relative
-#: error was 7e-5 with blocks of 8 (LAPACK's float32 inverse: 1e-5), 2e-4 with 16 and 1e-3
-#: with 32, while the speed of blocks of 8 to 32 was the same within noise.
+#: error is 7e-5 with blocks of 8 (LAPACK's float32 inverse: 1e-5), 2e-4 with 16 and 1e-3
+#: with 32. Larger blocks are not faster (see ``benchmarks/README.md``).
 _GJ_BLOCK = 8
 
 
@@ -31,8 +32,9 @@ def _small_spd_inverse(P: jax.Array) -> jax.Array:
     Step k maps ``P`` to ``P − c r / p`` with pivot ``p = P[k, k]``, row ``r = P[k]`` and
     column ``c = P[:, k]``, then writes ``1/p`` at ``(k, k)``, ``r/p`` in the rest of row k
     and ``−c/p`` in the rest of column k (in-place inversion; Higham 2002, "Accuracy and
-    Stability of Numerical Algorithms", ch. 14). A ``fori_loop``: unrolled, it made the
-    HSIC-bottleneck training step compile ~5× longer (26 s)."""
+    Stability of Numerical Algorithms", ch. 14). A ``fori_loop``, not unrolled: unrolling
+    lengthens the compilation of the HSIC-bottleneck training step (see
+    ``benchmarks/README.md``)."""
     idx = jnp.arange(P.shape[0])
 
     def step(k, P):
@@ -56,12 +58,11 @@ def _spd_inverse(A: jax.Array, block: int | None = None) -> jax.Array:
     Without pivoting this is stable for SPD matrices (every pivot block is a Schur complement
     of ``A``, hence SPD). ``m`` is padded to a multiple of ``block`` with an identity block.
 
-    Only matrix products and slices: XLA runs them on its own threads. The LAPACK route
+    Only matrix products and slices: XLA runs them on its own threads, where the LAPACK route
     (``jnp.linalg.solve``: LU, then two triangular solves with m right-hand sides, in
-    OpenBLAS) was 5× slower for seven 256 × 256 inverses on the shared 2-core development
-    machine, where OpenBLAS's worker threads competed with XLA's and with other processes
-    (``benchmarks/bench_nocco_inverse.py``). Its float32 error is of the order of the LU
-    solve's (see ``_GJ_BLOCK``).
+    OpenBLAS) runs OpenBLAS's worker threads beside XLA's (the comparison:
+    ``benchmarks/bench_nocco_inverse.py``, ``benchmarks/README.md``). Its float32 error is of
+    the order of the LU solve's (see ``_GJ_BLOCK``).
     """
     block = block or _GJ_BLOCK
     m = A.shape[-1]
@@ -109,6 +110,9 @@ def _projection_bwd(ridge, inv, g):
     return (ridge * (inv @ g @ inv),)
 
 
+_projection.defvjp(_projection_fwd, _projection_bwd)
+
+
 def nocco_projection(K: ArrayLike, *, epsilon: float = 1e-5) -> jax.Array:
     """NOCCO's regularised projection ``R = K̄(K̄ + εmI)⁻¹`` of an ``(m, m)`` Gram matrix.
 
@@ -133,8 +137,7 @@ def nocco_projection(K: ArrayLike, *, epsilon: float = 1e-5) -> jax.Array:
       >>> np.asarray(R, dtype=float).round(4).tolist()
       [[0.3333, -0.3333], [-0.3333, 0.3333]]
     """
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
-        raise ValueError(f"`epsilon` must be a positive number; got {epsilon!r}.")
+    epsilon = check_number(epsilon, "epsilon", "a positive number", low=0, low_open=True)
     K = jnp.asarray(K)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         raise ValueError(f"`K` must be a square (m, m) Gram matrix; got shape {K.shape}.")
@@ -170,8 +173,7 @@ def nocco_from_gram(K: ArrayLike, L: ArrayLike, *, epsilon: float = 1e-5) -> jax
       NIPS. Ma, Lewis, Kleijn (2020), "The HSIC bottleneck: deep learning without
       back-propagation", AAAI.
     """
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
-        raise ValueError(f"`epsilon` must be a positive number; got {epsilon!r}.")
+    epsilon = check_number(epsilon, "epsilon", "a positive number", low=0, low_open=True)
     K = jnp.asarray(K)
     L = jnp.asarray(L)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape != L.shape:

@@ -33,6 +33,7 @@ from jax import lax
 from scipy.special import digamma
 
 from hsic._base.validation import check_choice, check_positive_int, float_dtype, precision
+from hsic._stats.distances import first_false
 from hsic.mi._common import check_base, check_pair, to_base
 
 __all__ = ["ksg"]
@@ -391,16 +392,16 @@ def _count_kernel(sorted_vals, vals, thresholds, *, strict):
     Entries past the real points hold +inf, and fail both predicates.
     """
 
-    def first_false(pred):
+    def search(pred):
         return first_false(sorted_vals, pred, vals.shape)
 
     if strict:
-        upper = first_false(lambda v: (v - vals) < thresholds)  # j < upper: v_j − v_i < t
-        lower = first_false(lambda v: (vals - v) >= thresholds)  # j < lower: v_i − v_j ≥ t
+        upper = search(lambda v: (v - vals) < thresholds)  # j < upper: v_j − v_i < t
+        lower = search(lambda v: (vals - v) >= thresholds)  # j < lower: v_i − v_j ≥ t
         count = upper - lower - 1  # minus the point itself
         return jnp.where(thresholds > 0, count, 0)
-    upper = first_false(lambda v: (v - vals) <= thresholds)
-    lower = first_false(lambda v: (vals - v) > thresholds)
+    upper = search(lambda v: (v - vals) <= thresholds)
+    lower = search(lambda v: (vals - v) > thresholds)
     return upper - lower - 1
 
 

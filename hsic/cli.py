@@ -27,8 +27,10 @@ import hsic
 from hsic._api.test import METHODS
 from hsic._base.argtypes import non_negative_int, positive_float, positive_int, probability
 from hsic._base.io import read_table
+from hsic.bottleneck._cli import add_bottleneck_command
 from hsic.datasets import EXAMPLES
 from hsic.kernels import KERNEL_NAMES
+from hsic.mi._cli import add_compare_command
 
 __all__ = ["build_parser", "main", "verdict"]
 
@@ -176,11 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_run_demo)
 
-    from hsic.mi._cli import add_compare_command  # `hsic compare`: hsic/mi/_cli.py
-
     add_compare_command(commands)
-
-    from hsic.bottleneck._cli import add_bottleneck_command
 
     add_bottleneck_command(commands)
     return parser

@@ -1,4 +1,4 @@
-"""Multi-device checks of ``hsic._sharding``, run in a subprocess by ``test_sharding.py``.
+"""Multi-device checks of the sharded sums and nulls, run in a subprocess by ``test_sharding.py``.
 
 JAX fixes its device count when it starts, so this script runs in a fresh interpreter with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N JAX_PLATFORMS=cpu``::
@@ -7,7 +7,7 @@ JAX fixes its device count when it starts, so this script runs in a fresh interp
         python tests/_multidevice_check.py 4
 
 On meshes of 2 to N devices it asserts that the sharded tiled sums equal the single-device
-``_tiled_sums`` (biased and unbiased; n not a multiple of tiles × devices; a mesh where a
+tiled sums (biased and unbiased; n not a multiple of tiles × devices; a mesh where a
 device gets only padding; devices in reverse order; float64), and that the sharded permutation
 null equals ``permutation_null`` exactly (and so gives the same p-value), also with another
 batch size; and that the RFF, Nyström and block tests and estimators give the single-device
@@ -22,8 +22,8 @@ def check_sums(n_devices: int) -> None:
     import numpy as np
 
     from hsic._base.devices import make_mesh
-    from hsic._estimators import _tiled_sums
-    from hsic._sharding import sharded_centred_sums
+    from hsic._stats import gram
+    from hsic._stats.gram import centred_sums, sharded_centred_sums
     from hsic.kernels import Gaussian, Linear
 
     # Each case is a fresh compilation (about a second), so the cases are few, and each device
@@ -36,31 +36,41 @@ def check_sums(n_devices: int) -> None:
              (np.float32, True, three), (np.float32, False, last), (np.float32, True, last)]
     rng = np.random.default_rng(0)
     n, rows = 37, 8
-    for i, (dtype, unbiased, d) in enumerate(cases):
-        with jax.enable_x64(dtype == np.float64):
-            x = rng.normal(size=(n, 2)).astype(dtype)
-            y = (x[:, :1] ** 2 + 0.5 * rng.normal(size=(n, 1))).astype(dtype)
-            kx, ky = Gaussian().fit(x), Linear()
-            single = _tiled_sums(kx, ky, x, y, unbiased=unbiased, rows=rows)
-            mesh = make_mesh(jax.devices()[d - 1 :: -1] if i == len(cases) - 1 else d)
-            sums = sharded_centred_sums(kx, ky, x, y, unbiased=unbiased, rows=rows, mesh=mesh)
-            assert sums.kl.sharding.device_set == set(mesh.devices.flat)
-            assert sums.kl.dtype == dtype
-            rtol = 1e-5 if dtype == np.float32 else 1e-12
-            for name in single._fields:
-                np.testing.assert_allclose(
-                    float(getattr(sums, name)), float(getattr(single, name)),
-                    rtol=rtol, atol=rtol * 1e-2,
-                    err_msg=f"{name}: {dtype.__name__}, unbiased={unbiased}, {mesh.size} devices",
+    tile_rows = gram.tile_rows
+    gram.tile_rows = lambda n: rows  # the single-device tiled sums, in the same 8-row tiles
+    try:
+        for i, (dtype, unbiased, d) in enumerate(cases):
+            with jax.enable_x64(dtype == np.float64):
+                x = rng.normal(size=(n, 2)).astype(dtype)
+                y = (x[:, :1] ** 2 + 0.5 * rng.normal(size=(n, 1))).astype(dtype)
+                kx, ky = Gaussian().fit(x), Linear()
+                estimator = "unbiased" if unbiased else "biased"
+                single = centred_sums(x, y, kx, ky, estimator=estimator, algorithm="tiled")
+                mesh = make_mesh(jax.devices()[d - 1 :: -1] if i == len(cases) - 1 else d)
+                sums = sharded_centred_sums(
+                    kx, ky, x, y, unbiased=unbiased, rows=rows, mesh=mesh
                 )
+                assert sums.kl.sharding.device_set == set(mesh.devices.flat)
+                assert sums.kl.dtype == dtype
+                rtol = 1e-5 if dtype == np.float32 else 1e-12
+                for name in single._fields:
+                    np.testing.assert_allclose(
+                        float(getattr(sums, name)), float(getattr(single, name)),
+                        rtol=rtol, atol=rtol * 1e-2,
+                        err_msg=f"{name}: {dtype.__name__}, unbiased={unbiased}, "
+                        f"{mesh.size} devices",
+                    )
+    finally:
+        gram.tile_rows = tile_rows
 
 
 def check_null(n_devices: int) -> None:
     import numpy as np
 
     from hsic._base.devices import make_mesh
-    from hsic._nulls import centred_grams, permutation_null, permutation_pvalue
-    from hsic._sharding import sharded_permutation_null
+    from hsic._nulls.permutation import permutation_null, sharded_permutation_null
+    from hsic._nulls.pvalues import permutation_pvalue
+    from hsic._stats.gram import centred_grams
     from hsic.kernels import Gaussian
 
     rng = np.random.default_rng(1)
@@ -94,10 +104,12 @@ def check_api(n_devices: int) -> None:
             float(fn(x, y, devices=n_devices)), float(fn(x, y)), rtol=1e-5
         )
     for method in ("permutation", "gamma"):
-        one = hsic.test(x, y, method=method, n_permutations=50, seed=3)
-        many = hsic.test(x, y, method=method, n_permutations=50, seed=3, devices=n_devices)
-        np.testing.assert_allclose(many.pvalue, one.pvalue, rtol=1e-5)
         if method == "permutation":
+            method = hsic.Permutation(n_resamples=50)
+        one = hsic.test(x, y, method=method, rng=3)
+        many = hsic.test(x, y, method=method, rng=3, devices=n_devices)
+        np.testing.assert_allclose(many.pvalue, one.pvalue, rtol=1e-5)
+        if one.method == "permutation":
             np.testing.assert_array_equal(many.null_distribution, one.null_distribution)
 
 
@@ -113,22 +125,21 @@ def check_large_scale(n_devices: int) -> None:
     x = rng.normal(size=(203, 2))
     y = np.sin(x[:, :1]) + rng.normal(size=(203, 1))
     for d in (n_devices,):
-        for method, kwargs in [
-            ("rff", dict(n_features=20)),
-            ("nystrom", dict(n_features=15, null="permutation", n_permutations=30)),
-            ("block", dict(block_size=20)),
+        for method, estimator_options in [
+            (hsic.RFF(n_features=20), dict(n_features=20)),
+            (hsic.Nystrom(n_features=15, null="permutation", n_resamples=30),
+             dict(n_features=15)),
+            (hsic.Block(size=20), dict(block_size=20)),
         ]:
-            one = hsic.test(x, y, method=method, seed=3, **kwargs)
-            many = hsic.test(x, y, method=method, seed=3, devices=d, **kwargs)
+            one = hsic.test(x, y, method=method, rng=3)
+            many = hsic.test(x, y, method=method, rng=3, devices=d)
             np.testing.assert_allclose(many.statistic, one.statistic, rtol=1e-5)
             np.testing.assert_allclose(many.pvalue, one.pvalue, rtol=1e-5)
             if one.null_distribution is not None:
                 np.testing.assert_allclose(
                     many.null_distribution, one.null_distribution, rtol=1e-4
                 )
-            estimator = dict(estimator=method, seed=3)
-            estimator.update({k: v for k, v in kwargs.items()
-                              if k in ("n_features", "block_size")})
+            estimator = dict(estimator=method.name, rng=3, **estimator_options)
             np.testing.assert_allclose(
                 float(hsic.hsic(x, y, devices=d, **estimator)),
                 float(hsic.hsic(x, y, **estimator)), rtol=1e-5,

@@ -54,10 +54,11 @@ def test_against_numpy_transcription(rng, weights):
     n, b1, b2, factors = 25, 30, 40, (0.5, 1.0, 2.0)
     x = rng.normal(size=n)
     y = np.cos(3 * x) + 0.5 * rng.normal(size=n)
-    res = hsic.test(
-        x, y, method="aggregated", bandwidth_factors=factors, weights=weights, seed=4,
-        n_permutations=b1, n_permutations_level=b2, dtype="float64", batch_size=7,
+    method = hsic.Aggregated(
+        n_resamples=b1, n_resamples_level=b2, bandwidth_factors=factors, weights=weights,
+        batch_size=7,
     )
+    res = hsic.test(x, y, method=method, rng=4, dtype="float64")
     w = np.ones((3, 3)) if weights is None else weights
     observed, p_obs, pvalue, u_alpha, t_obs = _aggregated_numpy(
         x, y, factors, w, 4, b1, b2, ALPHA
@@ -70,15 +71,24 @@ def test_against_numpy_transcription(rng, weights):
     assert u_alpha - 1e-10 <= res.info["u_alpha"] <= u_alpha
     a, b = res.info["selected"]
     assert res.statistic == pytest.approx(observed[3 * a + b], rel=1e-9)
-    assert res.null_distribution.shape == (b1,) and res.n_permutations == b1
+    assert res.null_distribution.shape == (b1,) and res.info["n_resamples"] == b1
+    np.testing.assert_array_equal(res.info["weights"], w / w.sum())  # normalised once
     assert res.bandwidth_x == pytest.approx(factors[a] * ref.median_bandwidth(x), rel=1e-12)
+
+
+def test_weights_are_normalised_once():
+    # dividing by the sum a second time moves about a third of such weights by an ulp
+    w = np.random.default_rng(0).uniform(0.2, 1.0, size=(50, 3, 3))
+    for weights in w:
+        method = hsic.Aggregated(bandwidth_factors=(0.5, 1, 2), weights=weights)
+        np.testing.assert_array_equal(method.weight_matrix(), weights / weights.sum())
 
 
 def test_single_bandwidth_statistics_and_pvalues_match_hsic_and_hsic_test(rng):
     n, B = 40, 50
     x = rng.normal(size=(n, 2))
     y = np.abs(x[:, 0]) + 0.5 * rng.normal(size=n)
-    res = hsic.test(x, y, method="aggregated", n_permutations=B, seed=9, dtype="float64")
+    res = hsic.test(x, y, method=hsic.Aggregated(n_resamples=B), rng=9, dtype="float64")
     assert res.info["bandwidth_factors"] == [0.25, 0.5, 1.0, 2.0, 4.0]
     for a, bx in enumerate(res.info["bandwidths_x"]):
         for b, by in enumerate(res.info["bandwidths_y"]):
@@ -90,7 +100,8 @@ def test_single_bandwidth_statistics_and_pvalues_match_hsic_and_hsic_test(rng):
         kx = Gaussian(bandwidth=res.info["bandwidths_x"][a])
         ky = Gaussian(bandwidth=res.info["bandwidths_y"][b])
         single = hsic.test(
-            x, y, kernel_x=kx, kernel_y=ky, n_permutations=B, seed=9, dtype="float64"
+            x, y, kernel_x=kx, kernel_y=ky, method=hsic.Permutation(n_resamples=B), rng=9,
+            dtype="float64",
         )
         assert res.info["pvalues"][a][b] == pytest.approx(single.pvalue, rel=1e-12)
 
@@ -102,33 +113,33 @@ def test_pvalue_agrees_with_the_decision(rng):
         y = 0.3 * r / 24 * x**2 + rng.normal(size=n)
         weights = rng.uniform(0.2, 1.0, size=(3, 3)) if r % 2 else None
         for alpha in (0.05, 0.1, 0.2):
-            res = hsic.test(
-                x, y, method="aggregated", bandwidth_factors=(0.5, 1, 2), weights=weights,
-                n_permutations=30, n_permutations_level=(29, 49)[r % 3 == 0], seed=r,
-                alpha=alpha,
+            method = hsic.Aggregated(
+                bandwidth_factors=(0.5, 1, 2), weights=weights, n_resamples=30,
+                n_resamples_level=(29, 49)[r % 3 == 0], alpha=alpha,
             )
+            res = hsic.test(x, y, method=method, rng=r)
             assert (res.pvalue <= alpha) == res.info["reject"], (r, alpha, res.pvalue)
 
 
 def test_seed_and_batching(rng):
     x = rng.normal(size=30)
     y = rng.normal(size=30)
-    a = hsic.test(x, y, method="aggregated", n_permutations=40, seed=3)
-    b = hsic.test(x, y, method="aggregated", n_permutations=40, seed=3, batch_size=9)
+    a = hsic.test(x, y, method=hsic.Aggregated(n_resamples=40), rng=3)
+    b = hsic.test(x, y, method=hsic.Aggregated(n_resamples=40, batch_size=9), rng=3)
     assert a.pvalue == b.pvalue and a.info == b.info
-    c = hsic.test(x, y, method="aggregated", n_permutations=40, seed=4)
+    c = hsic.test(x, y, method=hsic.Aggregated(n_resamples=40), rng=4)
     assert c.info["pvalues"] != a.info["pvalues"]
-    assert a.method == "aggregated" and "40 permutations" in repr(a)
-    assert a.to_dict()["info"]["n_permutations_level"] == 40
+    assert a.method == "aggregated" and "n_resamples=40" in repr(a)
+    assert a.to_dict()["info"]["n_resamples_level"] == 40
 
 
-def _rejections(method, replications, n, seed, **kwargs):
+def _rejections(method, replications, n, seed):
     rng = np.random.default_rng(seed)
     rejected = 0
     for r in range(replications):
         x = rng.normal(size=n)
         y = rng.standard_t(df=3, size=n)
-        rejected += hsic.test(x, y, method=method, seed=r, **kwargs).pvalue <= ALPHA
+        rejected += hsic.test(x, y, method=method, rng=r).pvalue <= ALPHA
     return rejected
 
 
@@ -136,19 +147,18 @@ def test_level_fast():
     replications = 200
     # B1 large enough that the per-pair p-values rarely tie at their minimum 1/(1 + B1) (ties
     # make the test conservative), B2 = 99 so that alpha (1 + B2) is an integer.
-    rejected = _rejections(
-        "aggregated", replications, 30, seed=11, n_permutations=199, n_permutations_level=99,
-        bandwidth_factors=(0.5, 1, 2),
+    method = hsic.Aggregated(
+        n_resamples=199, n_resamples_level=99, bandwidth_factors=(0.5, 1, 2)
     )
+    rejected = _rejections(method, replications, 30, seed=11)
     ref.assert_calibrated(rejected, replications)
 
 
 @pytest.mark.slow
 def test_level_slow():
     replications = 1000
-    rejected = _rejections(
-        "aggregated", replications, 50, seed=12, n_permutations=999, n_permutations_level=199
-    )
+    method = hsic.Aggregated(n_resamples=999, n_resamples_level=199)
+    rejected = _rejections(method, replications, 50, seed=12)
     ref.assert_calibrated(rejected, replications)
 
 
@@ -157,12 +167,12 @@ def _sine(rng, n):
     return x, np.sin(8 * np.pi * x) + 0.5 * rng.normal(size=n)
 
 
-def _power(method, replications, n, seed, **kwargs):
+def _power(method, replications, n, seed):
     rng = np.random.default_rng(seed)
     hits = 0
     for r in range(replications):
         x, y = _sine(rng, n)
-        hits += hsic.test(x, y, method=method, seed=r, **kwargs).pvalue <= ALPHA
+        hits += hsic.test(x, y, method=method, rng=r).pvalue <= ALPHA
     return hits / replications
 
 
@@ -172,36 +182,35 @@ def test_more_power_than_the_median_heuristic_on_a_fast_sine():
     # above J/alpha = 25/0.05 (see the module notes).
     replications, n = 10, 100
     aggregated = _power(
-        "aggregated", replications, n, seed=21, n_permutations=499, n_permutations_level=199
+        hsic.Aggregated(n_resamples=499, n_resamples_level=199), replications, n, seed=21
     )
-    median = _power("permutation", replications, n, seed=21, n_permutations=199)
+    median = _power(hsic.Permutation(n_resamples=199), replications, n, seed=21)
     assert aggregated >= 0.8 and aggregated >= median + 0.5, (aggregated, median)
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "options, kwargs, match",
     [
-        (dict(bandwidth_factors=()), "`bandwidth_factors` must be a non-empty sequence"),
-        (dict(bandwidth_factors=(1.0, -2.0)), "`bandwidth_factors` must be a non-empty"),
-        (dict(bandwidth_factors=(1.0, 1.0)), "`bandwidth_factors` must not repeat"),
-        (dict(bandwidth_factors="median"), "`bandwidth_factors` must be a non-empty"),
-        (dict(weights=np.ones((2, 2))), r"`weights` must be an array of shape \(5, 5\)"),
-        (dict(weights=-np.ones((5, 5))), "`weights` must be positive and finite"),
-        (dict(alpha=0.0), r"`alpha` must be a number in \(0, 1\); got 0.0"),
-        (dict(alpha=1.5), r"`alpha` must be a number in \(0, 1\)"),
-        (dict(n_permutations_level=0), "`n_permutations_level` must be a positive integer"),
-        (dict(n_permutations=0), "`n_permutations` must be a positive integer; got 0"),
-        (dict(batch_size=0), "`batch_size` must be a positive integer; got 0"),
-        (dict(kernel_x="linear"), "`kernel_x` must be a Gaussian or Laplace kernel"),
-        (dict(kernel_y="delta"), "`kernel_y` must be a Gaussian or Laplace kernel"),
-        (dict(devices=1), "`devices`/`mesh` are not supported by method='aggregated'"),
+        (dict(bandwidth_factors=()), {}, "`bandwidth_factors` must be a non-empty sequence"),
+        (dict(bandwidth_factors=(1.0, -2.0)), {}, "`bandwidth_factors` must be a non-empty"),
+        (dict(bandwidth_factors=(1.0, 1.0)), {}, "`bandwidth_factors` must not repeat"),
+        (dict(bandwidth_factors="median"), {}, "`bandwidth_factors` must be a non-empty"),
+        (dict(weights=np.ones((2, 2))), {}, r"`weights` must be an array of shape \(5, 5\)"),
+        (dict(weights=-np.ones((5, 5))), {}, "`weights` must be positive and finite"),
+        (dict(alpha=0.0), {}, r"`alpha` must be a number in \(0, 1\); got 0.0"),
+        (dict(alpha=1.5), {}, r"`alpha` must be a number in \(0, 1\)"),
+        (dict(n_resamples_level=0), {}, "`n_resamples_level` must be a positive integer"),
+        (dict(n_resamples=0), {}, "`n_resamples` must be a positive integer; got 0"),
+        (dict(batch_size=0), {}, "`batch_size` must be a positive integer; got 0"),
+        ({}, dict(kernel_x="linear"), "`kernel_x` must be a Gaussian or Laplace kernel"),
+        ({}, dict(kernel_y="delta"), "`kernel_y` must be a Gaussian or Laplace kernel"),
+        ({}, dict(devices=1), "`devices`/`mesh` are not supported by method='aggregated'"),
     ],
 )
-def test_bad_arguments(rng, kwargs, match):
+def test_bad_arguments(rng, options, kwargs, match):
     x = rng.normal(size=20)
     with pytest.raises(ValueError, match=match):
-        hsic.test(x, x**2, method="aggregated", n_permutations=kwargs.pop("n_permutations", 9),
-                  **kwargs)
+        hsic.test(x, x**2, method=hsic.Aggregated(**{"n_resamples": 9, **options}), **kwargs)
 
 
 def test_too_few_samples():

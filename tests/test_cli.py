@@ -75,10 +75,12 @@ def test_json_matches_direct_call(capsys, files, xy, method, y_file):
     assert status == 0, err
     assert err == ""  # no progress bar with --json or off a terminal
     got = json.loads(out)
-    expected = hsic.test(*xy, method=method, n_permutations=B, seed=3)
+    if method == "permutation":
+        method = hsic.Permutation(n_resamples=B)
+    expected = hsic.test(*xy, method=method, rng=3)
     assert got == json.loads(json.dumps(expected.to_dict()))
     assert got["pvalue"] == expected.pvalue
-    assert got["n"] == N and got["method"] == method
+    assert got["n"] == N and got["method"] == expected.method
 
 
 def test_seed_is_honoured(capsys, tmp_path, files, xy):
@@ -98,7 +100,8 @@ def test_seed_is_honoured(capsys, tmp_path, files, xy):
             seed,
         )
         pvalues.append(json.loads(out)["pvalue"])
-        assert pvalues[-1] == hsic.test(x, xy[1], n_permutations=B, seed=seed).pvalue
+        assert pvalues[-1] == hsic.test(x, xy[1], method=hsic.Permutation(n_resamples=B),
+                                        rng=seed).pvalue
     assert pvalues[0] != pvalues[1]
 
 
@@ -114,7 +117,7 @@ def test_human_output(capsys, files, xy, alpha, verdict):
         capsys, "test", files["x.csv"], files["y.npy"], "--permutations", B, "--alpha", alpha
     )
     assert status == 0, err
-    res = hsic.test(*xy, n_permutations=B, seed=0)
+    res = hsic.test(*xy, method=hsic.Permutation(n_resamples=B), rng=0)
     assert 0.01 < res.pvalue <= 0.05  # so that both verdicts are exercised
     assert f"pvalue     = {res.pvalue:.4g}" in out
     assert f"X: {files['x.csv']} ({N} samples, 2 columns)" in out
@@ -208,7 +211,7 @@ def test_entry_point_in_a_subprocess(files):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    assert json.loads(proc.stdout)["n_permutations"] == B
+    assert json.loads(proc.stdout)["info"]["n_resamples"] == B
 
 
 def test_startup_leaves_slow_scipy_modules_unimported():
@@ -385,7 +388,7 @@ def test_demo(capsys):
     assert "uncorrelated" in out
     assert "reject independence" in out
     x, y = hsic.load_example("ring")
-    assert f"pvalue     = {hsic.test(x, y, seed=0).pvalue:.4g}" in out
+    assert f"pvalue     = {hsic.test(x, y, rng=0).pvalue:.4g}" in out
 
 
 def test_demo_independent_json(capsys):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hsic
-from hsic import _estimators
+from hsic._stats import gram
 from hsic.kernels import Gaussian, Laplace, Linear, Polynomial, Precomputed
 
 N = 40
@@ -99,13 +99,13 @@ def test_precomputed_equals_data_path(rng):
 
 @pytest.mark.parametrize("estimator", ["biased", "unbiased"])
 @pytest.mark.parametrize("rows", [8, 64])
-def test_tiled_equals_dense_over_several_tiles(rng, estimator, rows):
+def test_tiled_equals_dense_over_several_tiles(rng, monkeypatch, estimator, rows):
     x, y = _data(rng, n=203)  # not a multiple of the tile: exercises padding
     x32, y32 = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
     kx, ky = Gaussian().fit(x32), Laplace().fit(y32)
-    unbiased = estimator == "unbiased"
-    dense = _estimators._dense_sums(kx, ky, x32, y32, unbiased=unbiased)
-    tiled = _estimators._tiled_sums(kx, ky, x32, y32, unbiased=unbiased, rows=rows)
+    dense = gram.centred_sums(x32, y32, kx, ky, estimator=estimator, algorithm="dense")
+    monkeypatch.setattr(gram, "tile_rows", lambda n: rows)  # several tiles of `rows` rows
+    tiled = gram.centred_sums(x32, y32, kx, ky, estimator=estimator, algorithm="tiled")
     for name in dense._fields:
         np.testing.assert_allclose(
             float(getattr(tiled, name)), float(getattr(dense, name)), rtol=2e-5, err_msg=name
@@ -138,11 +138,11 @@ def test_float32_stays_accurate_at_moderate_n(rng):
 
 def test_auto_algorithm_rule():
     k = Gaussian(1.0)
-    assert _estimators.choose_algorithm("auto", k, k) == "tiled"
-    assert _estimators.choose_algorithm("dense", k, k) == "dense"
-    assert _estimators.choose_algorithm("auto", Precomputed(), k) == "dense"
+    assert gram.choose_algorithm("auto", k, k) == "tiled"
+    assert gram.choose_algorithm("dense", k, k) == "dense"
+    assert gram.choose_algorithm("auto", Precomputed(), k) == "dense"
     with pytest.raises(ValueError, match="precomputed"):
-        _estimators.choose_algorithm("tiled", Precomputed(), k)
+        gram.choose_algorithm("tiled", Precomputed(), k)
 
 
 @pytest.mark.parametrize("estimator", ["biased", "unbiased"])
@@ -226,14 +226,18 @@ def test_gradient_with_median_bandwidth_is_finite(rng):
     assert np.all(np.isfinite(np.array(g)))
 
 
-def test_no_retrace_on_second_call_of_same_shape(rng):
+def test_no_retrace_on_second_call_of_same_shape(rng, caplog):
     x, y = _data(rng, n=37)
     hsic.hsic(x, y)
-    before = _estimators._tiled_sums._cache_size()
     x2, y2 = _data(rng, n=37)
-    hsic.hsic(x2, y2)  # new data, new median bandwidths
-    hsic.hsic(x2, y2, kernel_x=Gaussian(3.0))  # a fixed bandwidth of the same kernel type
-    assert _estimators._tiled_sums._cache_size() == before
+    caplog.clear()
+    with caplog.at_level("WARNING"), jax.log_compiles():
+        hsic.hsic(x2, y2)  # new data, new median bandwidths
+        hsic.hsic(x2, y2, kernel_x=Gaussian(3.0))  # a fixed bandwidth of the same kernel type
+    assert not [r for r in caplog.records if r.getMessage().startswith("Compiling")]
+    with caplog.at_level("WARNING"), jax.log_compiles():  # the check sees a compilation
+        hsic.hsic(*_data(rng, n=38))
+    assert [r for r in caplog.records if r.getMessage().startswith("Compiling")]
 
 
 def test_float64_on_request_leaves_x64_mode_off(rng):

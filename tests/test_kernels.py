@@ -2,7 +2,7 @@
 against ``np.median(scipy.spatial.distance.pdist(x))``, with ties, duplicates, the fallback and
 the subsample rule."""
 
-import functools
+import math
 import warnings
 
 import jax
@@ -13,7 +13,8 @@ import scipy.spatial.distance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hsic import _pairwise, kernels
+from hsic import kernels
+from hsic._stats import distances
 
 
 def _pdist_median(x):
@@ -57,7 +58,7 @@ def test_1d_median_jax_paths_agree_with_pdist(rng, n):
     expected = _pdist_median(x[_rows(n)])
     with jax.enable_x64(True):
         traced64 = float(_jit_median(jnp.asarray(x)))
-        batched64 = np.asarray(kernels._median_distance_columns(jnp.asarray(np.c_[x, 2 * x]))[0])
+        batched64 = np.asarray(distances.median_distance_columns(jnp.asarray(np.c_[x, 2 * x]))[0])
     assert traced64 == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(batched64, [expected, 2 * expected], rtol=1e-12)
     x32 = x.astype(np.float32)
@@ -79,16 +80,17 @@ def test_1d_median_fallback_in_every_path():
     x = np.r_[np.zeros(30), [1.0, 3.0]]
     with pytest.warns(RuntimeWarning, match="median distance between samples of `x` is 0"):
         assert kernels.median_distance(x) == pytest.approx(2.0)
-    sigma, fallback = jax.jit(kernels._median_1d)(jnp.asarray(x, jnp.float32))
+    assert float(_jit_median(jnp.asarray(x, jnp.float32))) == pytest.approx(2.0)
+    (sigma,), (fallback,) = distances.median_distance_columns(jnp.asarray(x, jnp.float32)[:, None])
     assert bool(fallback) and float(sigma) == pytest.approx(2.0)
-    sigmas, fallbacks = kernels._median_distance_columns(jnp.asarray(np.c_[x, np.ones(32)]))
+    sigmas, fallbacks = distances.median_distance_columns(jnp.asarray(np.c_[x, np.ones(32)]))
     np.testing.assert_allclose(np.asarray(sigmas), [2.0, 1.0], rtol=1e-6)
     assert np.asarray(fallbacks).tolist() == [True, True]
 
 
 def test_batched_columns_compile_once_per_shape(rng):
     traces = []
-    inner = kernels._median_distance_columns.__wrapped__
+    inner = distances.median_distance_columns.__wrapped__
 
     @jax.jit
     def counted(cols):
@@ -112,14 +114,29 @@ def _middle_by_sort(values):
     return float(s[(len(s) - 1) // 2]), float(s[len(s) // 2])
 
 
+def _middle_order_statistics(monkeypatch, values):
+    """The two middle order statistics that ``median_distance_numpy`` selects from the squared
+    distances of d-dimensional data, given ``values`` as those squared distances (``pdist``'s
+    output replaced); read back from its median ``(√lower + √upper)/2``."""
+    monkeypatch.setattr(scipy.spatial.distance, "pdist", lambda *args, **kwargs: values)
+    median, fallback = distances.median_distance_numpy(np.zeros((3, 2)))
+    assert not fallback
+    return median
+
+
+def _median_of_middle(values):
+    lower, upper = _middle_by_sort(values)
+    return 0.5 * (math.sqrt(lower) + math.sqrt(upper))
+
+
 @pytest.mark.parametrize("size", [1, 2, 7, 4095, 4096, 124_750, 124_751])
-def test_middle_order_statistics_match_a_sort(rng, size):
+def test_middle_order_statistics_match_a_sort(rng, monkeypatch, size):
     values = rng.exponential(size=size)
-    assert kernels._middle_order_statistics(values) == _middle_by_sort(values)
+    assert _middle_order_statistics(monkeypatch, values) == _median_of_middle(values)
 
 
 @pytest.mark.parametrize("case", ["ties", "sorted", "reversed", "strided_outliers", "constant"])
-def test_middle_order_statistics_exact_when_the_sample_misleads(rng, case):
+def test_middle_order_statistics_exact_when_the_sample_misleads(rng, monkeypatch, case):
     # every case is large enough for the sampled bracket; some make the sample unrepresentative
     # (every 32nd value an outlier), so the bracket misses and the whole array is partitioned
     size = 20_001
@@ -130,7 +147,8 @@ def test_middle_order_statistics_exact_when_the_sample_misleads(rng, case):
         "strided_outliers": np.where(np.arange(size) % 32 == 0, 1e6, rng.normal(size=size)),
         "constant": np.full(size, 2.5),
     }[case]
-    assert kernels._middle_order_statistics(values) == _middle_by_sort(values)
+    values = values - values.min() + 1.0  # squared distances: positive, the order kept
+    assert _middle_order_statistics(monkeypatch, values) == _median_of_middle(values)
 
 
 @pytest.mark.parametrize("d", [2, 5, 12])
@@ -155,26 +173,49 @@ _SAMPLES = {
 
 @pytest.mark.parametrize("m", [128, 129, 500, 1000])
 @pytest.mark.parametrize("sample", sorted(_SAMPLES))
-def test_1d_median_bracket_gives_the_full_bisection_result(rng, monkeypatch, sample, m):
+def test_1d_median_bracket_gives_the_full_bisection_result(rng, sample, m):
     x = _SAMPLES[sample](rng, m)
-    fast = kernels._median_1d_numpy(x)
-    monkeypatch.setattr(kernels, "_BRACKET_ROWS", 10**9)  # no bracket: 63-bit bisection
-    assert kernels._median_1d_numpy(x) == fast
+    fast = distances.median_distance_numpy(x[:, None])
+    with jax.enable_x64(True):  # the same rule, by a 63-bit bisection from [0, inf]: no bracket
+        (sigma,), (fallback,) = distances.median_distance_columns(jnp.asarray(x)[:, None])
+    assert bool(fallback) == fast[1]
+    if fast[1]:  # the fallback's mean non-zero distance is summed in another order
+        assert float(sigma) == pytest.approx(fast[0], rel=1e-12)
+    else:
+        assert float(sigma) == fast[0]
     if not fast[1]:
         assert fast[0] == pytest.approx(_pdist_median(x), rel=1e-12)
 
 
-@pytest.mark.parametrize("scale,offset", [(1.0, 0.0), (1e-3, 1e8), (1e5, -3.0)])
-def test_1d_median_exact_count_equals_pdist_bit_for_bit(rng, scale, offset):
+def _far_below_the_spread(rng, m, far, base, spacing):
+    """``a`` values at ``far`` and ``m − a`` distinct ones within ``m·spacing`` of ``base``,
+    ``|base| ≪ |far|``: shifted by the middle value (one at ``far``), the small distances all
+    round to 0, with ``a`` the fewest for which that makes the median 0 (so the shifted
+    selection loses them and the traced path redoes it with exact distances); a few exact ties
+    among the small values when there are enough of them."""
+    pairs = m * (m - 1) // 2
+    a = next(a for a in range(m // 2 + 1, m)
+             if a * (a - 1) // 2 + (m - a) * (m - a - 1) // 2 >= pairs // 2 + 1)
+    small = base + spacing * rng.uniform(0.0, m, size=m - a)
+    if m - a >= 8:
+        small[:2] = small[2:4]  # exact ties
+    return rng.permutation(np.r_[np.full(a, far), small])
+
+
+@pytest.mark.parametrize(
+    "far,base,spacing", [(0.25, 0.0, 1e-123), (1e8, 3.0, 1e-13), (-1e5, 1e-3, 1e-15)]
+)
+def test_1d_median_exact_count_equals_pdist_bit_for_bit(rng, far, base, spacing):
     # the lost-distances branch of the traced path: the exact count fl(u_j − u_i) <= t is the
     # distance pdist computes, so the median is pdist's to the last bit, whatever the offset
     for m in (7, 64, 301):
-        x = offset + scale * rng.normal(size=m)
-        x[: m // 3] = x[m // 3 : 2 * (m // 3)]  # exact ties
+        x = _far_below_the_spread(rng, m, far, base, spacing)
         with jax.enable_x64(True):
-            u = jnp.sort(jnp.asarray(x))
-            median, _ = kernels._median_by_bisection(u, functools.partial(kernels._pairs_within, u))
-        assert float(median) == _pdist_median(x)
+            # the shifted selection (vmapped over columns, no redo) loses the small distances
+            assert bool(distances.median_distance_columns(jnp.asarray(x)[:, None])[1][0])
+            median = _jit_median(jnp.asarray(x))
+        assert float(median) == _pdist_median(x) > 0
+        assert kernels.median_distance(x) == _pdist_median(x)
 
 
 def test_1d_median_keeps_distances_far_below_the_spread():
@@ -184,12 +225,11 @@ def test_1d_median_keeps_distances_far_below_the_spread():
     x = np.array([0.0, 0.25, 0.25, 0.25, 0.25, 0.25, 2.0465976069063437e-123])
     assert kernels.median_distance(x) == _pdist_median(x)
     with jax.enable_x64(True):  # the traced path redoes it with exact distances
-        sigma, fallback = kernels._median_distance_impl(jnp.asarray(x)[:, None])
-        assert float(sigma) == _pdist_median(x) and not bool(fallback)
+        sigma = _jit_median(jnp.asarray(x))  # not the fallback (the mean non-zero distance)
+        assert float(sigma) == _pdist_median(x)
         # vmapped over columns it still falls back; pairwise settles such columns on the host
-        assert np.asarray(kernels._median_distance_columns(jnp.asarray(x)[:, None])[1]).all()
-        gaussian = kernels.Gaussian()
+        assert np.asarray(distances.median_distance_columns(jnp.asarray(x)[:, None])[1]).all()
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no fallback warning
-            (fitted,) = _pairwise._fit_kernels(gaussian, jnp.asarray(x)[:, None], "x", ["a"])
-        assert fitted.bandwidth == _pdist_median(x)
+            sigma, fallback = distances.median_distance_numpy(np.asarray(x)[:, None])
+        assert not fallback and sigma == _pdist_median(x)

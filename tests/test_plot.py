@@ -23,17 +23,19 @@ def _saved(ax, path):
 
 
 @pytest.mark.parametrize(
-    "method, kwargs",
+    "method",
     [
-        ("permutation", dict(n_permutations=99)),
-        ("gamma", {}),
-        ("aggregated", dict(n_permutations=49)),
-        ("wild_bootstrap", dict(n_permutations=49)),
+        hsic.Permutation(n_resamples=99),
+        hsic.Gamma(),
+        hsic.Aggregated(n_resamples=49),
+        hsic.WildBootstrap(n_resamples=49),
     ],
+    ids=lambda method: method.name,
 )
-def test_null_distribution_png(data, tmp_path, method, kwargs):
+def test_null_distribution_png(data, tmp_path, method):
     backend = matplotlib.get_backend()
-    res = hsic.test(*data, method=method, seed=0, **kwargs)
+    res = hsic.test(*data, method=method, rng=0)
+    method = method.name
     ax = hsic.plot.null_distribution(res)
     _saved(ax, tmp_path / f"{method}.png")
     # the observed statistic is marked, and the p-value is in the legend
@@ -55,7 +57,7 @@ def test_result_plot_method_on_a_given_axes(data, tmp_path):
     fig = Figure()
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
-    res = hsic.test(*data, n_permutations=49)
+    res = hsic.test(*data, method=hsic.Permutation(n_resamples=49))
     assert res.plot(ax=axes[1], bins=10) is axes[1]
     assert len(axes[1].patches) == 10 and not axes[0].patches
     fig.savefig(tmp_path / "given.png")

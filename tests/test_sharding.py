@@ -16,20 +16,19 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from hsic import _estimators, _nulls, _sharding
 from hsic._base.devices import AXIS, check_mesh, make_mesh, resolve_mesh
-from hsic._sharding import (
-    sharded_centred_sums,
-    sharded_permutation_null,
-)
+from hsic._nulls import permutation as nulls
+from hsic._nulls.permutation import sharded_permutation_null
+from hsic._stats import gram
+from hsic._stats.gram import sharded_centred_sums
 from hsic.kernels import Gaussian, Precomputed
 
 HERE = pathlib.Path(__file__).resolve().parent
 N_DEVICES = 4
 # Every compilation costs about a second, so the tests share shapes, and so compiled code, with
-# each other and with the doctests of hsic/_sharding.py: the statistic on N = 50 samples of one
-# dimension with Gaussian kernels, in 16-row tiles (4 tiles, the last one mostly padding), and
-# the null at N_NULL = 30 in batches of 8.
+# each other and with the doctests of hsic/_stats/gram.py and hsic/_nulls/permutation.py: the
+# statistic on N = 50 samples of one dimension with Gaussian kernels, in 16-row tiles (4 tiles,
+# the last one mostly padding), and the null at N_NULL = 30 in batches of 8.
 N, ROWS, N_NULL, BATCH = 50, 16, 30, 8
 
 
@@ -42,9 +41,26 @@ def _kernels(x, y):
     return Gaussian().fit(x), Gaussian().fit(y)
 
 
+@pytest.fixture
+def tiled(monkeypatch):
+    """The single-device tiled sums in ``ROWS``-row tiles: ``gram.centred_sums`` with
+    ``algorithm="tiled"`` and its tile size set to ``ROWS``."""
+    monkeypatch.setattr(gram, "tile_rows", lambda n: ROWS)
+
+    def sums(kx, ky, x, y, *, unbiased):
+        estimator = "unbiased" if unbiased else "biased"
+        return gram.centred_sums(x, y, kx, ky, estimator=estimator, algorithm="tiled")
+
+    return sums
+
+
 def _centred(rng):
     x, y = _data(rng, n=N_NULL)
-    return _nulls.centred_grams(Gaussian(1.0), Gaussian(1.0), *jax.device_put((x, y)))[:2]
+    return gram.centred_grams(Gaussian(1.0), Gaussian(1.0), *jax.device_put((x, y)))[:2]
+
+
+def _compilations(records):
+    return [r.getMessage() for r in records if r.getMessage().startswith("Compiling")]
 
 
 # ---- meshes ------------------------------------------------------------------------------------
@@ -102,26 +118,34 @@ def test_check_and_resolve_mesh():
 
 
 @pytest.mark.parametrize("unbiased", [False, True])
-def test_sharded_sums_on_one_device_equal_tiled_sums(rng, unbiased):
+def test_sharded_sums_on_one_device_equal_tiled_sums(rng, tiled, unbiased):
     x, y = _data(rng)
     kx, ky = _kernels(x, y)
-    single = _estimators._tiled_sums(kx, ky, x, y, unbiased=unbiased, rows=ROWS)
+    single = tiled(kx, ky, x, y, unbiased=unbiased)
     sums = sharded_centred_sums(kx, ky, x, y, unbiased=unbiased, rows=ROWS, mesh=make_mesh(1))
-    assert isinstance(sums, _estimators.CentredSums)
+    assert isinstance(sums, gram.CentredSums)
     for name in single._fields:
         np.testing.assert_allclose(
             float(getattr(sums, name)), float(getattr(single, name)), rtol=1e-6, err_msg=name
         )
 
 
-def test_sharded_sums_do_not_retrace_for_new_data_or_bandwidth(rng):
+def test_sharded_sums_do_not_retrace_for_new_data_or_bandwidth(rng, caplog):
     mesh = make_mesh(1)
     x, y = _data(rng)
     sharded_centred_sums(Gaussian(1.0), Gaussian(0.5), x, y, unbiased=False, rows=ROWS, mesh=mesh)
-    before = _sharding._sharded_sums._cache_size()
     x2, y2 = _data(rng)
-    sharded_centred_sums(Gaussian(2.0), Gaussian(0.5), x2, y2, unbiased=False, rows=ROWS, mesh=mesh)
-    assert _sharding._sharded_sums._cache_size() == before
+    caplog.clear()
+    with caplog.at_level("WARNING"), jax.log_compiles():
+        sharded_centred_sums(
+            Gaussian(2.0), Gaussian(0.5), x2, y2, unbiased=False, rows=ROWS, mesh=mesh
+        )
+    assert _compilations(caplog.records) == []
+    with caplog.at_level("WARNING"), jax.log_compiles():  # the check sees a compilation
+        sharded_centred_sums(
+            Gaussian(2.0), Gaussian(0.5), x2, y2, unbiased=False, rows=ROWS // 2, mesh=mesh
+        )
+    assert _compilations(caplog.records)
 
 
 def test_sharded_sums_reject_bad_arguments(rng):
@@ -137,7 +161,7 @@ def test_sharded_sums_reject_bad_arguments(rng):
 
 def test_sharded_null_on_one_device_equals_permutation_null(rng):
     Kc, Lc = _centred(rng)
-    expected = _nulls.permutation_null(Kc, Lc, np.random.default_rng(3), 17, batch_size=BATCH)
+    expected = nulls.permutation_null(Kc, Lc, np.random.default_rng(3), 17, batch_size=BATCH)
     for batch_size, progress in ((BATCH, False), (3, False), (BATCH, True)):
         got = sharded_permutation_null(
             Kc, Lc, np.random.default_rng(3), 17, batch_size=batch_size, mesh=make_mesh(1),
@@ -167,16 +191,14 @@ def test_two_to_four_devices_match_the_single_device_results():
 # ---- transfer guards: nothing moves between host and device implicitly ---------------------
 
 
-def test_tiled_statistic_makes_no_implicit_transfer(rng):
+def test_tiled_statistic_makes_no_implicit_transfer(rng, tiled):
     x, y = _data(rng)
     kx, ky, x, y = jax.device_put((*_kernels(x, y), x, y))
-    expected = _estimators._tiled_sums(kx, ky, x, y, unbiased=False, rows=ROWS)
+    expected = tiled(kx, ky, x, y, unbiased=False)
     with jax.transfer_guard("disallow"):
         for unbiased in (True, False):  # compiled here, or by an earlier test
-            jax.block_until_ready(
-                _estimators._tiled_sums(kx, ky, x, y, unbiased=unbiased, rows=ROWS)
-            )
-        got = jax.device_get(_estimators._tiled_sums(kx, ky, x, y, unbiased=False, rows=ROWS))
+            jax.block_until_ready(tiled(kx, ky, x, y, unbiased=unbiased))
+        got = jax.device_get(tiled(kx, ky, x, y, unbiased=False))
     assert float(got.kl) == float(expected.kl)
 
 
@@ -185,19 +207,19 @@ def test_permutation_chunk_makes_no_implicit_transfer(rng):
     with jax.transfer_guard("disallow"):
         # the permutations are drawn on the host; their transfer is explicit
         perms = jax.device_put(
-            _nulls._draw_permutations(np.random.default_rng(0), 3, N_NULL, BATCH)
+            nulls.draw_permutations(np.random.default_rng(0), 3, N_NULL, BATCH)
         )
-        Kp = _nulls.pad_rows(Kc)
-        chunk = jax.device_get(_nulls._permuted_sums(Kp, Lc, perms))
+        Kp = nulls.pad_rows(Kc)
+        chunk = jax.device_get(nulls.permuted_sums(Kp, Lc, perms))
     assert chunk.shape == (BATCH,)
 
 
-def test_sharded_paths_make_only_explicit_transfers(rng):
+def test_sharded_paths_make_only_explicit_transfers(rng, tiled):
     x, y = _data(rng)
     (kx, ky), mesh = _kernels(x, y), make_mesh()
     Kc, Lc = _centred(rng)
-    expected_kl = _estimators._tiled_sums(kx, ky, x, y, unbiased=False, rows=ROWS).kl
-    expected_null = _nulls.permutation_null(Kc, Lc, np.random.default_rng(0), 9, batch_size=BATCH)
+    expected_kl = tiled(kx, ky, x, y, unbiased=False).kl
+    expected_null = nulls.permutation_null(Kc, Lc, np.random.default_rng(0), 9, batch_size=BATCH)
     with jax.transfer_guard("disallow"):
         sums = sharded_centred_sums(kx, ky, x, y, unbiased=False, rows=ROWS, mesh=mesh)
         null = sharded_permutation_null(
@@ -211,7 +233,7 @@ def test_sharded_paths_make_only_explicit_transfers(rng):
 def test_permutation_null_makes_only_explicit_transfers(rng):
     Kc, Lc = _centred(rng)
     with jax.transfer_guard("disallow"):
-        null = _nulls.permutation_null(Kc, Lc, np.random.default_rng(0), 9, batch_size=BATCH)
+        null = nulls.permutation_null(Kc, Lc, np.random.default_rng(0), 9, batch_size=BATCH)
     assert null.shape == (9,)
 
 

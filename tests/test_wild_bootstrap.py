@@ -10,7 +10,7 @@ import reference as ref
 import scipy.stats
 
 import hsic
-from hsic._wild_bootstrap import (
+from hsic._nulls.wild_bootstrap import (
     choose_length,
     leading_component_autocorrelation,
     multiplier_process,
@@ -34,8 +34,8 @@ def test_null_matches_numpy_transcription(rng):
     x = _ar1(rng, n)
     y = np.abs(x) + _ar1(rng, n)
     res = hsic.test(
-        x, y, method="wild_bootstrap", n_permutations=B, seed=seed, dtype="float64",
-        wild_bootstrap_length=length,
+        x, y, method=hsic.WildBootstrap(n_resamples=B, length=length), rng=seed,
+        dtype="float64",
     )
     K = ref.gaussian_gram(x, ref.median_bandwidth(x))
     L = ref.gaussian_gram(y, ref.median_bandwidth(y))
@@ -59,10 +59,10 @@ def test_null_matches_numpy_transcription(rng):
     observed = ref.hsic_biased(K, L)
     assert res.statistic == pytest.approx(observed, rel=1e-10)
     assert res.pvalue == (1 + np.sum(null >= observed * (1 - 1e-9))) / (1 + B)
-    assert res.n_permutations == B and res.info["wild_bootstrap_length"] == length
+    assert res.info["n_resamples"] == B and res.info["length"] == length
     assert res.info["length_rule"] == "given"
     assert res.info["variance_correction"] == pytest.approx(c, rel=1e-12)
-    assert "30 bootstrap samples" in repr(res)
+    assert "n_resamples=30" in repr(res) and "method='wild_bootstrap'" in repr(res)
 
 
 def test_variance_correction_against_the_centred_covariance():
@@ -110,20 +110,20 @@ def test_leading_component_autocorrelation_against_numpy_eigh(rng):
 def test_default_length_follows_the_rule(rng):
     n = 120
     x, y = _ar1(rng, n, phi=0.8), _ar1(rng, n, phi=0.5)
-    res = hsic.test(x, y, method="wild_bootstrap", n_permutations=20, seed=0, dtype="float64")
+    res = hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=20), rng=0, dtype="float64")
     info = res.info
     assert info["length_rule"] == "data"
-    assert info["wild_bootstrap_length"] == pytest.approx(
+    assert info["length"] == pytest.approx(
         choose_length(n, info["autocorrelation_x"], info["autocorrelation_y"])
     )
-    assert math.sqrt(n) <= info["wild_bootstrap_length"] <= n ** (2 / 3)
+    assert math.sqrt(n) <= info["length"] <= n ** (2 / 3)
     assert info["variance_correction"] == pytest.approx(
-        variance_correction(n, info["wild_bootstrap_length"])
+        variance_correction(n, info["length"])
     )
     # the explicit override gives the same null as the default when it names the same length
     given = hsic.test(
-        x, y, method="wild_bootstrap", n_permutations=20, seed=0, dtype="float64",
-        wild_bootstrap_length=info["wild_bootstrap_length"],
+        x, y, method=hsic.WildBootstrap(n_resamples=20, length=info["length"]), rng=0,
+        dtype="float64",
     )
     np.testing.assert_allclose(given.null_distribution, res.null_distribution, rtol=1e-12)
 
@@ -138,10 +138,10 @@ def test_multiplier_process_is_a_stationary_ar1():
 
 def test_seed_and_batching(rng):
     x, y = _ar1(rng, 50), _ar1(rng, 50)
-    a = hsic.test(x, y, method="wild_bootstrap", n_permutations=40, seed=1)
-    b = hsic.test(x, y, method="wild_bootstrap", n_permutations=40, seed=1, batch_size=7)
+    a = hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=40), rng=1)
+    b = hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=40, batch_size=7), rng=1)
     np.testing.assert_allclose(a.null_distribution, b.null_distribution, rtol=1e-6)
-    c = hsic.test(x, y, method="wild_bootstrap", n_permutations=40, seed=2)
+    c = hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=40), rng=2)
     assert not np.allclose(a.null_distribution, c.null_distribution)
 
 
@@ -150,8 +150,8 @@ def _rates(replications, n, seed, B, phi):
     wild = perm = 0
     for r in range(replications):
         x, y = _ar1(rng, n, phi), _ar1(rng, n, phi)  # independent, each autocorrelated
-        wild += hsic.test(x, y, method="wild_bootstrap", n_permutations=B, seed=r).pvalue <= ALPHA
-        perm += hsic.test(x, y, n_permutations=B, seed=r).pvalue <= ALPHA
+        wild += hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=B), rng=r).pvalue <= ALPHA
+        perm += hsic.test(x, y, method=hsic.Permutation(n_resamples=B), rng=r).pvalue <= ALPHA
     return wild, perm
 
 
@@ -191,25 +191,26 @@ def test_detects_dependence(rng):
     for r in range(10):
         x = _ar1(rng, 200)
         y = np.sin(x) + 0.5 * _ar1(rng, 200)  # dependent, both autocorrelated
-        res = hsic.test(x, y, method="wild_bootstrap", n_permutations=199, seed=r)
+        res = hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=199), rng=r)
         detected += res.pvalue <= ALPHA
     assert detected >= 9
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "options, kwargs, match",
     [
-        (dict(wild_bootstrap_length=0), "`wild_bootstrap_length` must be a positive finite"),
-        (dict(wild_bootstrap_length=-3.0), "or None to choose it from the data; got -3.0"),
-        (dict(wild_bootstrap_length=True), "`wild_bootstrap_length` must be a positive"),
-        (dict(wild_bootstrap_length=float("inf")), "`wild_bootstrap_length` must be a positive"),
-        (dict(wild_bootstrap_length="20"), "`wild_bootstrap_length` must be a positive"),
-        (dict(n_permutations=0), "`n_permutations` must be a positive integer; got 0"),
-        (dict(batch_size=0), "`batch_size` must be a positive integer; got 0"),
-        (dict(mesh=object()), "`devices`/`mesh` are not supported by method='wild_bootstrap'"),
+        (dict(length=0), {}, "`length` must be a positive finite"),
+        (dict(length=-3.0), {}, "or None to choose it from the data; got -3.0"),
+        (dict(length=True), {}, "`length` must be a positive"),
+        (dict(length=float("inf")), {}, "`length` must be a positive"),
+        (dict(length="20"), {}, "`length` must be a positive"),
+        (dict(n_resamples=0), {}, "`n_resamples` must be a positive integer; got 0"),
+        (dict(batch_size=0), {}, "`batch_size` must be a positive integer; got 0"),
+        ({}, dict(mesh=object()),
+         "`devices`/`mesh` are not supported by method='wild_bootstrap'"),
     ],
 )
-def test_bad_arguments(rng, kwargs, match):
+def test_bad_arguments(rng, options, kwargs, match):
     x = rng.normal(size=20)
     with pytest.raises(ValueError, match=match):
-        hsic.test(x, x**2, method="wild_bootstrap", **kwargs)
+        hsic.test(x, x**2, method=hsic.WildBootstrap(**options), **kwargs)

@@ -22,7 +22,7 @@ __all__ = ["null_distribution", "pairwise"]
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
     """``ax``, or the axes of a new Figure on an Agg canvas (no pyplot, no global state)."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: optional extra
         from matplotlib.figure import Figure
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(

@@ -177,7 +177,10 @@ class Aggregated(Method):
     def weight_matrix(self) -> np.ndarray:
         """The normalised ``(F, F)`` weights (uniform when ``weights`` is ``None``)."""
         f = len(self.bandwidth_factors)
-        return check_weights(self.weights, (f, f))
+        if self.weights is None:
+            return check_weights(None, (f, f))
+        # normalised once, at construction: normalising again would move some by an ulp
+        return np.asarray(self.weights, dtype=np.float64)
 
 
 @dataclasses.dataclass(frozen=True)

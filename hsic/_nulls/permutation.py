@@ -150,7 +150,7 @@ def run_permutation_batches(
     """
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # deferred: only progress bars need it
 
         bar = tqdm(total=n_permutations, desc="permutations", unit="perm", leave=False)
     chunks, counts = [], []

@@ -157,7 +157,7 @@ def _median_1d_numpy(col: np.ndarray) -> tuple[float, bool]:
     # fewer than ⌊P/2⌋ + 1, the median is positive: take it from the distances themselves.
     runs = np.unique(col, return_counts=True)[1]
     if int((runs * (runs - 1) // 2).sum()) < pairs // 2 + 1:
-        from scipy.spatial.distance import pdist
+        from scipy.spatial.distance import pdist  # deferred: scipy.spatial is slow to import
 
         lower, upper = _middle_order_statistics(pdist(col[:, None], "cityblock"))
         return 0.5 * (lower + upper), False

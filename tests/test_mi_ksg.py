@@ -247,6 +247,7 @@ def test_no_recompile_for_nearby_n():
         ({"k": 20}, r"`k` must be smaller than the number of samples n=20; got 20"),
         ({"variant": 3}, r"`variant` must be 1 or 2; got 3"),
         ({"variant": True}, r"`variant` must be 1 or 2; got True"),
+        ({"variant": 1.0}, r"`variant` must be 1 or 2; got 1.0"),
         ({"algorithm": "kdtree"}, r"`algorithm` must be one of 'auto', 'brute', 'sorted'"),
         ({"base": 1}, r"`base` must be None \(nats\) or a positive number other than 1"),
         ({"base": -2.0}, r"`base` must be None"),

@@ -43,12 +43,12 @@ def result():
 
 def test_pvalues_match_an_independent_permutation_loop(result):
     for run in (r for r in result.runs if r["estimator"] == "abs_pearson"):
-        x, y = hsic.mi.tasks.get(run["task"]).sample(run["n"], seed=run["seed"])
+        x, y = hsic.mi.tasks.get(run["task"]).sample(run["n"], rng=run["seed"])
         assert run["pvalue"] == pytest.approx(numpy_pvalue(abs_pearson, x, y, run["seed"], 30))
 
 
 def test_hsic_test_uses_the_same_permutations():
-    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(40, seed=3)
+    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(40, rng=3)
     rng = np.random.default_rng(5)
     direct = [float(hsic.hsic(x, y[rng.permutation(40)])) for _ in range(25)]
     null = hsic.test(x, y, n_permutations=25, seed=5).null_distribution
@@ -102,7 +102,7 @@ def test_hsic_columns_are_those_of_the_same_samples(result):
             assert run["estimate"] == pytest.approx(run["hsic"])
         if run["estimator"] == "nhsic":
             assert run["estimate"] == pytest.approx(run["nhsic"])
-    x, y = hsic.mi.tasks.get(INDEPENDENT).sample(60, seed=2)
+    x, y = hsic.mi.tasks.get(INDEPENDENT).sample(60, rng=2)
     run = next(r for r in result.runs if (r["task"], r["n"], r["seed"]) == (INDEPENDENT, 60, 2))
     assert run["nhsic"] == pytest.approx(float(hsic.nhsic(x, y)), rel=1e-5)
 
@@ -169,14 +169,14 @@ def test_neural_estimators_with_held_out_permutations():
     runs = {(r["estimator"], r["task"], r["seed"]): r for r in res.runs}
     for name in ("infonce", "smile"):
         for seed in (0, 1):
-            x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(400, seed=seed)
+            x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(400, rng=seed)
             direct = getattr(hsic.mi, name)(x, y, steps=100, seed=seed)
             assert runs[name, "normal-1d-0.8", seed]["estimate"] == pytest.approx(direct)
             assert runs[name, "normal-1d-0.8", seed]["pvalue"] == pytest.approx(1 / 31)
 
 
 def test_neural_null_restricts_each_permutation_to_the_held_out_part():
-    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(400, seed=0)
+    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(400, rng=0)
     perms = np.array([np.random.default_rng(s).permutation(400) for s in range(6)])
     fit = hsic.mi._neural.fit(x, y, bound="nwj", steps=5, seed=0)
     spec = _compare._neural_spec("nwj", {"steps": 5})

@@ -21,7 +21,7 @@ ESTIMATORS = ["infonce", "nwj", "mine", "smile"]
 
 @pytest.fixture(scope="module")
 def normal():
-    return hsic.mi.tasks.get("normal-1d-0.8").sample(N, seed=0)
+    return hsic.mi.tasks.get("normal-1d-0.8").sample(N, rng=0)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_small_n_held_out_value_is_not_wildly_negative(name):
     # n = 200: 80 samples train the critic, 20 choose it, 100 are held out. Before the critic
     # was chosen on the validation part (and saw clipped inputs), the held-out value at this
     # size was -0.2 to -0.5 nats on average here and tens of nats below 0 in 5 dimensions.
-    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(200, seed=0)
+    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(200, rng=0)
     fit = _neural.fit(x, y, bound=name, steps=STEPS, seed=0)
     assert -0.25 < fit.value() < TRUE_MI + 0.1
     # the chosen critic is the best one on the validation part, checked every CHUNK steps
@@ -163,7 +163,7 @@ def test_nwj_critic_is_one_plus_the_network():
 
 def test_concat_critic_on_multivariate_data():
     task = hsic.mi.tasks.get("normal-dense-3x3-0.5")
-    x, y = task.sample(600, seed=0)
+    x, y = task.sample(600, rng=0)
     estimate = hsic.mi.infonce(x, y, critic="concat", hidden=(32,), steps=150, seed=0)
     assert task.mi - 0.2 < estimate < task.mi + 0.05
 

@@ -14,7 +14,7 @@ against.
 
 Example:
     >>> import numpy as np, hsic.mi
-    >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, seed=0)
+    >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, rng=0)
     >>> abs(hsic.mi.ksg(x, y) - 0.5108) < 0.05
     True
 """

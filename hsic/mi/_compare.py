@@ -335,7 +335,7 @@ def compare(
 ) -> CompareResult:
     """Compare MI estimators, HSIC and nHSIC on tasks with known mutual information.
 
-    For each task, sample size n and seed, one sample ``(x, y) = task.sample(n, seed=seed)``
+    For each task, sample size n and seed, one sample ``(x, y) = task.sample(n, rng=seed)``
     is drawn, and every estimator is run on it (with ``seed`` too, if it takes one). Over the
     seeds, each (estimator, task, n) gets
 
@@ -417,7 +417,7 @@ def compare(
     for task in task_list:
         for size in sizes:
             for seed in seed_list:
-                x, y = task.sample(size, seed=seed)
+                x, y = task.sample(size, rng=seed)
                 perms = None
                 if n_permutations:
                     perms = _draw_permutations(

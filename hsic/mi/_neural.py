@@ -519,7 +519,7 @@ def infonce(
 
     Example:
       >>> import numpy as np, hsic.mi
-      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, seed=0)   # MI 0.51 nats
+      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, rng=0)   # MI 0.51 nats
       >>> mi = hsic.mi.infonce(x, y, steps=300, seed=0)
       >>> 0.3 < mi < 0.7
       True
@@ -572,7 +572,7 @@ def nwj(
 
     Example:
       >>> import numpy as np, hsic.mi
-      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, seed=0)   # MI 0.51 nats
+      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, rng=0)   # MI 0.51 nats
       >>> mi = hsic.mi.nwj(x, y, steps=300, seed=0)
       >>> 0.3 < mi < 0.7
       True
@@ -626,7 +626,7 @@ def mine(
 
     Example:
       >>> import numpy as np, hsic.mi
-      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, seed=0)   # MI 0.51 nats
+      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, rng=0)   # MI 0.51 nats
       >>> mi = hsic.mi.mine(x, y, steps=300, seed=0)
       >>> 0.3 < mi < 0.7
       True
@@ -679,7 +679,7 @@ def smile(
 
     Example:
       >>> import numpy as np, hsic.mi
-      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, seed=0)   # MI 0.51 nats
+      >>> x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, rng=0)   # MI 0.51 nats
       >>> mi = hsic.mi.smile(x, y, steps=300, seed=0)
       >>> 0.3 < mi < 0.7
       True

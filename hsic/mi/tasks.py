@@ -11,14 +11,14 @@ suite [`TASKS`][hsic.mi.tasks.TASKS], after the benchmark of Czyż et al. (2023)
   separately (half-cube, asinh, normal CDF, wiggly, spiral), which keeps the MI;
 * [`independent`][hsic.mi.tasks.independent]: MI = 0.
 
-All MI values are in nats. Sampling uses only NumPy's generator seeded by ``seed``.
+All MI values are in nats. Sampling uses only the NumPy generator made from ``rng``.
 
 Example:
     >>> from hsic.mi import tasks
     >>> task = tasks.get("normal-1d-0.8")
     >>> round(task.mi, 4), task.dim_x, task.dim_y
     (0.5108, 1, 1)
-    >>> x, y = task.sample(100, seed=1)
+    >>> x, y = task.sample(100, rng=1)
     >>> x.shape, y.shape
     ((100, 1), (100, 1))
 """
@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import digamma, gammaln, ndtr
 
+from hsic._base.rng import as_generator
 from hsic._base.validation import check_choice, check_number, check_positive_int
 
 __all__ = [
@@ -70,21 +71,29 @@ class Task:
     dim_y: int
     _sampler: Sampler = dataclasses.field(repr=False, compare=False)
 
-    def sample(self, n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, *, rng: Any = 0) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` independent pairs.
 
         Args:
           n: the number of samples, ≥ 1.
-          seed: a non-negative integer seeding NumPy's generator; the same seed gives the
-            same samples.
+          rng: a non-negative int (``np.random.default_rng(rng)``), a JAX key, or a NumPy
+            ``Generator`` (used as is, and advanced). The same int or key gives the same
+            samples.
 
         Returns:
           ``(x, y)``, float64 arrays of shapes ``(n, dim_x)`` and ``(n, dim_y)``.
+
+        Raises:
+          ValueError: if ``n`` is not a positive integer or ``rng`` is not one of the above.
+
+        Example:
+          >>> from hsic.mi import tasks
+          >>> x, y = tasks.get("normal-1d-0.8").sample(3, rng=0)
+          >>> x.shape, bool((x == tasks.get("normal-1d-0.8").sample(3, rng=0)[0]).all())
+          ((3, 1), True)
         """
         n = check_positive_int(n, "n")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}.")
-        x, y = self._sampler(np.random.default_rng(int(seed)), n)
+        x, y = self._sampler(as_generator(rng), n)
         return np.asarray(x, np.float64).reshape(n, self.dim_x), np.asarray(
             y, np.float64
         ).reshape(n, self.dim_y)

@@ -16,10 +16,11 @@ import scipy.stats
 import hsic
 import hsic.mi
 from hsic.cli import main
-from hsic.mi import _compare
+from hsic.mi import Critic, Training, _compare, _training
 
 NORMAL_FAMILY = ["normal-1d-0.8", "normal-dense-3x3-0.5", "normal-sparse-5x5-0.8"]
 INDEPENDENT = "independent-normal-3x3"
+STEPS_100 = Training(steps=100)
 
 
 def abs_pearson(x, y):
@@ -153,7 +154,8 @@ def test_size_calibration_slow():
     seeds = 300
     res = hsic.mi.compare(
         INDEPENDENT, n=40, seeds=seeds, estimators=["gaussian", "ksg", "hsic", "nwj"],
-        n_permutations=99, options={"nwj": {"steps": 50, "hidden": (16,)}},
+        n_permutations=99,
+        options={"nwj": {"training": Training(steps=50), "critic": Critic(hidden=(16,))}},
     )
     for rec in res.records:
         k = round(rec["power"] * seeds)
@@ -164,13 +166,14 @@ def test_size_calibration_slow():
 def test_neural_estimators_with_held_out_permutations():
     res = hsic.mi.compare(
         "normal-1d-0.8", n=400, seeds=2, estimators=["infonce", "smile"],
-        n_permutations=30, options={"infonce": {"steps": 100}, "smile": {"steps": 100}},
+        n_permutations=30,
+        options={"infonce": {"training": STEPS_100}, "smile": {"training": STEPS_100}},
     )
     runs = {(r["estimator"], r["task"], r["seed"]): r for r in res.runs}
     for name in ("infonce", "smile"):
         for seed in (0, 1):
             x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(400, rng=seed)
-            direct = getattr(hsic.mi, name)(x, y, steps=100, seed=seed)
+            direct = getattr(hsic.mi, name)(x, y, training=STEPS_100, rng=seed)
             assert runs[name, "normal-1d-0.8", seed]["estimate"] == pytest.approx(direct)
             assert runs[name, "normal-1d-0.8", seed]["pvalue"] == pytest.approx(1 / 31)
 
@@ -178,8 +181,8 @@ def test_neural_estimators_with_held_out_permutations():
 def test_neural_null_restricts_each_permutation_to_the_held_out_part():
     x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(400, rng=0)
     perms = np.array([np.random.default_rng(s).permutation(400) for s in range(6)])
-    fit = hsic.mi._neural.fit(x, y, bound="nwj", steps=5, seed=0)
-    spec = _compare._neural_spec("nwj", {"steps": 5})
+    fit = _training.fit(x, y, bound="nwj", training=Training(steps=5), rng=0)
+    spec = _compare._neural_spec("nwj", {"training": Training(steps=5)})
     value, null, _, _ = spec.run(x, y, 0, perms)
     assert value == pytest.approx(fit.value())
     held_out = list(fit.test_index)

@@ -84,6 +84,7 @@ def _split(text: str, name: str) -> list[str]:
 
 def _run_compare(args: argparse.Namespace) -> None:
     import hsic.mi
+    from hsic.mi._bounds import BOUNDS
 
     out = pathlib.Path(args.out)
     if out.suffix.lower() not in (".csv", ".json"):
@@ -98,7 +99,8 @@ def _run_compare(args: argparse.Namespace) -> None:
     estimators = _split(args.estimators, "--estimators")
     options = {}
     if args.steps is not None:
-        options = {e: {"steps": args.steps} for e in estimators if e in hsic.mi._neural.BOUNDS}
+        training = hsic.mi.Training(steps=args.steps)
+        options = {e: {"training": training} for e in estimators if e in BOUNDS}
     result = hsic.mi.compare(
         tasks, n=sizes, seeds=args.seeds, estimators=estimators,
         n_permutations=args.permutations, alpha=args.alpha, options=options,

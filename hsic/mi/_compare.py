@@ -39,8 +39,9 @@ import hsic
 from hsic._base.rng import as_generator
 from hsic._base.validation import check_positive_int
 from hsic._nulls import _draw_permutations, permutation_pvalue
-from hsic.mi import _classical, _ksg, _neural
+from hsic.mi import _classical, _ksg, _training
 from hsic.mi import tasks as _tasks
+from hsic.mi._bounds import BOUNDS
 
 __all__ = ["CompareResult", "ESTIMATORS", "compare"]
 
@@ -200,7 +201,7 @@ def _generic_spec(name: str, f: Callable[..., float], options: Mapping[str, Any]
 def _neural_spec(name: str, options: Mapping[str, Any]) -> _Spec:
     def run(x, y, seed, perms):
         start = time.perf_counter()
-        fit = _neural.fit(x, y, bound=name, seed=seed, progress=False, **options)
+        fit = _training.fit(x, y, bound=name, rng=seed, progress=False, **options)
         value = fit.value()
         seconds = time.perf_counter() - start
         if perms is None:
@@ -265,7 +266,7 @@ def _specs(estimators: Any, options: Any) -> list[_Spec]:
             opts = dict(options.get(e, {}))
             if e in _KERNEL_STATISTICS:
                 specs.append(_kernel_spec(e, opts))
-            elif e in _neural.BOUNDS:
+            elif e in BOUNDS:
                 specs.append(_neural_spec(e, opts))
             else:
                 specs.append(_generic_spec(e, _PLAIN[e], opts))

@@ -164,6 +164,16 @@ def test_nwj_critic_is_one_plus_the_network():
     )
 
 
+def test_float64_runs_in_float64_without_x64_mode():
+    # dtype="float64" turns on JAX's x64 mode for the fit (no truncation to float32, no warning:
+    # the tests run with warnings as errors).
+    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(200, rng=0)
+    fit = _training.fit(x, y, bound="nwj", training=Training(steps=50), rng=0, dtype="float64")
+    assert fit.scores.dtype == np.float64
+    value = hsic.mi.nwj(x, y, training=Training(steps=50), rng=0, dtype="float64")
+    assert value == fit.value() and -0.5 < value < TRUE_MI + 0.1
+
+
 def test_concat_critic_on_multivariate_data():
     task = hsic.mi.tasks.get("normal-dense-3x3-0.5")
     x, y = task.sample(600, rng=0)

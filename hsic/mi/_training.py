@@ -33,6 +33,7 @@ from hsic._base.validation import (
     check_positive_int,
     check_probability,
     float_dtype,
+    precision,
 )
 from hsic.mi._bounds import BOUNDS, evaluate_bound, training_loss
 from hsic.mi._common import check_pair
@@ -185,9 +186,10 @@ class Fit(NamedTuple):
 
     def value(self, columns: np.ndarray | None = None) -> float:
         """The bound in nats; with ``columns``, on the held-out y reordered by them."""
-        s = self.scores if columns is None else self.scores[:, columns]
-        tau = jnp.asarray(self.tau, s.dtype)
-        return float(_bound_value(s, BOUNDS.index(self.bound), tau))
+        with precision(np.dtype(self.scores.dtype)):
+            s = self.scores if columns is None else self.scores[:, columns]
+            tau = jnp.asarray(self.tau, s.dtype)
+            return float(_bound_value(s, BOUNDS.index(self.bound), tau))
 
 
 def check_options(
@@ -276,6 +278,18 @@ def fit(
     key = as_key(rng, "rng")
     dtype = float_dtype(dtype)
     x, y = check_pair(x, y, min_n=MIN_N, reason=f"hsic.mi.{bound}")
+    with precision(dtype):  # float64 needs JAX's x64 mode
+        return _train(
+            x, y, bound=bound, critic=critic, training=training, tau=tau, ma_rate=ma_rate,
+            key=key, progress=progress, dtype=dtype,
+        )
+
+
+def _train(
+    x: np.ndarray, y: np.ndarray, *, bound: str, critic: Critic, training: Training,
+    tau: float, ma_rate: float, key: jax.Array, progress: bool | None, dtype: np.dtype,
+) -> Fit:
+    """The work of ``fit``, on checked arguments."""
     n = x.shape[0]
     n_test = min(max(int(round(training.test_size * n)), 2), n - 2)
 

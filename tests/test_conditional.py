@@ -173,6 +173,7 @@ def test_level_fast(method):
         (hsic.RCIT(null="gamma"), 500),
         ("rcot", 500),
     ],
+    ids=repr,
 )
 def test_level_slow(method, n):
     replications = 500
@@ -313,7 +314,7 @@ def test_options_a_method_does_not_take_cannot_be_passed():
         hsic.RCoT(kernel_z="gaussian")
 
 
-@pytest.mark.parametrize("method", [hsic.Permutation(), hsic.Gamma(), "permutation"])
+@pytest.mark.parametrize("method", [hsic.Permutation(), hsic.Gamma(), "permutation"], ids=repr)
 def test_a_method_of_another_test_is_refused(rng, method):
     x, y, z = rng.normal(size=(3, 40))
     with pytest.raises(ValueError, match=r"`method` of hsic.conditional_test must be one of "

@@ -230,7 +230,9 @@ def test_two_variable_gamma_is_close_to_gretton_gamma(rng):
 
 
 @pytest.mark.parametrize(
-    "method", [hsic.Permutation(n_resamples=200), hsic.Bootstrap(n_resamples=200), hsic.Gamma()]
+    "method",
+    [hsic.Permutation(n_resamples=200), hsic.Bootstrap(n_resamples=200), hsic.Gamma()],
+    ids=repr,
 )
 def test_detects_pairwise_independent_but_jointly_dependent(method):
     x, y, z = _rademacher_xor(np.random.default_rng(0), 200)
@@ -254,7 +256,7 @@ def _rejections(method, replications, n, d, seed):
     return rejected
 
 
-@pytest.mark.parametrize("method", [hsic.Permutation(n_resamples=39), hsic.Gamma()])
+@pytest.mark.parametrize("method", [hsic.Permutation(n_resamples=39), hsic.Gamma()], ids=repr)
 def test_level_fast(method):
     replications = 150
     ref.assert_calibrated(_rejections(method, replications, 40, 3, seed=1), replications)
@@ -269,6 +271,7 @@ def test_level_fast(method):
         (hsic.Gamma(), 100),
         (hsic.Gamma(), 300),
     ],
+    ids=repr,
 )
 def test_level_slow(method, n):
     replications = 1000
@@ -337,7 +340,7 @@ def test_options_a_method_does_not_take_cannot_be_passed():
         hsic.Permutation(null="gamma")
 
 
-@pytest.mark.parametrize("method", [hsic.KCI(), hsic.RFF(), hsic.WildBootstrap(), "kci"])
+@pytest.mark.parametrize("method", [hsic.KCI(), hsic.RFF(), hsic.WildBootstrap(), "kci"], ids=repr)
 def test_a_method_of_another_test_is_refused(rng, method):
     xs = _three(rng, 30)
     with pytest.raises(ValueError, match=r"`method` of hsic.joint_test must be one of "

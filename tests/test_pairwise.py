@@ -44,7 +44,7 @@ def test_permuted_stack_sums_match_numpy(rng, n):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", [hsic.Permutation(n_resamples=49), hsic.Gamma()])
+@pytest.mark.parametrize("method", [hsic.Permutation(n_resamples=49), hsic.Gamma()], ids=repr)
 def test_each_entry_equals_hsic_test(rng, method):
     X, Y = _data(rng)
     res = hsic.pairwise(X, Y, method=method, rng=5, dtype="float64")
@@ -203,7 +203,9 @@ def test_method_names_are_the_default_method_objects(rng):
     assert hsic.pairwise(X).info == {"n_resamples": 1000}
 
 
-@pytest.mark.parametrize("method", [hsic.Bootstrap(), hsic.KCI(), hsic.RFF(), "bootstrap"])
+@pytest.mark.parametrize(
+    "method", [hsic.Bootstrap(), hsic.KCI(), hsic.RFF(), "bootstrap"], ids=repr
+)
 def test_a_method_of_another_test_is_refused(rng, method):
     X, _ = _data(rng)
     with pytest.raises(ValueError, match=r"`method` of hsic.pairwise must be one of "

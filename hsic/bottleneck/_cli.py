@@ -141,16 +141,17 @@ def _run_train(args: argparse.Namespace) -> None:
     if args.backprop:
         params, state, head, acc = bt.train_backprop(
             model, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-            seed=args.seed,
+            rng=args.seed,
         )
         _write_json(os.path.join(args.out, "backprop.json"),
                     {"model": model.config_dict(), **acc})
         print(f"backprop baseline: test accuracy {_pct(acc['test_acc'])}")
         return
     beta = args.beta if args.beta is not None else DEFAULT_BETA[args.model]
+    objective = bt.Objective(beta=beta, sigma=args.sigma, normalisation=args.normalisation)
     settings = dict(
-        epochs=args.epochs, beta=beta, batch_size=args.batch_size, learning_rate=args.lr,
-        normalisation=args.normalisation, update=args.update, format_epochs=args.format_epochs,
+        objective=objective, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, update=args.update, format_epochs=args.format_epochs,
     )
     try:
         if args.sigma_combined is not None:
@@ -158,15 +159,15 @@ def _run_train(args: argparse.Namespace) -> None:
             # The combined format layer is trained once, at the end (10 epochs by default).
             settings["format_epochs"] = args.format_epochs or 10
             _, _, acc = bt.train_sigma_combined(
-                model, data, sigmas=sigmas, seed=args.seed, run_dir=args.out,
+                model, data, sigmas=sigmas, rng=args.seed, run_dir=args.out,
                 resume=args.resume, **settings,
             )
             _write_json(os.path.join(args.out, "sigma_combined.json"),
                         {"sigmas": sigmas, **acc})
             print(f"sigma-combined {sigmas}: test accuracy {_pct(acc['test_acc'])}")
             return
-        result = bt.train(model, data, sigma=args.sigma, seed=args.seed, run_dir=args.out,
-                          resume=args.resume, **settings)
+        result = bt.train(model, data, rng=args.seed, run_dir=args.out, resume=args.resume,
+                          **settings)
     except bt.TrainingDiverged as err:
         raise ValueError(str(err)) from None
     last = result.history[-1] if result.history else {}
@@ -194,7 +195,7 @@ def _run_format(args: argparse.Namespace) -> None:
     data = bt.load_dataset(source["dataset"], root=args.root or source.get("root"))
     f_train = bt.features(model, params, state, data.x_train)
     layer = bt.train_format(f_train, data.y_train, num_classes=data.num_classes,
-                            epochs=args.epochs, seed=args.seed)
+                            epochs=args.epochs, rng=args.seed)
     mapping = bt.class_map(f_train, data.y_train, num_classes=data.num_classes)
     record = {
         "format_epochs": args.epochs,

@@ -367,6 +367,8 @@ def test_bad_inputs(tmp_path):
         bt.train_sigma_combined(NET, DATA, sigmas=(1.0, 0))
     with pytest.raises(ValueError, match="`x` and `y` must have the same number"):
         bt.hsic_plane(NET, *NET.init(0), DATA.x_train, DATA.y_train[:5])
+    with pytest.raises(ValueError, match="`num_classes` must be a positive integer; got 2.0"):
+        bt.class_map(np.eye(2), [0, 1], num_classes=2.0)
     with pytest.raises(ValueError, match="`num_classes` must be a positive integer; got 0"):
         bt.hsic_plane(NET, *NET.init(0), DATA.x_train, DATA.y_train, num_classes=0)
     with pytest.raises(ValueError, match="`momentum` must be a non-negative number"):

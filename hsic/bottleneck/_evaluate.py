@@ -106,6 +106,7 @@ def class_map(feats: ArrayLike, labels: ArrayLike, *, num_classes: int) -> np.nd
       >>> class_map(np.array([[0.0, 1.0], [2.0, 0.0]]), np.array([0, 1]), num_classes=2)
       array([1, 0])
     """
+    num_classes = check_positive_int(num_classes, "num_classes")
     feats = np.asarray(feats)
     labels = np.asarray(labels)
     mapping = np.zeros(num_classes, dtype=np.int64)

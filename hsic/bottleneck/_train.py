@@ -97,8 +97,8 @@ def has_test_set(data: Any) -> bool:
 
 def progress_bar(total: int, enabled: bool | None, desc: str):
     """A tqdm progress bar; by default (``enabled=None``) only on a terminal."""
-    # Imported here, when a run starts: tqdm.auto takes ~0.1 s to import, which
-    # ``import hsic.bottleneck`` would otherwise pay.
+    # Imported when a run starts, so that ``import hsic.bottleneck`` (and ``hsic --help``,
+    # which imports it) does not load tqdm.auto and the asyncio it brings.
     from tqdm.auto import tqdm
 
     if enabled is None:

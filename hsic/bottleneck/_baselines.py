@@ -110,7 +110,7 @@ def train_sigma_combined(
     f_train = np.mean([features(model, r.params, r.state, x_train) for r in results], axis=0)
     layer = train_format(f_train, y_train, num_classes=data.num_classes, epochs=format_epochs,
                          rng=seeds[-1])
-    acc = {"train_acc": format_accuracy(layer, f_train, y_train), "test_acc": None}
+    acc: dict[str, Any] = {"train_acc": format_accuracy(layer, f_train, y_train), "test_acc": None}
     if has_test_set(data):
         f_test = np.mean([features(model, r.params, r.state, data.x_test) for r in results],
                          axis=0)
@@ -181,7 +181,7 @@ def train_backprop(
                                 -bound, bound),
         "b": jnp.zeros((num_classes,), jnp.float32),
     }
-    trainable = {"net": params, "head": head}
+    trainable: dict[str, Any] = {"net": params, "head": head}
     opt_state = optimizer.init(trainable)
 
     def step(trainable, state, opt_state, x_all, y_all, order, b):
@@ -221,8 +221,9 @@ def train_backprop(
         bar.close()
     params = list(trainable["net"])
     layer = FormatLayer(np.asarray(trainable["head"]["w"]), np.asarray(trainable["head"]["b"]))
-    acc = {"train_acc": format_accuracy(layer, features(model, params, state, x_train), y_train),
-           "test_acc": None, "epoch_times": epoch_times}
+    f_train = features(model, params, state, x_train)
+    acc: dict[str, Any] = {"train_acc": format_accuracy(layer, f_train, y_train),
+                           "test_acc": None, "epoch_times": epoch_times}
     if has_test_set(data):
         acc["test_acc"] = format_accuracy(layer, features(model, params, state, data.x_test),
                                           data.y_test)

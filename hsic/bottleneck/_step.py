@@ -267,10 +267,9 @@ def _layerwise_step(model: Network, objective: Objective, optimizer, update: str
             losses.append(loss)
             zxs.append(zx)
             zys.append(zy)
-        losses = jnp.stack(losses)
         new = StepState(new_params, new_model_state, new_opt)
-        metrics = StepMetrics(losses, jnp.stack(zxs), jnp.stack(zys))
-        return _keep_if(_all_finite(losses), new, state), metrics
+        metrics = StepMetrics(jnp.stack(losses), jnp.stack(zxs), jnp.stack(zys))
+        return _keep_if(_all_finite(metrics.losses), new, state), metrics
 
     return LayerwiseStep(init, simultaneous if update == "simultaneous" else sequential)
 

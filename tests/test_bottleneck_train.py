@@ -214,8 +214,6 @@ def test_same_rng_same_weights_other_rng_differs():
     assert first.history[0]["loss"] != other.history[0]["loss"]
     # A JAX key is an rng too, and is honoured.
     keyed = bt.train(NET, DATA, epochs=1, rng=jax.random.key(3), evaluate=False, **SETTINGS)
-    again = bt.train(NET, DATA, epochs=1, rng=jax.random.key(3), evaluate=False, **SETTINGS)
-    np.testing.assert_array_equal(keyed.params[0]["w"], again.params[0]["w"])
     assert not np.allclose(keyed.params[0]["w"], first.params[0]["w"])
 
 

@@ -369,7 +369,9 @@ def load_run(
       ...     run = train(mlp([4], input_shape=(3,)), data, epochs=1, batch_size=32,
       ...                 evaluate=False, run_dir=run_dir)
       ...     model, params, state, config = load_run(run_dir)
-      >>> model == run.model, config["beta"], bool((params[0]["w"] == run.params[0]["w"]).all())
+      >>> import jax
+      >>> leaves = zip(jax.tree.leaves(params), jax.tree.leaves(run.params), strict=True)
+      >>> model == run.model, config["beta"], all(bool((a == b).all()) for a, b in leaves)
       (True, 50.0, True)
     """
     run_dir = os.fspath(run_dir)

@@ -82,10 +82,18 @@ FORMAT_OPTIMIZER = "adam, learning rate 1e-2 with cosine decay to 0 over the for
 
 
 def _hsic_settings(name, args):
-    """``bt.train``'s settings from the command line; β defaults to the CLI's per-model value."""
+    """The HSIC run's settings from the command line, as recorded in the JSON file; β defaults
+    to the CLI's per-model value."""
     beta = args.beta if args.beta is not None else DEFAULT_BETA[name]
     return dict(epochs=args.epochs, beta=beta, sigma=args.sigma,
                 batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
+
+
+def _train_kwargs(settings):
+    """``bt.train``'s keywords for recorded ``settings``."""
+    kwargs = {k: v for k, v in settings.items() if k not in ("beta", "sigma", "seed")}
+    return {**kwargs, "objective": bt.Objective(beta=settings["beta"], sigma=settings["sigma"]),
+            "rng": settings["seed"]}
 
 
 def run_hsic(name, data, args):
@@ -94,10 +102,12 @@ def run_hsic(name, data, args):
     # Warm-up: one epoch on one batch compiles the step (same shapes, same jitted function).
     warm = _subset(data, args.batch_size)
     t0 = time.perf_counter()
-    bt.train(model, warm, **{**settings, "epochs": 1}, evaluate=False, progress=False)
+    bt.train(model, warm, **_train_kwargs({**settings, "epochs": 1}), evaluate=False,
+             progress=False)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = bt.train(model, data, **settings, evaluate=False, progress=args.progress)
+    result = bt.train(model, data, **_train_kwargs(settings), evaluate=False,
+                      progress=args.progress)
     train_s = time.perf_counter() - t0
     walls = [r["wall_time"] for r in result.history]
     epoch_times = [b - a for a, b in zip([0.0, *walls[:-1]], walls, strict=True)]
@@ -105,7 +115,7 @@ def run_hsic(name, data, args):
     f_train = bt.features(model, result.params, result.state, data.x_train)
     f_test = bt.features(model, result.params, result.state, data.x_test)
     layer = bt.train_format(f_train, data.y_train, num_classes=data.num_classes,
-                            epochs=args.format_epochs, seed=args.seed,
+                            epochs=args.format_epochs, rng=args.seed,
                             optimizer=_format_optimizer(args.format_epochs, len(f_train)))
     mapping = bt.class_map(f_train, data.y_train, num_classes=data.num_classes)
     format_s = time.perf_counter() - t0
@@ -127,7 +137,7 @@ def _format_eval(model, params, state, data, args, n_train):
     f_train = bt.features(model, params, state, x_tr)
     f_test = bt.features(model, params, state, data.x_test)
     layer = bt.train_format(f_train, y_tr, num_classes=data.num_classes,
-                            epochs=args.format_epochs, seed=args.seed)
+                            epochs=args.format_epochs, rng=args.seed)
     mapping = bt.class_map(f_train, y_tr, num_classes=data.num_classes)
     return {
         "test_acc": bt.format_accuracy(layer, f_test, data.y_test),
@@ -141,7 +151,7 @@ def run_hsic_per_epoch(name, data, args, save):
     """The HSIC run one epoch at a time (resuming from its checkpoint), saving after each.
 
     ``bt.train(..., epochs=e, resume=True)`` continues the same run exactly (the batch order
-    of epoch e depends only on the seed and e), so the weights after epoch 5 are those of one
+    of epoch e depends only on the rng and e), so the weights after epoch 5 are those of one
     uninterrupted 5-epoch run. After each epoch the entry is written with the epoch's wall
     time, mean step time and load averages, and the test accuracy of a format layer fitted on
     the first ``--eval-train`` training images (a partial run still leaves data); after the
@@ -150,7 +160,7 @@ def run_hsic_per_epoch(name, data, args, save):
     model = _network(name, data.x_train.shape[1:])
     settings = _hsic_settings(name, args)
     t0 = time.perf_counter()
-    bt.train(model, _subset(data, args.batch_size), **{**settings, "epochs": 1},
+    bt.train(model, _subset(data, args.batch_size), **_train_kwargs({**settings, "epochs": 1}),
              evaluate=False, progress=False)
     compile_s = time.perf_counter() - t0
     run_dir = args.run_dir or os.path.join("/tmp", f"hsic_bench_{name}_run")
@@ -169,8 +179,8 @@ def run_hsic_per_epoch(name, data, args, save):
     for epoch in range(done + 1, args.epochs + 1):
         load_start = os.getloadavg()
         t0 = time.perf_counter()
-        result = bt.train(model, data, **{**settings, "epochs": epoch}, run_dir=run_dir,
-                          resume=True, evaluate=False, progress=args.progress)
+        result = bt.train(model, data, **_train_kwargs({**settings, "epochs": epoch}),
+                          run_dir=run_dir, resume=True, evaluate=False, progress=args.progress)
         seconds = time.perf_counter() - t0
         train_s += seconds
         load_end = os.getloadavg()
@@ -231,13 +241,15 @@ def _earlier_record(path, key, run_dir, settings, done):
 def run_backprop(name, data, args):
     model = _network(name, data.x_train.shape[1:])
     settings = dict(epochs=args.epochs, batch_size=args.batch_size,
-                    learning_rate=args.bp_lr, seed=args.seed)
+                    learning_rate=args.bp_lr, seed=args.seed)  # as recorded
+    kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.bp_lr,
+                  rng=args.seed)
     t0 = time.perf_counter()
-    bt.train_backprop(model, _subset(data, args.batch_size), **{**settings, "epochs": 1},
+    bt.train_backprop(model, _subset(data, args.batch_size), **{**kwargs, "epochs": 1},
                       progress=False)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _, _, _, acc = bt.train_backprop(model, data, **settings, progress=args.progress)
+    _, _, _, acc = bt.train_backprop(model, data, **kwargs, progress=args.progress)
     total = time.perf_counter() - t0
     return {
         "method": "backprop", "model": model.config_dict(), "settings": settings,

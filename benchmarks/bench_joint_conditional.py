@@ -2,7 +2,7 @@
 
 What is timed (wall-clock medians after a warm-up call, results forced to the host):
 
-* ``hsic.joint_test([x, y, z], method="permutation", n_permutations=B)`` against hyppo's
+* ``hsic.joint_test([x, y, z], method=hsic.Permutation(n_resamples=B))`` against hyppo's
   ``hyppo.d_variate.dHsic().test(x, y, z, reps=B)`` (d = 3 variables, B permutations each;
   hyppo recomputes the Gram matrices for every permutation);
 * ``hsic.conditional_test(x, y, z, method="kci")`` (gamma null) against causal-learn's
@@ -195,7 +195,7 @@ def main():
     if "joint" in args.only:
         rows.append(compare(
             f"joint_test permutation d=3 n={n} B={B} vs hyppo dHsic",
-            lambda: hsic.joint_test([x, y, z], n_permutations=B, seed=0).pvalue,
+            lambda: hsic.joint_test([x, y, z], method=hsic.Permutation(B), rng=0).pvalue,
             hyppo_joint, repeats=3, peer_repeats=1, peer_warmup=hyppo_warm,
         ))
 

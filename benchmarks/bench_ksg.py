@@ -118,7 +118,7 @@ def run(args) -> dict:
     sizes_10d = [1000] if args.quick else [1000, 10000]
 
     for n in sizes_1d:
-        x, y = one_d.sample(n, seed=0)
+        x, y = one_d.sample(n, rng=0)
         ours = time_calls(lambda x=x, y=y: hsic.mi.ksg(x, y, k=K), first_counts=False)
         rows.append(row("1d", "hsic.mi.ksg", n, (1, 1), ours))
         if n <= 10000:
@@ -150,7 +150,7 @@ def run(args) -> dict:
         )
 
     for n in sizes_10d:
-        x, y = ten_d.sample(n, seed=0)
+        x, y = ten_d.sample(n, rng=0)
         ours = time_calls(lambda x=x, y=y: hsic.mi.ksg(x, y, k=K), first_counts=False)
         rows.append(row("10d", "hsic.mi.ksg", n, (10, 10), ours))
         tree = time_calls(lambda x=x, y=y: ckdtree_ksg(x, y), first_counts=True)

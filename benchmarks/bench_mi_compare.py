@@ -2,22 +2,22 @@
 
 Runs the harness on ten of the twelve tasks of ``hsic.mi.tasks.TASKS`` at n ∈ {200, 1000,
 5000} and writes ``benchmarks/results/mi_compare.csv`` (the summary table),
-``mi_compare.json`` (table, per-seed runs, configuration, machine and versions) and the
+``mi_compare.json`` (table, per-repetition runs, configuration, machine and versions) and the
 figures ``docs/figures/mi/estimate_vs_true_mi.png`` and ``power_vs_n.png``, which
 ``docs/mi-results.md`` shows. Results are rewritten after each part, so a cut-short run still
 leaves data.
 
 What a shared 2-core machine can afford decides the budget (all stated on the docs page):
 
-* seeds: 3 at n = 200, 2 at n = 1000, 1 at n = 5000 (``--seeds``);
+* repetitions (``repeats``, seeds 0, 1, ...): 3 at n = 200, 2 at n = 1000, 1 at n = 5000
+  (``--seeds``);
 * power (a permutation test per statistic, B = 30 permutations, the same for all) at
   n ∈ {200, 1000} only. At n = 5000 only the estimates are computed: the exact HSIC
-  permutation engine costs about a second per permutation there on this machine, and a
-  KSG permutation test is B full re-estimates;
-* ``kde`` (O(n²) in NumPy, about 1 s per estimate at n = 1000): estimates only, at
-  n ∈ {200, 1000};
-* the neural bounds train for at most 300 steps (``--steps``; early stopping may end them
-  sooner).
+  permutation engine and a KSG permutation test (B full re-estimates) cost too much there
+  (timings in ``benchmarks/README.md``);
+* ``kde`` (O(n²) in NumPy): estimates only, at n ∈ {200, 1000};
+* the neural bounds train for at most 300 steps (``hsic.mi.Training(steps=...)``,
+  ``--steps``; early stopping may end them sooner).
 
 Run from the repository root, niced, in the background::
 
@@ -68,7 +68,7 @@ def markdown(result: hsic.mi.CompareResult) -> str:
     out = []
     for size in sizes:
         out += [f"### Estimates at n = {size} (mean ± sd over "
-                f"{next(r['n_seeds'] for r in recs if r['n'] == size)} seed(s))", ""]
+                f"{next(r['n_repeats'] for r in recs if r['n'] == size)} repetition(s))", ""]
         out.append("| task | true MI | " + " | ".join(names) + " |")
         out.append("|---|---|" + "---|" * len(names))
         for task in tasks:
@@ -128,25 +128,34 @@ def markdown(result: hsic.mi.CompareResult) -> str:
     return "\n".join(out) + "\n"
 
 
+#: Keys of results written before ``compare`` took ``repeats`` and ``n_resamples``.
+RENAMED = {"n_seeds": "n_repeats", "n_permutations": "n_resamples"}
+
+
 def load(path: Path) -> hsic.mi.CompareResult:
-    """A result back from the JSON that ``CompareResult.to_json`` wrote (null becomes NaN)."""
+    """A result back from the JSON that ``CompareResult.to_json`` wrote (null becomes NaN).
+
+    Files written before the renames (``n_seeds``, ``n_permutations``) are read too.
+    """
     data = json.loads(path.read_text(encoding="utf-8"))
+    data = {RENAMED.get(k, k): v for k, v in data.items()}
 
     def nan(record):
-        return {k: (math.nan if v is None else v) for k, v in record.items()}
+        return {RENAMED.get(k, k): (math.nan if v is None else v) for k, v in record.items()}
 
     return hsic.mi.CompareResult(
         records=tuple(nan(r) for r in data["records"]), runs=tuple(nan(r) for r in data["runs"]),
-        alpha=data["alpha"], n_permutations=data["n_permutations"], config=data["config"],
+        alpha=data["alpha"], n_resamples=data["n_resamples"], config=data["config"],
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run")
-    parser.add_argument("--permutations", type=int, default=30)
+    parser.add_argument("--permutations", type=int, default=30,
+                        help="n_resamples, the permutations of each test")
     parser.add_argument("--seeds", type=int, nargs=3, default=[3, 2, 1], metavar="S",
-                        help="seeds at n = 200, 1000 and 5000")
+                        help="repeats (seeds 0..S-1) at n = 200, 1000 and 5000")
     parser.add_argument("--steps", type=int, default=300, help="neural training steps")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "mi_compare"))
     parser.add_argument("--figures", default=str(REPO / "docs" / "figures" / "mi"))
@@ -169,17 +178,17 @@ def main(argv: list[str] | None = None) -> None:
         sizes = [100, 200, 400]
         args.out += "_quick"
         args.figures = str(Path(args.figures).with_name("mi_quick"))
-    options = {e: {"steps": args.steps} for e in NEURAL}
+    options = {e: {"training": hsic.mi.Training(steps=args.steps)} for e in NEURAL}
     s200, s1000, s5000 = args.seeds
     plan = [
-        (f"n={sizes[0]}", dict(n=sizes[0], seeds=s200, estimators=TESTED,
-                               n_permutations=args.permutations, options=options)),
-        (f"n={sizes[1]}", dict(n=sizes[1], seeds=s1000, estimators=TESTED,
-                               n_permutations=args.permutations, options=options)),
-        (f"n={sizes[2]}, estimates only", dict(n=sizes[2], seeds=s5000, estimators=TESTED,
-                                               n_permutations=0, options=options)),
-        ("kde, estimates only", dict(n=sizes[:2], seeds=min(s200, s1000), estimators=["kde"],
-                                     n_permutations=0)),
+        (f"n={sizes[0]}", dict(n=sizes[0], repeats=s200, estimators=TESTED,
+                               n_resamples=args.permutations, options=options)),
+        (f"n={sizes[1]}", dict(n=sizes[1], repeats=s1000, estimators=TESTED,
+                               n_resamples=args.permutations, options=options)),
+        (f"n={sizes[2]}, estimates only", dict(n=sizes[2], repeats=s5000, estimators=TESTED,
+                                               n_resamples=0, options=options)),
+        ("kde, estimates only", dict(n=sizes[:2], repeats=min(s200, s1000), estimators=["kde"],
+                                     n_resamples=0)),
     ]
     parts = []
     for label, kwargs in plan:

@@ -4,7 +4,7 @@ The HSIC-bottleneck step needs ``(K̄ + εmI)⁻¹`` of seven 256 × 256 matrice
 and Y) and their closed-form gradients. This script times, in one process and alternating
 (after a JIT warm-up whose time is reported apart):
 
-* ``gauss_jordan``: ``hsic._stats.nocco._spd_inverse`` (matrix products only), the seven
+* ``gauss_jordan``: ``hsic._stats.nocco.spd_inverse`` (matrix products only), the seven
   matrices in one vmapped call, as the trainer does;
 * ``lu_solve``: ``jnp.linalg.solve(A, I)`` (LAPACK LU and triangular solves through OpenBLAS),
   one matrix at a time, as the trainer did before;
@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hsic import centre
-from hsic._stats.nocco import _spd_inverse
+from hsic._stats.nocco import spd_inverse
 from hsic.bottleneck import bottleneck_gram
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "nocco_inverse.json")
@@ -61,7 +61,7 @@ def main(argv=None):
     A = _matrices(args.m, args.count, 0)
     eye = jnp.eye(args.m)
     fns = {
-        "gauss_jordan": jax.jit(jax.vmap(_spd_inverse)),
+        "gauss_jordan": jax.jit(jax.vmap(spd_inverse)),
         "lu_solve": jax.jit(lambda A: jnp.stack([jnp.linalg.solve(a, eye) for a in A])),
     }
     fns["lu_solve_1_blas_thread"] = fns["lu_solve"]

@@ -13,8 +13,8 @@ noisy nonlinear functions of x columns):
 * **more columns, n = 1000** (``--wide`` × ``--wide`` columns, default 40 × 40 = 1600 pairs):
   the same gamma comparison where the per-pair cost dominates (ours grows with columns, dcor's
   with pairs); dcor's rowwise timed once on all pairs.
-* **permutation tests, n = 1000**: ``hsic.pairwise(X, Y, n_permutations=B)`` (B = 1000 by
-  default) against loops of ``Hsic().test(x, y, reps=B_peer, auto=False)`` and of
+* **permutation tests, n = 1000**: ``hsic.pairwise(X, Y, method=hsic.Permutation(B))``
+  (B = 1000 by default) against loops of ``Hsic().test(x, y, reps=B_peer, auto=False)`` and of
   ``dcor.independence.distance_covariance_test(x, y, num_resamples=B_peer)`` on
   ``--peer-perm-pairs`` pairs (default 1) with a **reduced** ``B_peer`` (default 100): hyppo
   recomputes the statistic per permutation, so its full loop takes over 30 minutes. The ratio is
@@ -190,7 +190,8 @@ def run(args) -> dict:
 
     # --- permutation tests (the peers on few pairs with a reduced B) ---------------------------
     ours_perm = timed(
-        lambda: hsic.pairwise(X, Y, n_permutations=B, seed=0).pvalue, repeats=args.repeats
+        lambda: hsic.pairwise(X, Y, method=hsic.Permutation(B), rng=0).pvalue,
+        repeats=args.repeats,
     )
     peer_B, peer_pairs = args.peer_permutations, pairs[: args.peer_perm_pairs]
     hyppo_perm = peer_loop(
@@ -208,7 +209,7 @@ def run(args) -> dict:
         peer_unit = peer["per_pair_s"] / peer_B
         rows.append({
             "operation": "permutation test (per pair and permutation)", "n": n,
-            "pairs": n_pairs, "ours": f"pairwise(n_permutations={B})",
+            "pairs": n_pairs, "ours": f"pairwise(method=Permutation({B}))",
             "ours_s": ours_perm["median_s"], "ours_compile_s": ours_perm["compile_s"],
             "ours_per_pair_permutation_s": ours_unit, "peer": name,
             "peer_pairs_run": peer["pairs"], "peer_B": peer_B,
@@ -229,9 +230,10 @@ def run(args) -> dict:
     res = hsic.pairwise(Xb, method="gamma", adjust="bh")
     big_gamma = time.perf_counter() - t0
     sub, sub_B = args.big_perm_columns, args.big_perm_B
-    hsic.pairwise(Xb[:, :sub], n_permutations=sub_B)  # warm-up: compile at the same shapes
+    # warm-up: compile at the same shapes
+    hsic.pairwise(Xb[:, :sub], method=hsic.Permutation(sub_B))
     t0 = time.perf_counter()
-    hsic.pairwise(Xb[:, :sub], n_permutations=sub_B)
+    hsic.pairwise(Xb[:, :sub], method=hsic.Permutation(sub_B))
     sub_perm = time.perf_counter() - t0
     sub_pairs, big_pairs = sub * (sub - 1) // 2, big_p * (big_p - 1) // 2
     extrapolated = sub_perm * (big_pairs / sub_pairs) * (1000 / sub_B)

@@ -171,7 +171,7 @@ def conv_variants(m, hw, c, repeats):
 def step_breakdown(m, repeats, conv_impl):
     """Time the pieces of one HSIC step of the 5-block resnet at batch m."""
     from hsic import bottleneck as bt
-    from hsic._estimators import nocco_projection
+    from hsic import nocco_projection
 
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.random((m, 28, 28, 1)).astype(np.float32))
@@ -190,15 +190,14 @@ def step_breakdown(m, repeats, conv_impl):
                      "load_1min": os.getloadavg()[0]}
         print(f"{name:40s} {t*1e3:8.1f} ms × {count} = {t*count*1e3:8.1f} ms", flush=True)
 
-    from hsic.bottleneck._objective import layer_loss, layer_targets
-
-    targets = layer_targets(Kx, Ky)
+    objective = bt.Objective(beta=500.0, sigma=5.0)
+    targets = bt.layer_targets(Kx, Ky, objective=objective)
     record("gram 12544-dim + grad", jax.grad(
         lambda z_: jnp.sum(bt.bottleneck_gram(z_, sigma=5.0) * Kx)), (z,), 7)
     record("nocco projection + grad", jax.grad(
         lambda k_: jnp.sum(nocco_projection(k_) * Kx)), (Kx,), 7)
     record("layer_loss 12544-dim + grad", jax.grad(
-        lambda z_: layer_loss(z_, Kx, Ky, beta=500.0, sigma=5.0, targets=targets)[0]), (z,), 7)
+        lambda z_: bt.layer_loss(z_, Kx, Ky, objective=objective, targets=targets)[0]), (z,), 7)
     record("residual block fwd + dW", jax.grad(
         lambda p: jnp.sum(net.block(1, p, state[1], h, train=True)[0] * h)), (params[1],), 5)
     record("dense block fwd + dW", jax.grad(
@@ -206,10 +205,9 @@ def step_breakdown(m, repeats, conv_impl):
     record("BN(+relu) fwd + grad", jax.grad(
         lambda h_: jnp.sum(jax.nn.relu(bt._models._batch_norm(
             params[1]["bn1"], state[1]["bn1"], h_, train=True)[0]) * h)), (h,), 10)
-    from hsic.bottleneck._train import bottleneck_losses
 
     def full(p):
-        losses, _, _ = bottleneck_losses(net, p, state, x, y, beta=500.0, sigma=5.0)
+        losses, _, _ = bt.bottleneck_losses(net, p, state, x, y, objective=objective)
         return jnp.sum(losses)
 
     record("whole step (losses + grads, no optimizer)", jax.grad(full), (params,), 1)

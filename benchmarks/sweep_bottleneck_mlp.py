@@ -40,10 +40,11 @@ def main(argv):
     net = bt.mlp([256] * 5, input_shape=full.x_train.shape[1:])
     for config in map(json.loads, argv):
         t0 = time.perf_counter()
-        run = bt.train(net, data, epochs=epochs, beta=config["beta"],
-                       sigma=config.get("sigma", 5.0), batch_size=config.get("bs", 256),
+        objective = bt.Objective(beta=config["beta"], sigma=config.get("sigma", 5.0))
+        run = bt.train(net, data, objective=objective, epochs=epochs,
+                       batch_size=config.get("bs", 256),
                        optimizer=_optimizer(config.get("opt", "sgdm"), config["lr"]),
-                       evaluate=False, progress=False, seed=0)
+                       evaluate=False, progress=False, rng=0)
         out = dict(config, N=n, epochs=epochs, train_s=round(time.perf_counter() - t0, 1),
                    load=os.getloadavg()[0],
                    zy=[round(v, 2) for v in run.history[-1]["nhsic_zy"]],
@@ -52,7 +53,7 @@ def main(argv):
         f_test = bt.features(net, run.params, run.state, data.x_test)
         for format_epochs in (10, 30):
             layer = bt.train_format(f_train, data.y_train, num_classes=10, epochs=format_epochs,
-                                    seed=0)
+                                    rng=0)
             out[f"test_f{format_epochs}"] = round(bt.format_accuracy(layer, f_test, data.y_test),
                                                   4)
         mapping = bt.class_map(f_train, data.y_train, num_classes=10)

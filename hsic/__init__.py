@@ -8,7 +8,7 @@ The main entry points:
   [`HSICTestResult`][hsic.HSICTestResult]: permutation, gamma, aggregated over bandwidths,
   wild bootstrap for time series, and the large-n methods RFF, Nyström and block;
 * [`hsic.joint_test`][hsic.joint_test] (dHSIC, d >= 2 variables) and
-  [`hsic.conditional_test`][hsic.conditional_test] (KCI, RCIT);
+  [`hsic.conditional_test`][hsic.conditional_test] (KCI, RCIT, RCoT);
 * [`hsic.pairwise`][hsic.pairwise]: every pair of columns at once, with BH/Bonferroni;
 * [`hsic.plot`][hsic.plot]: figures of null distributions and pairwise heatmaps;
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
@@ -30,10 +30,12 @@ from hsic import (
     kernels,
     plot,  # matplotlib itself is imported lazily, by the plot functions
 )
-from hsic._api.conditional import ConditionalTestResult, conditional_test
+from hsic._api.conditional import conditional_test
 from hsic._api.estimators import hsic, nhsic
-from hsic._api.joint import JointTestResult, dhsic, joint_test
+from hsic._api.joint import dhsic, joint_test
 from hsic._api.methods import (
+    KCI,
+    RCIT,
     RFF,
     Aggregated,
     Block,
@@ -42,10 +44,17 @@ from hsic._api.methods import (
     Method,
     Nystrom,
     Permutation,
+    RCoT,
     WildBootstrap,
 )
-from hsic._api.pairwise import PairwiseResult, pairwise
-from hsic._api.results import HSICTestResult, TestResult
+from hsic._api.pairwise import pairwise
+from hsic._api.results import (
+    ConditionalTestResult,
+    HSICTestResult,
+    JointTestResult,
+    PairwiseResult,
+    TestResult,
+)
 from hsic._api.test import test
 from hsic._base.devices import make_mesh
 from hsic._stats.gram import centre, cka_from_gram, hsic_from_gram
@@ -63,9 +72,12 @@ __all__ = [
     "Bootstrap",
     "Gamma",
     "HSICTestResult",
+    "KCI",
     "Method",
     "Nystrom",
     "Permutation",
+    "RCIT",
+    "RCoT",
     "RFF",
     "TestResult",
     "WildBootstrap",

@@ -89,6 +89,11 @@ def test_init_depends_on_key():
     c, _ = net.init(1)
     np.testing.assert_array_equal(a[0]["w"], b[0]["w"])
     assert not np.allclose(a[0]["w"], c[0]["w"])
+    # An int is jax.random.key(int); an old-style uint32 key works too.
+    d, _ = net.init(jax.random.key(1))
+    e, _ = net.init(jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(c[0]["w"], d[0]["w"])
+    np.testing.assert_array_equal(c[0]["w"], e[0]["w"])
 
 
 def test_bad_inputs():
@@ -106,6 +111,10 @@ def test_bad_inputs():
         bt.mlp([3], input_shape=(0,))
     with pytest.raises(ValueError, match="`dtype` must be float32 or float64"):
         bt.mlp([3], dtype="int32")
+    with pytest.raises(ValueError, match="`key` must be a non-negative integer or a JAX key"):
+        bt.mlp([3]).init(-1)
+    with pytest.raises(ValueError, match="`key` must be a non-negative integer or a JAX key"):
+        bt.mlp([3]).init(0.5)
 
 
 # --------------------------------------------------------------------------------------------

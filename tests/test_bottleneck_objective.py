@@ -1,4 +1,8 @@
-"""The HSIC-bottleneck objective against NumPy transcriptions of each normalisation."""
+"""The HSIC-bottleneck objective (its settings, and each normalisation against a NumPy
+transcription)."""
+
+import dataclasses
+import re
 
 import jax
 import jax.numpy as jnp
@@ -64,8 +68,8 @@ def test_layer_loss_matches_numpy(batch, normalisation):
     x, y, z = batch
     with jax.enable_x64(True):
         Kx, Ky = bt.bottleneck_gram(x, sigma=5.0), bt.bottleneck_gram(y, sigma=5.0)
-        loss, (zx, zy) = bt.layer_loss(z, Kx, Ky, beta=7.0, sigma=5.0,
-                                       normalisation=normalisation)
+        objective = bt.Objective(beta=7.0, sigma=5.0, normalisation=normalisation)
+        loss, (zx, zy) = bt.layer_loss(z, Kx, Ky, objective=objective)
     ref = REFERENCE[normalisation]
     Kz = np_gaussian(z, 5.0)
     want_zx, want_zy = ref(Kz, np_gaussian(x, 5.0)), ref(Kz, np_gaussian(y, 5.0))
@@ -77,7 +81,7 @@ def test_layer_loss_matches_numpy(batch, normalisation):
 def test_layer_loss_float32_close_to_float64(batch):
     x, y, z = batch
     Kx, Ky = bt.bottleneck_gram(x, sigma=5.0), bt.bottleneck_gram(y, sigma=5.0)
-    _, (zx, zy) = bt.layer_loss(z, Kx, Ky, beta=1.0, sigma=5.0)
+    _, (zx, zy) = bt.layer_loss(z, Kx, Ky, objective=bt.Objective(beta=1.0, sigma=5.0))
     Kz = np_gaussian(z, 5.0)
     np.testing.assert_allclose(float(zx), np_nocco(Kz, np_gaussian(x, 5.0)), rtol=2e-3)
     np.testing.assert_allclose(float(zy), np_nocco(Kz, np_gaussian(y, 5.0)), rtol=2e-3)
@@ -117,17 +121,17 @@ def test_spd_inverse_matches_numpy(rng, m):
     """The blocked Gauss–Jordan inverse (no pivoting) against NumPy's LAPACK inverse, on
     regularised centred Gram matrices like the objective's (sizes below, at and above the
     block, and not a multiple of it: padded)."""
-    from hsic._estimators import _spd_inverse
+    from hsic._stats.nocco import spd_inverse
 
     Kc = np_centre(np_gaussian(rng.normal(size=(m, 4)), 1.0))
     A = Kc + 1e-5 * max(m, 2) * np.eye(m)
     with jax.enable_x64(True):
-        got = np.asarray(_spd_inverse(jnp.asarray(A)))
+        got = np.asarray(spd_inverse(jnp.asarray(A)))
         np.testing.assert_allclose(got, np.linalg.inv(A), rtol=1e-7,
                                    atol=1e-9 * np.abs(np.linalg.inv(A)).max())
     # float32: a relative error well inside the forward error bound cond(A)·u (blocks of 32
     # instead of 8 gave 1.2·cond(A)·u here at m = 256, and fail this).
-    got32 = np.asarray(_spd_inverse(jnp.asarray(A, jnp.float32)), np.float64)
+    got32 = np.asarray(spd_inverse(jnp.asarray(A, jnp.float32)), np.float64)
     ref = np.linalg.inv(A)
     error = np.abs(got32 - ref).max() / np.abs(ref).max()
     assert error <= 0.25 * np.linalg.cond(A) * np.finfo(np.float32).eps
@@ -141,19 +145,70 @@ def test_block_losses_match_one_block_at_a_time(batch):
     zs = [z, np.tanh(z), z**2]
     with jax.enable_x64(True):  # float64: batching changes float32 rounding only
         Kx, Ky = bt.bottleneck_gram(x, sigma=5.0), bt.bottleneck_gram(y, sigma=5.0)
-        for normalisation in ("nocco", "cka", "hsic"):
-            targets = bt.layer_targets(Kx, Ky, normalisation=normalisation)
+        for normalisation in bt.NORMALISATIONS:
+            objective = bt.Objective(beta=7.0, sigma=5.0, normalisation=normalisation)
+            targets = bt.layer_targets(Kx, Ky, objective=objective)
             Kz = jnp.stack([bt.bottleneck_gram(zi, sigma=5.0) for zi in zs])
-            losses, (zx, zy) = block_losses(Kz, targets, beta=7.0,
-                                            normalisation=normalisation)
+            losses, (zx, zy) = block_losses(Kz, targets, objective=objective)
             for i, zi in enumerate(zs):
-                want, (wx, wy) = bt.layer_loss(zi, Kx, Ky, beta=7.0, sigma=5.0,
-                                              normalisation=normalisation)
+                want, (wx, wy) = bt.layer_loss(zi, Kx, Ky, objective=objective)
                 np.testing.assert_allclose([losses[i], zx[i], zy[i]], [want, wx, wy],
                                            rtol=1e-9)
 
 
+def test_objective_defaults_equality_and_hash():
+    objective = bt.Objective()
+    assert (objective.beta, objective.sigma, objective.normalisation, objective.epsilon) == (
+        50.0, 5.0, "nocco", 1e-5)
+    # Numbers become plain floats: equal settings are equal and hash alike (one compilation).
+    same = bt.Objective(beta=np.float32(50), sigma=5, epsilon=np.float64(1e-5))
+    assert same == objective and hash(same) == hash(objective)
+    assert all(type(v) is float for v in (same.beta, same.sigma, same.epsilon))
+    assert bt.Objective(beta=-1.0).beta == -1.0  # any finite β
+    assert bt.Objective(beta=100.0) != objective
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        objective.beta = 1.0  # type: ignore[misc]
+
+
+def test_objective_is_static_under_jit():
+    """An Objective is a pytree with no leaves: a jitted function takes it as an ordinary
+    argument, compiles once per distinct value, and does not retrace for an equal one."""
+    traces = []
+
+    @jax.jit
+    def loss(objective, z, Kx, Ky):
+        traces.append(objective)
+        return bt.layer_loss(z, Kx, Ky, objective=objective)[0]
+
+    rng = np.random.default_rng(0)
+    z = jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)
+    K = bt.bottleneck_gram(z, sigma=5.0)
+    assert jax.tree_util.tree_leaves(bt.Objective()) == []
+    first = loss(bt.Objective(beta=2.0), z, K, K)
+    again = loss(bt.Objective(beta=2), z, K, K)
+    assert len(traces) == 1 and float(first) == float(again)
+    loss(bt.Objective(beta=3.0), z, K, K)
+    assert len(traces) == 2
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("beta", float("nan"), "`beta` must be a finite number; got nan"),
+    ("beta", True, "`beta` must be a finite number; got True"),
+    ("beta", "50", "`beta` must be a finite number; got '50'"),
+    ("sigma", 0.0, "`sigma` must be a positive finite number; got 0.0"),
+    ("sigma", float("inf"), "`sigma` must be a positive finite number; got inf"),
+    ("normalisation", "nhsic", "`normalisation` must be one of 'nocco', 'cka', 'hsic'"),
+    ("epsilon", -1.0, "`epsilon` must be a positive finite number; got -1.0"),
+    ("epsilon", None, "`epsilon` must be a positive finite number; got None"),
+])
+def test_objective_rejects_bad_fields(field, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bt.Objective(**{field: value})
+
+
 def test_bad_inputs():
+    with pytest.raises(ValueError, match="`objective` must be a hsic.bottleneck.Objective"):
+        bt.layer_loss(np.ones((3, 2)), np.eye(3), np.eye(3), objective={"beta": 1.0})
     with pytest.raises(ValueError, match="`sigma` must be a positive finite number; got 0"):
         bt.bottleneck_gram(np.ones((3, 2)), sigma=0)
     with pytest.raises(ValueError, match="`normalisation` must be one of"):

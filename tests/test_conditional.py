@@ -1,5 +1,6 @@
 """hsic.conditional_test (KCI, RCIT): statistics and nulls against NumPy transcriptions,
-causal structures (chain, collider, direct edge), calibration, peers, seeds and errors."""
+causal structures (chain, collider, direct edge), calibration, peers, rng, method objects and
+errors."""
 
 import dataclasses
 import json
@@ -11,7 +12,7 @@ import reference as ref
 import scipy.stats
 
 import hsic
-from hsic._large_scale import rff_features
+from hsic._stats.features import rff_features
 
 ALPHA = 0.05
 
@@ -97,22 +98,22 @@ def test_kci_statistic_and_null_match_the_paper(rng):
         x, y, z = make(rng, 80)
         T, weights = kci_reference(x, y, z)
         for null in ("gamma", "hbe", "simulated"):
-            res = hsic.conditional_test(x, y, z, null=null, n_null_samples=2000)
+            res = hsic.conditional_test(x, y, z, method=hsic.KCI(null=null, n_resamples=2000))
             assert res.statistic == pytest.approx(T, rel=1e-8)
             assert res.info["null_mean"] == pytest.approx(weights.sum(), rel=1e-6)
             assert res.info["null_variance"] == pytest.approx(2 * (weights**2).sum(), rel=1e-6)
-        gamma = hsic.conditional_test(x, y, z, null="gamma")
+        gamma = hsic.conditional_test(x, y, z, method=hsic.KCI(null="gamma"))
         shape = weights.sum() ** 2 / (2 * (weights**2).sum())
         scale = 2 * (weights**2).sum() / weights.sum()
-        assert gamma.gamma_shape == pytest.approx(shape, rel=1e-6)
-        assert gamma.gamma_scale == pytest.approx(scale, rel=1e-6)
+        assert gamma.info["gamma_shape"] == pytest.approx(shape, rel=1e-6)
+        assert gamma.info["gamma_scale"] == pytest.approx(scale, rel=1e-6)
         expected = scipy.stats.gamma.sf(T, shape, loc=0, scale=scale)  # scale, not location
         assert gamma.pvalue == pytest.approx(expected, rel=1e-5, abs=1e-12)
         # Hall–Buckley–Eagleson from the three cumulants of Σ λ ζ²
         k1, k2, k3 = weights.sum(), 2 * (weights**2).sum(), 8 * (weights**3).sum()
         nu = 8 * k2**3 / k3**2
         hbe = scipy.stats.chi2.sf(nu + (T - k1) * np.sqrt(2 * nu / k2), nu)
-        res = hsic.conditional_test(x, y, z, null="hbe")
+        res = hsic.conditional_test(x, y, z, method=hsic.KCI(null="hbe"))
         assert res.pvalue == pytest.approx(hbe, rel=1e-5, abs=1e-12)
         assert res.info["hbe_dof"] == pytest.approx(nu, rel=1e-6)
 
@@ -120,14 +121,15 @@ def test_kci_statistic_and_null_match_the_paper(rng):
 def test_kci_simulated_null_draws_the_weighted_chi_square(rng):
     x, y, z = _chain(rng, 60)
     T, weights = kci_reference(x, y, z)
-    res = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=4000, seed=3)
+    method = hsic.KCI(null="simulated", n_resamples=4000)
+    res = hsic.conditional_test(x, y, z, method=method, rng=3)
     draws = res.null_distribution
-    assert draws.shape == (4000,) and res.n_null_samples == 4000
+    assert draws.shape == (4000,) and res.info["n_resamples"] == 4000
     # mean Σλ and variance 2Σλ² within Monte Carlo error
     assert draws.mean() == pytest.approx(weights.sum(), rel=0.05)
     assert draws.var() == pytest.approx(2 * (weights**2).sum(), rel=0.15)
     assert res.pvalue == (1 + np.sum(draws >= T * (1 - 1e-9))) / (1 + 4000)
-    gamma = hsic.conditional_test(x, y, z, null="gamma")
+    gamma = hsic.conditional_test(x, y, z, method=hsic.KCI(null="gamma"))
     assert res.pvalue == pytest.approx(gamma.pvalue, abs=0.05)
 
 
@@ -140,17 +142,17 @@ def test_causal_structures(method):
     assert hsic.conditional_test(*_direct(rng, n), method=method).pvalue < 1e-3
     # without conditioning, the chain's ends are dependent and the collider's are not
     x, y, _ = _chain(rng, n)
-    assert hsic.test(x, y, n_permutations=200).pvalue < 0.01
+    assert hsic.test(x, y, method=hsic.Permutation(n_resamples=200)).pvalue < 0.01
 
 
-def _ci_rejections(method, replications, n, seed, **kwargs):
+def _ci_rejections(method, replications, n, seed):
     rng = np.random.default_rng(seed)
     rejected = 0
     for r in range(replications):
         z = rng.normal(size=n)  # z acts nonlinearly on both x and y
         x = np.sin(2 * z) + 0.5 * rng.normal(size=n)
         y = z**2 + 0.5 * rng.standard_t(df=5, size=n)
-        res = hsic.conditional_test(x, y, z, method=method, seed=r, **kwargs)
+        res = hsic.conditional_test(x, y, z, method=method, rng=r)
         rejected += res.pvalue <= ALPHA
     return rejected
 
@@ -163,18 +165,19 @@ def test_level_fast(method):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "method, n, kwargs",
+    "method, n",
     [
-        ("kci", 200, {}),
-        ("kci", 200, dict(null="simulated", n_null_samples=1000)),
-        ("rcit", 500, {}),
-        ("rcit", 500, dict(null="gamma")),
-        ("rcot", 500, {}),
+        ("kci", 200),
+        (hsic.KCI(null="simulated", n_resamples=1000), 200),
+        ("rcit", 500),
+        (hsic.RCIT(null="gamma"), 500),
+        ("rcot", 500),
     ],
+    ids=repr,
 )
-def test_level_slow(method, n, kwargs):
+def test_level_slow(method, n):
     replications = 500
-    ref.assert_calibrated(_ci_rejections(method, replications, n, seed=2, **kwargs), replications)
+    ref.assert_calibrated(_ci_rejections(method, replications, n, seed=2), replications)
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,15 +189,15 @@ def test_level_slow(method, n, kwargs):
 def test_rcit_statistic_and_weights_from_its_features(rng, method):
     n, seed = 300, 4
     x, y, z = _direct(rng, n)
-    res = hsic.conditional_test(x, y, z, method=method, seed=seed)
-    # The documented feature source: np.random.default_rng(seed).spawn(4) gives the streams of
+    res = hsic.conditional_test(x, y, z, method=method, rng=seed)
+    # The documented feature source: np.random.default_rng(rng).spawn(4) gives the streams of
     # x, y, z (and the simulated null); median-heuristic Gaussian kernels on standardised data;
     # RCIT's y-features are of (y, z), RCoT's of y.
     streams = np.random.default_rng(seed).spawn(4)
     yy = np.column_stack([_zscore(y), _zscore(z)]) if method == "rcit" else y
     feats = []
     for a, count, stream in ((x, 6, streams[0]), (yy, 6, streams[1]), (z, 100, streams[2])):
-        phi = np.asarray(rff_features(_zscore(a), n_features=count, seed=stream, dtype="float64"))
+        phi = np.asarray(rff_features(_zscore(a), n_features=count, rng=stream, dtype="float64"))
         feats.append(_zscore(phi))
     fx, fy, fz = feats
     # residuals of the ridge regression on the z-features, β = (C_zz + εI)⁻¹ C_zf, ε = 1e-10,
@@ -212,29 +215,30 @@ def test_rcit_statistic_and_weights_from_its_features(rng, method):
     assert res.info["n_features"] == 100 and res.info["n_features_xy"] == 6
 
 
-def test_rcit_seed(rng):
+def test_rcit_rng(rng):
     x, y, z = _chain(rng, 200)
-    a = hsic.conditional_test(x, y, z, method="rcit", seed=1)
-    b = hsic.conditional_test(x, y, z, method="rcit", seed=1)
-    c = hsic.conditional_test(x, y, z, method="rcit", seed=2)
+    a = hsic.conditional_test(x, y, z, method="rcit", rng=1)
+    b = hsic.conditional_test(x, y, z, method="rcit", rng=1)
+    c = hsic.conditional_test(x, y, z, method="rcit", rng=2)
     assert a.statistic == b.statistic and a.pvalue == b.pvalue
     assert a.statistic != c.statistic
-    k1 = hsic.conditional_test(x, y, z, method="rcit", seed=jax.random.key(5))
-    k2 = hsic.conditional_test(x, y, z, method="rcit", seed=jax.random.key(5))
+    k1 = hsic.conditional_test(x, y, z, method="rcit", rng=jax.random.key(5))
+    k2 = hsic.conditional_test(x, y, z, method="rcit", rng=jax.random.key(5))
     assert k1.statistic == k2.statistic
 
 
-def test_simulated_null_seed(rng):
+def test_simulated_null_rng(rng):
     x, y, z = _chain(rng, 60)
-    a = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=200, seed=1)
-    b = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=200, seed=1)
-    c = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=200, seed=2)
+    method = hsic.KCI(null="simulated", n_resamples=200)
+    a = hsic.conditional_test(x, y, z, method=method, rng=1)
+    b = hsic.conditional_test(x, y, z, method=method, rng=1)
+    c = hsic.conditional_test(x, y, z, method=method, rng=2)
     np.testing.assert_array_equal(a.null_distribution, b.null_distribution)
     assert not np.array_equal(a.null_distribution, c.null_distribution)
 
 
 # --------------------------------------------------------------------------------------------
-# Result object and options
+# Result object, method objects and options
 # --------------------------------------------------------------------------------------------
 
 
@@ -244,18 +248,21 @@ def test_result_object(rng):
     assert isinstance(res, hsic.ConditionalTestResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.pvalue = 0.5
-    assert res.method == "kci" and res.null == "gamma" and res.n == 100
+    assert res.method == "kci" and res.info["null"] == "gamma" and res.n == 100
     assert res.bandwidth_x == res.bandwidth_y == res.bandwidth_z == pytest.approx(1.2)
     wide = hsic.conditional_test(x, y, np.column_stack([z, z**2]))  # 1.2·√dim(z)
     assert wide.bandwidth_x == pytest.approx(1.2 * np.sqrt(2))
     assert res.info["epsilon"] == 1e-3
     summary = res.to_dict()
     assert json.loads(json.dumps(summary)) == summary
-    assert "ConditionalTestResult(method='kci', null='gamma', shape=" in repr(res)
+    assert "ConditionalTestResult(method='kci', null='gamma', gamma_shape=" in repr(res)
+    stat, p = res
+    assert (stat, p) == (res.statistic, res.pvalue)
     rcit = hsic.conditional_test(x, y, z, method="rcit")
-    assert rcit.null == "hbe" and "dof=" in repr(rcit) and json.dumps(rcit.to_dict())
-    sim = hsic.conditional_test(x, y, z, null="simulated", n_null_samples=50)
-    assert "50 null draws" in repr(sim)
+    assert rcit.info["null"] == "hbe" and "hbe_dof=" in repr(rcit)
+    assert json.dumps(rcit.to_dict())
+    sim = hsic.conditional_test(x, y, z, method=hsic.KCI(null="simulated", n_resamples=50))
+    assert "null='simulated', n_resamples=50" in repr(sim)
 
 
 def test_kernel_and_epsilon_options(rng):
@@ -265,8 +272,54 @@ def test_kernel_and_epsilon_options(rng):
     assert res.bandwidth_x == pytest.approx(
         hsic.kernels.median_distance(np.column_stack([_zscore(x), 0.5 * _zscore(z)]))
     )
-    small = hsic.conditional_test(*_chain(rng, 120), epsilon=1e-4)
+    small = hsic.conditional_test(*_chain(rng, 120), method=hsic.KCI(epsilon=1e-4))
     assert small.info["epsilon"] == 1e-4
+
+
+def test_method_names_are_the_default_method_objects(rng):
+    x, y, z = _direct(rng, 60)
+    for name, cls in (("kci", hsic.KCI), ("rcit", hsic.RCIT), ("rcot", hsic.RCoT)):
+        by_name = hsic.conditional_test(x, y, z, method=name, rng=1)
+        by_object = hsic.conditional_test(x, y, z, method=cls(), rng=1)
+        assert by_name.pvalue == by_object.pvalue and by_name.method == name
+    assert hsic.KCI() == hsic.KCI(null="gamma", epsilon=1e-3, n_resamples=5000)
+    defaults = dict(null="hbe", epsilon=1e-10, n_features=100, n_features_xy=6, n_resamples=5000)
+    assert hsic.RCIT() == hsic.RCIT(**defaults) and hsic.RCoT() == hsic.RCoT(**defaults)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: hsic.KCI(null="permutation"), r"`null` must be one of 'gamma', 'hbe', "),
+        (lambda: hsic.KCI(epsilon=0), r"`epsilon` must be a positive finite number; got 0"),
+        (lambda: hsic.KCI(epsilon=float("nan")), r"`epsilon` must be a positive finite"),
+        (lambda: hsic.KCI(n_resamples=0), r"`n_resamples` must be a positive integer; got 0"),
+        (lambda: hsic.RCIT(null="spectral"), r"`null` must be one of"),
+        (lambda: hsic.RCIT(epsilon=True), r"`epsilon` must be a positive finite number"),
+        (lambda: hsic.RCIT(n_features=7), r"`n_features` must be a positive even.*got 7"),
+        (lambda: hsic.RCIT(n_features_xy=0), r"`n_features_xy` must be a positive even.*got 0"),
+        (lambda: hsic.RCoT(n_features_xy=3), r"`n_features_xy` must be a positive even.*got 3"),
+        (lambda: hsic.RCoT(n_resamples=-5), r"`n_resamples` must be a positive integer"),
+    ],
+)
+def test_method_objects_reject_bad_values_when_built(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_options_a_method_does_not_take_cannot_be_passed():
+    with pytest.raises(TypeError):
+        hsic.KCI(n_features=50)  # KCI has no features
+    with pytest.raises(TypeError):
+        hsic.RCoT(kernel_z="gaussian")
+
+
+@pytest.mark.parametrize("method", [hsic.Permutation(), hsic.Gamma(), "permutation"], ids=repr)
+def test_a_method_of_another_test_is_refused(rng, method):
+    x, y, z = rng.normal(size=(3, 40))
+    with pytest.raises(ValueError, match=r"`method` of hsic.conditional_test must be one of "
+                       r"'kci', 'rcit', 'rcot', or one of hsic.KCI\(...\), hsic.RCIT"):
+        hsic.conditional_test(x, y, z, method=method)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,18 +329,11 @@ def test_kernel_and_epsilon_options(rng):
 
 def test_bad_inputs(rng):
     x, y, z = rng.normal(size=(3, 40))
-    with pytest.raises(ValueError, match=r"`method` must be one of 'kci', 'rcit', 'rcot'; got"):
+    with pytest.raises(ValueError, match=r"`method` of hsic.conditional_test must be one of "
+                       r"'kci', 'rcit', 'rcot'.*got 'kcit'"):
         hsic.conditional_test(x, y, z, method="kcit")
-    with pytest.raises(ValueError, match=r"`null` must be one of .*got 'permutation'"):
-        hsic.conditional_test(x, y, z, null="permutation")
-    with pytest.raises(ValueError, match=r"`epsilon` must be a positive finite number.*got 0"):
-        hsic.conditional_test(x, y, z, epsilon=0)
-    with pytest.raises(ValueError, match=r"`n_features` must be a positive even integer.*got 7"):
-        hsic.conditional_test(x, y, z, method="rcit", n_features=7)
-    with pytest.raises(ValueError, match=r"`n_features_xy` must be a positive even.*got 0"):
-        hsic.conditional_test(x, y, z, method="rcit", n_features_xy=0)
-    with pytest.raises(ValueError, match=r"`n_null_samples` must be a positive integer; got 0"):
-        hsic.conditional_test(x, y, z, null="simulated", n_null_samples=0)
+    with pytest.raises(TypeError, match=r"null"):
+        hsic.conditional_test(x, y, z, null="hbe")  # an option of the method object now
     with pytest.raises(ValueError, match=r"`x` has 40 and `z` has 39"):
         hsic.conditional_test(x, y, z[:39])
     with pytest.raises(ValueError, match=r"at least 10 samples; got n=9"):
@@ -300,8 +346,8 @@ def test_bad_inputs(rng):
         hsic.conditional_test(x, y, z, method="rcit", kernel_z="laplace")
     with pytest.raises(ValueError, match=r"`kernel_x`='precomputed' cannot be used"):
         hsic.conditional_test(x, y, z, kernel_x="precomputed")
-    with pytest.raises(ValueError, match=r"`seed` must be a non-negative integer"):
-        hsic.conditional_test(x, y, z, seed=-1)
+    with pytest.raises(ValueError, match=r"`rng` must be a non-negative integer"):
+        hsic.conditional_test(x, y, z, rng=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,4 +385,4 @@ def test_rcit_bandwidths_from_500_evenly_spaced_rows(rng):
 def test_rcit_tiny_epsilon_raises_instead_of_nan(rng):
     x, y, z = _chain(rng, 200)
     with pytest.raises(ValueError, match="use a larger `epsilon`"):
-        hsic.conditional_test(x, y, z, method="rcit", epsilon=1e-300, n_features=200)
+        hsic.conditional_test(x, y, z, method=hsic.RCIT(epsilon=1e-300, n_features=200))

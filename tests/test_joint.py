@@ -1,5 +1,5 @@
 """hsic.joint_test and hsic.dhsic: dHSIC against a NumPy transcription, its nulls, d = 2
-agreement with hsic.test, power, calibration, seeds and errors."""
+agreement with hsic.test, power, calibration, rng, method objects and errors."""
 
 import dataclasses
 import json
@@ -123,8 +123,8 @@ def test_permutation_null_matches_numpy_on_the_same_permutations(rng):
     n, B, seed = 40, 40, 11
     xs = _three(rng, n)
     Ks = _grams(xs)
-    res = hsic.joint_test(xs, n_permutations=B, seed=seed, dtype="float64")
-    # Documented: PCG64 seeded by `seed`; per replicate, one permutation for each of
+    res = hsic.joint_test(xs, method=hsic.Permutation(n_resamples=B), rng=seed, dtype="float64")
+    # Documented: PCG64 seeded by `rng`; per replicate, one permutation for each of
     # variables 2..d in turn; the first variable stays in place.
     source = np.random.default_rng(seed)
     null = []
@@ -143,14 +143,14 @@ def test_bootstrap_null_matches_numpy_on_the_same_draws(rng):
     n, B, seed = 40, 40, 5
     xs = _three(rng, n, dependent=False)
     Ks = _grams(xs)
-    res = hsic.joint_test(xs, method="bootstrap", n_permutations=B, seed=seed, dtype="float64")
+    res = hsic.joint_test(xs, method=hsic.Bootstrap(n_resamples=B), rng=seed, dtype="float64")
     source = np.random.default_rng(seed)  # per replicate, each variable drawn with replacement
     null = []
     for _ in range(B):
         idx = [source.integers(0, n, size=n) for _ in Ks]
         null.append(dhsic_reference([K[np.ix_(i, i)] for K, i in zip(Ks, idx, strict=True)]))
     np.testing.assert_allclose(res.null_distribution, null, rtol=1e-9)
-    assert res.method == "bootstrap" and res.n_permutations == B
+    assert res.method == "bootstrap" and res.info["n_resamples"] == B
 
 
 @pytest.mark.parametrize("d", [2, 3, 4])
@@ -168,10 +168,10 @@ def test_gamma_matches_r_package_transcription(rng, d):
         assert res.info["null_mean"] == pytest.approx(mean, rel=1e-10)
         assert res.info["null_variance"] == pytest.approx(var, rel=1e-10)
         # the gamma law of the statistic itself: scale, not location
-        law = scipy.stats.gamma(res.gamma_shape, scale=res.gamma_scale)
+        law = scipy.stats.gamma(res.info["gamma_shape"], scale=res.info["gamma_scale"])
         assert law.sf(res.statistic) == pytest.approx(p, rel=1e-8, abs=1e-14)
         assert law.mean() == pytest.approx(mean, rel=1e-10)
-        assert res.null_distribution is None and res.n_permutations is None
+        assert res.null_distribution is None and "n_resamples" not in res.info
 
 
 def test_gamma_mean_with_a_non_unit_diagonal_kernel(rng):
@@ -194,14 +194,15 @@ def test_gamma_mean_with_a_non_unit_diagonal_kernel(rng):
 def test_two_variables_agree_with_hsic_test(rng):
     x = rng.normal(size=(80, 2))
     y = x[:, 0] * rng.normal(size=80)
-    joint = hsic.joint_test([x, y], n_permutations=300, seed=4, dtype="float64")
-    pair = hsic.test(x, y, n_permutations=300, seed=4, dtype="float64")
+    method = hsic.Permutation(n_resamples=300)
+    joint = hsic.joint_test([x, y], method=method, rng=4, dtype="float64")
+    pair = hsic.test(x, y, method=method, rng=4, dtype="float64")
     assert joint.statistic == pytest.approx(pair.statistic, rel=1e-10)
-    # the same seed draws the same permutations (applied to the second variable)
+    # the same rng draws the same permutations (applied to the second variable)
     np.testing.assert_allclose(joint.null_distribution, pair.null_distribution, rtol=1e-8)
     assert joint.pvalue == pair.pvalue
-    joint32 = hsic.joint_test([x, y], n_permutations=300, seed=4)
-    pair32 = hsic.test(x, y, n_permutations=300, seed=4)
+    joint32 = hsic.joint_test([x, y], method=method, rng=4)
+    pair32 = hsic.test(x, y, method=method, rng=4)
     assert joint32.statistic == pytest.approx(pair32.statistic, rel=1e-4)
     assert joint32.pvalue == pytest.approx(pair32.pvalue, abs=3 / 301)
 
@@ -217,8 +218,8 @@ def test_two_variable_gamma_is_close_to_gretton_gamma(rng):
         joint = hsic.joint_test([x, y], method="gamma", dtype="float64")
         pair = hsic.test(x, y, method="gamma", dtype="float64")
         assert joint.statistic == pytest.approx(pair.statistic, rel=1e-10)
-        assert joint.gamma_shape * joint.gamma_scale == pytest.approx(
-            pair.gamma_shape * pair.gamma_scale, rel=0.02
+        assert joint.info["gamma_shape"] * joint.info["gamma_scale"] == pytest.approx(
+            pair.info["gamma_shape"] * pair.info["gamma_scale"], rel=0.02
         )
         assert joint.pvalue == pytest.approx(pair.pvalue, abs=0.03, rel=0.2)
 
@@ -228,81 +229,128 @@ def test_two_variable_gamma_is_close_to_gretton_gamma(rng):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["permutation", "bootstrap", "gamma"])
+@pytest.mark.parametrize(
+    "method",
+    [hsic.Permutation(n_resamples=200), hsic.Bootstrap(n_resamples=200), hsic.Gamma()],
+    ids=repr,
+)
 def test_detects_pairwise_independent_but_jointly_dependent(method):
     x, y, z = _rademacher_xor(np.random.default_rng(0), 200)
     # ±1 data: a delta kernel (the median distance is 0, so no median heuristic)
-    res = hsic.joint_test([x, y, z], method=method, kernels="delta", n_permutations=200, seed=1)
+    res = hsic.joint_test([x, y, z], method=method, kernels="delta", rng=1)
     assert res.pvalue < 0.01
     for a, b in ((x, y), (x, z), (y, z)):
-        pair = hsic.test(a, b, kernel_x="delta", kernel_y="delta", n_permutations=200, seed=1)
+        pair = hsic.test(
+            a, b, kernel_x="delta", kernel_y="delta", method=hsic.Permutation(200), rng=1
+        )
         assert pair.pvalue > ALPHA
 
 
-def _rejections(method, replications, n, d, seed, **kwargs):
+def _rejections(method, replications, n, d, seed):
     rng = np.random.default_rng(seed)
     rejected = 0
     for r in range(replications):
         xs = [rng.normal(size=(n, 2)), rng.standard_t(df=3, size=n), rng.uniform(size=n)][:d]
-        res = hsic.joint_test(xs, method=method, seed=r, **kwargs)
+        res = hsic.joint_test(xs, method=method, rng=r)
         rejected += res.pvalue <= ALPHA
     return rejected
 
 
-@pytest.mark.parametrize(
-    "method, kwargs",
-    [("permutation", dict(n_permutations=39)), ("gamma", {})],
-)
-def test_level_fast(method, kwargs):
+@pytest.mark.parametrize("method", [hsic.Permutation(n_resamples=39), hsic.Gamma()], ids=repr)
+def test_level_fast(method):
     replications = 150
-    ref.assert_calibrated(_rejections(method, replications, 40, 3, seed=1, **kwargs), replications)
+    ref.assert_calibrated(_rejections(method, replications, 40, 3, seed=1), replications)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "method, n, kwargs",
+    "method, n",
     [
-        ("permutation", 50, dict(n_permutations=199)),
-        ("bootstrap", 100, dict(n_permutations=199)),
-        ("gamma", 100, {}),
-        ("gamma", 300, {}),
+        (hsic.Permutation(n_resamples=199), 50),
+        (hsic.Bootstrap(n_resamples=199), 100),
+        (hsic.Gamma(), 100),
+        (hsic.Gamma(), 300),
     ],
+    ids=repr,
 )
-def test_level_slow(method, n, kwargs):
+def test_level_slow(method, n):
     replications = 1000
-    ref.assert_calibrated(_rejections(method, replications, n, 3, seed=2, **kwargs), replications)
+    ref.assert_calibrated(_rejections(method, replications, n, 3, seed=2), replications)
 
 
 # --------------------------------------------------------------------------------------------
-# Seeds, batching, result object
+# rng, batching, method objects, result object
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["permutation", "bootstrap"])
-def test_seed_controls_the_null(rng, method):
+@pytest.mark.parametrize("cls", [hsic.Permutation, hsic.Bootstrap])
+def test_rng_controls_the_null(rng, cls):
     xs = _three(rng, 40, dependent=False)
-    a = hsic.joint_test(xs, method=method, n_permutations=50, seed=3)
-    b = hsic.joint_test(xs, method=method, n_permutations=50, seed=3)
-    c = hsic.joint_test(xs, method=method, n_permutations=50, seed=4)
+    method = cls(n_resamples=50)
+    a = hsic.joint_test(xs, method=method, rng=3)
+    b = hsic.joint_test(xs, method=method, rng=3)
+    c = hsic.joint_test(xs, method=method, rng=4)
     np.testing.assert_array_equal(a.null_distribution, b.null_distribution)
     assert not np.array_equal(a.null_distribution, c.null_distribution)
-    key = hsic.joint_test(xs, method=method, n_permutations=50, seed=jax.random.key(3))
-    again = hsic.joint_test(xs, method=method, n_permutations=50, seed=jax.random.key(3))
+    key = hsic.joint_test(xs, method=method, rng=jax.random.key(3))
+    again = hsic.joint_test(xs, method=method, rng=jax.random.key(3))
     np.testing.assert_array_equal(key.null_distribution, again.null_distribution)
 
 
-@pytest.mark.parametrize("method", ["permutation", "bootstrap"])
-def test_batch_size_does_not_change_the_result(rng, method):
+@pytest.mark.parametrize("cls", [hsic.Permutation, hsic.Bootstrap])
+def test_batch_size_does_not_change_the_result(rng, cls):
     xs = _three(rng, 40)
-    whole = hsic.joint_test(xs, method=method, n_permutations=37, batch_size=37)
+    whole = hsic.joint_test(xs, method=cls(n_resamples=37, batch_size=37))
+    default = hsic.joint_test(xs, method=cls(n_resamples=37))  # batch_size=None: 100
+    np.testing.assert_array_equal(default.null_distribution, whole.null_distribution)
     for batch_size in (1, 5, 16):
-        res = hsic.joint_test(xs, method=method, n_permutations=37, batch_size=batch_size)
+        res = hsic.joint_test(xs, method=cls(n_resamples=37, batch_size=batch_size))
         np.testing.assert_allclose(res.null_distribution, whole.null_distribution, rtol=1e-6)
+
+
+def test_method_names_are_the_default_method_objects(rng):
+    xs = _three(rng, 30)
+    for name, method in (("permutation", hsic.Permutation()), ("bootstrap", hsic.Bootstrap()),
+                         ("gamma", hsic.Gamma())):
+        by_name = hsic.joint_test(xs, method=name, rng=2)
+        by_object = hsic.joint_test(xs, method=method, rng=2)
+        assert by_name.pvalue == by_object.pvalue and by_name.method == name
+    assert hsic.joint_test(xs, rng=2).info["n_resamples"] == 1000
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: hsic.Permutation(n_resamples=0), r"`n_resamples` must be a positive integer"),
+        (lambda: hsic.Permutation(n_resamples=2.5), r"`n_resamples` must be a positive"),
+        (lambda: hsic.Permutation(batch_size=-1), r"`batch_size` must be a positive integer"),
+        (lambda: hsic.Bootstrap(n_resamples=True), r"`n_resamples` must be a positive integer"),
+        (lambda: hsic.Bootstrap(batch_size=0), r"`batch_size` must be a positive integer"),
+    ],
+)
+def test_method_objects_reject_bad_values_when_built(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_options_a_method_does_not_take_cannot_be_passed():
+    with pytest.raises(TypeError):
+        hsic.Gamma(n_resamples=100)
+    with pytest.raises(TypeError):
+        hsic.Permutation(null="gamma")
+
+
+@pytest.mark.parametrize("method", [hsic.KCI(), hsic.RFF(), hsic.WildBootstrap(), "kci"], ids=repr)
+def test_a_method_of_another_test_is_refused(rng, method):
+    xs = _three(rng, 30)
+    with pytest.raises(ValueError, match=r"`method` of hsic.joint_test must be one of "
+                       r"'permutation', 'bootstrap', 'gamma', or one of hsic.Permutation"):
+        hsic.joint_test(xs, method=method)
 
 
 def test_result_object(rng):
     xs = _three(rng, 40)
-    res = hsic.joint_test(xs, n_permutations=20, seed=0)
+    res = hsic.joint_test(xs, method=hsic.Permutation(n_resamples=20), rng=0)
     assert isinstance(res, hsic.JointTestResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.pvalue = 0.5
@@ -310,12 +358,14 @@ def test_result_object(rng):
     assert res.bandwidths == pytest.approx([ref.median_bandwidth(x) for x in xs], rel=1e-5)
     summary = res.to_dict()
     assert json.loads(json.dumps(summary)) == summary
-    assert summary["d"] == 3 and len(summary["kernels"]) == 3
+    assert summary["info"] == {"d": 3, "n_resamples": 20} and len(summary["kernels"]) == 3
+    stat, p = res
+    assert (stat, p) == (res.statistic, res.pvalue)
     text = repr(res)
-    assert "JointTestResult(method='permutation', 20 permutations)" in text
+    assert "JointTestResult(method='permutation', d=3, n_resamples=20)" in text
     assert "kernel[2]" in text and "dHSIC" in text
     gamma = hsic.joint_test(xs, method="gamma")
-    assert "shape=" in repr(gamma) and json.dumps(gamma.to_dict())
+    assert "gamma_shape=" in repr(gamma) and json.dumps(gamma.to_dict())
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,14 +383,12 @@ def test_bad_inputs(rng):
         hsic.joint_test("xy")
     with pytest.raises(ValueError, match=r"`xs\[0\]` has 30 and `xs\[2\]` has 29"):
         hsic.joint_test([x, y, y[:29]])
-    with pytest.raises(ValueError, match=r"`method` must be one of.*got 'exact'"):
+    with pytest.raises(ValueError, match=r"`method` of hsic.joint_test must be one of.*'exact'"):
         hsic.joint_test([x, y], method="exact")
-    with pytest.raises(ValueError, match=r"`n_permutations` must be a positive integer; got 0"):
-        hsic.joint_test([x, y], n_permutations=0)
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer; got -1"):
-        hsic.joint_test([x, y], batch_size=-1)
-    with pytest.raises(ValueError, match=r"`seed` must be a non-negative integer"):
-        hsic.joint_test([x, y], seed=-2)
+    with pytest.raises(ValueError, match=r"`rng` must be a non-negative integer"):
+        hsic.joint_test([x, y], rng=-2)
+    with pytest.raises(TypeError, match=r"n_permutations"):
+        hsic.joint_test([x, y], n_permutations=100)  # an option of the method object now
     with pytest.raises(ValueError, match=r"`kernels` must be one kernel or a list of d = 3"):
         hsic.joint_test([x, y, y], kernels=["gaussian", "linear"])
     with pytest.raises(ValueError, match=r"`kernels\[1\]` must be one of"):

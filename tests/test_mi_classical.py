@@ -10,9 +10,9 @@ import hsic.mi
 from hsic.mi._common import check_pair, to_base
 
 
-def gaussian_data(n, seed, dims=(1, 1), rho=0.8):
+def gaussian_data(n, rng, dims=(1, 1), rho=0.8):
     task = hsic.mi.tasks.multinormal(*dims, rho=rho, sparse=True)
-    return task, *task.sample(n, seed=seed)
+    return task, *task.sample(n, rng=rng)
 
 
 # --- gaussian ---------------------------------------------------------------------------------
@@ -21,7 +21,7 @@ def gaussian_data(n, seed, dims=(1, 1), rho=0.8):
 @pytest.mark.parametrize("dims", [(1, 1), (2, 3), (4, 2)])
 def test_gaussian_equals_logdet_formula(dims):
     # Exact on the sample covariance: I = ½ (log det S_xx + log det S_yy − log det S).
-    _, x, y = gaussian_data(400, seed=1, dims=dims)
+    _, x, y = gaussian_data(400, rng=1, dims=dims)
     s = np.cov(np.hstack([x, y]), rowvar=False)
     p = dims[0]
     want = 0.5 * (
@@ -32,13 +32,13 @@ def test_gaussian_equals_logdet_formula(dims):
 
 def test_gaussian_bivariate_hand_case():
     # 1-D: I = −½ log(1 − r²) with r the sample correlation.
-    _, x, y = gaussian_data(300, seed=2)
+    _, x, y = gaussian_data(300, rng=2)
     r = np.corrcoef(x[:, 0], y[:, 0])[0, 1]
     assert hsic.mi.gaussian(x, y) == pytest.approx(-0.5 * math.log(1 - r * r), rel=1e-12)
 
 
 def test_gaussian_close_to_truth_and_invariant_to_linear_maps():
-    task, x, y = gaussian_data(20000, seed=3, dims=(3, 3))
+    task, x, y = gaussian_data(20000, rng=3, dims=(3, 3))
     est = hsic.mi.gaussian(x, y)
     assert est == pytest.approx(task.mi, abs=0.02)
     a = np.random.default_rng(0).normal(size=(3, 3))
@@ -71,13 +71,13 @@ def histogram_reference_1d(x, y, bins):
 
 @pytest.mark.parametrize("bins", [2, 7, 20])
 def test_histogram_matches_histogram2d(bins):
-    _, x, y = gaussian_data(1000, seed=4)
+    _, x, y = gaussian_data(1000, rng=4)
     got = hsic.mi.histogram(x, y, bins=bins)
     assert got == pytest.approx(histogram_reference_1d(x[:, 0], y[:, 0], bins), rel=1e-10)
 
 
 def test_histogram_matches_histogramdd_multivariate():
-    _, x, y = gaussian_data(800, seed=5, dims=(2, 2))
+    _, x, y = gaussian_data(800, rng=5, dims=(2, 2))
     bins = 4
     joint, _ = np.histogramdd(np.hstack([x, y]), bins=bins)
     p = joint / joint.sum()
@@ -100,7 +100,7 @@ def test_histogram_hand_cases():
 
 
 def test_histogram_auto_bins_and_bad_bins():
-    _, x, y = gaussian_data(1000, seed=6)
+    _, x, y = gaussian_data(1000, rng=6)
     # auto: floor(1000 ** (1/4)) = 5 bins per coordinate
     assert hsic.mi.histogram(x, y) == pytest.approx(hsic.mi.histogram(x, y, bins=5))
     for bad in (1, 0, 2.5, "fd", True):
@@ -129,7 +129,7 @@ def kde_reference(x, y, h):
 
 @pytest.mark.parametrize("dims", [(1, 1), (2, 1)])
 def test_kde_matches_transcription(dims):
-    _, x, y = gaussian_data(300, seed=7, dims=dims)
+    _, x, y = gaussian_data(300, rng=7, dims=dims)
     n = 300
     scott = [n ** (-1 / (d + 4)) for d in (sum(dims), dims[0], dims[1])]
     assert hsic.mi.kde(x, y) == pytest.approx(kde_reference(x, y, scott), rel=1e-9)
@@ -139,12 +139,12 @@ def test_kde_matches_transcription(dims):
 
 
 def test_kde_close_to_truth():
-    task, x, y = gaussian_data(2000, seed=8)
+    task, x, y = gaussian_data(2000, rng=8)
     assert hsic.mi.kde(x, y) == pytest.approx(task.mi, abs=0.06)
 
 
 def test_kde_bad_input():
-    _, x, y = gaussian_data(50, seed=0)
+    _, x, y = gaussian_data(50, rng=0)
     for bad in (0, -1.0, float("nan"), "silverman", True):
         with pytest.raises(ValueError, match=r"`bandwidth` must be 'scott' or a positive number"):
             hsic.mi.kde(x, y, bandwidth=bad)
@@ -168,13 +168,13 @@ ESTIMATORS = {
 def test_near_zero_on_independent_data(name):
     # Under independence: |estimate| below a small bound (histogram's plug-in bias is about
     # (bins − 1)²/(2n) = 16/2000 nats here, so it gets the same bound).
-    x, y = hsic.mi.tasks.independent(1, 1).sample(1000, seed=3)
+    x, y = hsic.mi.tasks.independent(1, 1).sample(1000, rng=3)
     assert abs(ESTIMATORS[name](x, y)) < 0.03
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_units_and_shared_checks(name):
-    _, x, y = gaussian_data(300, seed=9)
+    _, x, y = gaussian_data(300, rng=9)
     f = ESTIMATORS[name]
     assert f(x, y, base=2) == pytest.approx(f(x, y) / math.log(2), rel=1e-6)
     with pytest.raises(ValueError, match=r"same number of samples \(rows\); got 300 and 299"):

@@ -130,7 +130,7 @@ def test_sorted_search_is_exact_at_boundaries(monkeypatch):
 
 @pytest.mark.parametrize("variant", [1, 2])
 def test_bivariate_normal_rho_08(variant):
-    x, y = hsic.mi.tasks.multinormal(1, 1, rho=0.8).sample(2000, seed=0)
+    x, y = hsic.mi.tasks.multinormal(1, 1, rho=0.8).sample(2000, rng=0)
     assert abs(hsic.mi.ksg(x, y, variant=variant) - RHO_08_MI) < 0.05
 
 
@@ -160,7 +160,7 @@ def test_agrees_with_sklearn_on_plain_data():
     # data the two estimates agree to well below the estimator's standard error.
     from sklearn.feature_selection import mutual_info_regression
 
-    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, seed=4)
+    x, y = hsic.mi.tasks.get("normal-1d-0.8").sample(2000, rng=4)
     x, y = x / x.std(), y / y.std()
     want = mutual_info_regression(x, y[:, 0], n_neighbors=3, random_state=0)[0]
     assert hsic.mi.ksg(x, y) == pytest.approx(want, abs=2e-3)
@@ -191,7 +191,7 @@ def test_multivariate_accuracy():
     # In 6 joint dimensions KSG is biased downwards (Kraskov et al. 2004, fig. 4; Czyż et al.
     # 2023): at n = 2000 the estimate lies a little below the truth, 1.0217 nats.
     task = hsic.mi.tasks.multinormal(3, 3, rho=0.8, sparse=True, n_interacting=2)
-    x, y = task.sample(2000, seed=1)
+    x, y = task.sample(2000, rng=1)
     assert 0 < task.mi - hsic.mi.ksg(x, y) < 0.2
 
 
@@ -247,6 +247,7 @@ def test_no_recompile_for_nearby_n():
         ({"k": 20}, r"`k` must be smaller than the number of samples n=20; got 20"),
         ({"variant": 3}, r"`variant` must be 1 or 2; got 3"),
         ({"variant": True}, r"`variant` must be 1 or 2; got True"),
+        ({"variant": 1.0}, r"`variant` must be 1 or 2; got 1.0"),
         ({"algorithm": "kdtree"}, r"`algorithm` must be one of 'auto', 'brute', 'sorted'"),
         ({"base": 1}, r"`base` must be None \(nats\) or a positive number other than 1"),
         ({"base": -2.0}, r"`base` must be None"),

@@ -4,6 +4,7 @@ sampling and input checks."""
 
 import math
 
+import jax
 import numpy as np
 import pytest
 from scipy import integrate, stats
@@ -35,7 +36,7 @@ def designed_cov(dim_x, dim_y, rho, sparse, n_interacting):
 def test_multinormal_against_monte_carlo(dims, rho, sparse, m):
     task = tasks.multinormal(*dims, rho=rho, sparse=sparse, n_interacting=m or None)
     cov = designed_cov(*dims, rho, sparse, m)
-    x, y = task.sample(40000, seed=2)
+    x, y = task.sample(40000, rng=2)
     assert np.abs(np.cov(np.hstack([x, y]), rowvar=False) - cov).max() < 0.05
     p = dims[0]
     mean, se = monte_carlo_mi(
@@ -66,7 +67,7 @@ def test_student_t_against_monte_carlo(dims, dof, rho):
     for i in range(min(dims)):
         shape[i, dims[0] + i] = shape[dims[0] + i, i] = rho
     p = dims[0]
-    x, y = task.sample(40000, seed=3)
+    x, y = task.sample(40000, rng=3)
     mean, se = monte_carlo_mi(
         stats.multivariate_t(np.zeros(d), shape, df=dof).logpdf,
         stats.multivariate_t(np.zeros(p), shape[:p, :p], df=dof).logpdf,
@@ -92,7 +93,7 @@ def test_additive_uniform_against_numerical_integration(epsilon):
     h_y = integrate.quad(integrand, 0.0, 1.0 + epsilon, points=sorted({epsilon, 1.0}), limit=200)[0]
     task = tasks.additive_uniform(epsilon)
     assert task.mi == pytest.approx(h_y - math.log(epsilon), abs=1e-8)
-    x, y = task.sample(1000, seed=0)
+    x, y = task.sample(1000, rng=0)
     assert (y >= x).all() and (y <= x + epsilon).all()
 
 
@@ -121,7 +122,7 @@ def test_spiral_is_invertible():
 def test_transforms_keep_mi_by_ksg(name):
     # MI is invariant under the transforms; KSG, nearly so: it lands near the same truth.
     task = tasks.get(name)
-    x, y = task.sample(2000, seed=5)
+    x, y = task.sample(2000, rng=5)
     assert hsic.mi.ksg(x, y) == pytest.approx(task.mi, abs=0.06)
 
 
@@ -135,19 +136,24 @@ def test_standard_suite():
         assert any(n.startswith(prefix) for n in names), prefix
     for name, task in tasks.TASKS.items():
         assert tasks.get(name) is task and task.name == name
-        x, y = task.sample(7, seed=0)
+        x, y = task.sample(7, rng=0)
         assert x.shape == (7, task.dim_x) and y.shape == (7, task.dim_y)
         assert np.isfinite(x).all() and np.isfinite(y).all()
     assert tasks.get("independent-normal-3x3").mi == 0.0
 
 
-def test_seeds():
+def test_rng():
     task = tasks.get("spiral-normal-sparse-5x5-0.8")
-    a, b = task.sample(50, seed=3), task.sample(50, seed=3)
+    a, b = task.sample(50, rng=3), task.sample(50, rng=3)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
-    c = task.sample(50, seed=4)
+    c = task.sample(50, rng=4)
     assert not np.array_equal(a[0], c[0])
+    # An int is np.random.default_rng(int); a Generator is used as is; a JAX key seeds one.
+    d = task.sample(50, rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a[0], d[0])
+    e, f = task.sample(50, rng=jax.random.key(3)), task.sample(50, rng=jax.random.key(3))
+    np.testing.assert_array_equal(e[0], f[0])
 
 
 def test_task_is_frozen():
@@ -161,8 +167,8 @@ def test_task_is_frozen():
     [
         (lambda: tasks.get("nope"), r"`name` must be one of 'normal-1d-0.8'"),
         (lambda: tasks.get("normal-1d-0.8").sample(0), r"`n` must be a positive integer; got 0"),
-        (lambda: tasks.get("normal-1d-0.8").sample(5, seed=-1), r"`seed` must be a non-negative"),
-        (lambda: tasks.get("normal-1d-0.8").sample(5, seed=1.5), r"`seed` must be a non-negative"),
+        (lambda: tasks.get("normal-1d-0.8").sample(5, rng=-1), r"`rng` must be a non-negative"),
+        (lambda: tasks.get("normal-1d-0.8").sample(5, rng=1.5), r"`rng` must be a non-negative"),
         (lambda: tasks.multinormal(0, 1), r"`dim_x` must be a positive integer; got 0"),
         (lambda: tasks.multinormal(1, 1, rho=1.0, sparse=True), r"`rho` must be in \(-1, 1\)"),
         (lambda: tasks.multinormal(2, 2, rho=-0.5), r"`rho` must be in \(-1/\(d-1\), 1\)"),

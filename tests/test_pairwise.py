@@ -1,8 +1,10 @@
 """hsic.pairwise: every entry against hsic.test, the adjustments against NumPy and scipy,
-column names, seeds, block/batch invariance and input validation."""
+column names, rng, block/batch invariance, method objects and input validation."""
 
 import dataclasses
+import json
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ import reference as ref
 import scipy.stats
 
 import hsic
-from hsic._pairwise import adjust_pvalues
+from hsic._api.pairwise import adjust_pvalues
 
 
 def _data(rng, n=40):
@@ -24,8 +26,8 @@ def _data(rng, n=40):
 def test_permuted_stack_sums_match_numpy(rng, n):
     """The shared engine of the many-pair and aggregated tests: every pair of two stacks of
     centred Gram matrices, against ``Σ_ij K̄_ij L̄_{p(i)p(j)}`` written out in NumPy."""
-    from hsic import _nulls
     from hsic._base.validation import precision
+    from hsic._nulls.permutation import pad_rows, permuted_stack_sums
 
     def centred(a):
         K = ref.gaussian_gram(a, ref.median_bandwidth(a))
@@ -36,22 +38,19 @@ def test_permuted_stack_sums_match_numpy(rng, n):
     Ls = np.stack([centred(rng.normal(size=(n, 2))) for _ in range(3)])
     perms = np.stack([rng.permutation(n) for _ in range(4)]).astype(np.int32)
     with precision(np.float64):
-        got = np.asarray(_nulls.permuted_stack_sums(_nulls.pad_rows(Ks), Ls, perms))
+        got = np.asarray(permuted_stack_sums(pad_rows(Ks), Ls, perms))
     want = np.array([[[np.sum(K * L[np.ix_(p, p)]) for L in Ls] for K in Ks] for p in perms])
     assert got.shape == (4, 2, 3)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["permutation", "gamma"])
+@pytest.mark.parametrize("method", [hsic.Permutation(n_resamples=49), hsic.Gamma()], ids=repr)
 def test_each_entry_equals_hsic_test(rng, method):
     X, Y = _data(rng)
-    B = 49
-    res = hsic.pairwise(X, Y, method=method, n_permutations=B, seed=5, dtype="float64")
+    res = hsic.pairwise(X, Y, method=method, rng=5, dtype="float64")
     assert res.statistic.shape == res.pvalue.shape == (4, 3)
     for i, j in [(0, 0), (1, 0), (2, 2), (3, 1), (3, 2)]:
-        single = hsic.test(
-            X[:, i], Y[:, j], method=method, n_permutations=B, seed=5, dtype="float64"
-        )
+        single = hsic.test(X[:, i], Y[:, j], method=method, rng=5, dtype="float64")
         np.testing.assert_allclose(res.statistic[i, j], single.statistic, rtol=1e-9)
         np.testing.assert_allclose(res.pvalue[i, j], single.pvalue, rtol=1e-9)
         np.testing.assert_allclose(res.bandwidths_x[i], single.bandwidth_x, rtol=1e-12)
@@ -60,8 +59,8 @@ def test_each_entry_equals_hsic_test(rng, method):
 
 def test_symmetric_entries_against_numpy_reference_and_hsic_test(rng):
     X, _ = _data(rng)
-    B = 39
-    res = hsic.pairwise(X, n_permutations=B, seed=2, dtype="float64", block_size=3)
+    method = hsic.Permutation(n_resamples=39)
+    res = hsic.pairwise(X, method=method, rng=2, dtype="float64", block_size=3)
     assert res.symmetric and res.n_tests == 6 and res.names_y == res.names_x
     assert np.isnan(np.diag(res.statistic)).all() and np.isnan(np.diag(res.pvalue)).all()
     np.testing.assert_array_equal(res.pvalue, res.pvalue.T)
@@ -70,7 +69,7 @@ def test_symmetric_entries_against_numpy_reference_and_hsic_test(rng):
             K = ref.gaussian_gram(X[:, i], ref.median_bandwidth(X[:, i]))
             L = ref.gaussian_gram(X[:, j], ref.median_bandwidth(X[:, j]))
             np.testing.assert_allclose(res.statistic[i, j], ref.hsic_biased(K, L), rtol=1e-9)
-            single = hsic.test(X[:, i], X[:, j], n_permutations=B, seed=2, dtype="float64")
+            single = hsic.test(X[:, i], X[:, j], method=method, rng=2, dtype="float64")
             assert res.pvalue[i, j] == pytest.approx(single.pvalue, rel=1e-12)
 
 
@@ -158,30 +157,60 @@ def test_names_from_dataframes_and_series(rng):
 
 def test_result_object_and_to_dict(rng):
     X, Y = _data(rng)
-    res = hsic.pairwise(X, method="permutation", n_permutations=19, adjust="bh")
-    assert dataclasses.is_dataclass(res)
+    res = hsic.pairwise(X, method=hsic.Permutation(n_resamples=19), adjust="bh")
+    assert dataclasses.is_dataclass(res) and isinstance(res, hsic.TestResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.method = "gamma"
+    assert res.null_distribution is None and res.info == {"n_resamples": 19}
+    stat, p = res
+    assert stat is res.statistic and p is res.pvalue
     d = res.to_dict()
     assert d["names_x"] == ["x0", "x1", "x2", "x3"] and d["statistic"][0][0] is None
-    assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["n_permutations"] == 19
+    assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["info"] == {"n_resamples": 19}
+    assert json.loads(json.dumps(d)) == d
     assert len(res.pairs()) == 6
     text = repr(res)
-    assert text.startswith("PairwiseResult(method='permutation', 19 permutations")
-    assert "6 pairs tested" in text
+    assert text.startswith("PairwiseResult(method='permutation', n_resamples=19)")
+    assert "6 pairs tested, adjust='bh'" in text
+    assert hsic.pairwise(X, method="gamma").info == {}
 
 
-def test_seed_and_block_and_batch_invariance(rng):
+def test_rng_and_block_and_batch_invariance(rng):
     X, Y = _data(rng)
-    a = hsic.pairwise(X, Y, n_permutations=60, seed=1)
-    b = hsic.pairwise(X, Y, n_permutations=60, seed=1, block_size=2, batch_size=7)
+    method, batched = hsic.Permutation(n_resamples=60), hsic.Permutation(60, batch_size=7)
+    a = hsic.pairwise(X, Y, method=method, rng=1)
+    b = hsic.pairwise(X, Y, method=batched, rng=1, block_size=2)
     np.testing.assert_array_equal(a.pvalue, b.pvalue)
     np.testing.assert_allclose(a.statistic, b.statistic, rtol=1e-5)
-    c = hsic.pairwise(X, Y, n_permutations=60, seed=2)
+    c = hsic.pairwise(X, Y, method=method, rng=2)
     assert not np.array_equal(a.pvalue, c.pvalue)
-    sym_a = hsic.pairwise(X, n_permutations=60, seed=1)
-    sym_b = hsic.pairwise(X, n_permutations=60, seed=1, block_size=3, batch_size=7)
+    key = hsic.pairwise(X, Y, method=method, rng=jax.random.key(1))
+    np.testing.assert_array_equal(
+        key.pvalue, hsic.pairwise(X, Y, method=method, rng=jax.random.key(1)).pvalue
+    )
+    sym_a = hsic.pairwise(X, method=method, rng=1)
+    sym_b = hsic.pairwise(X, method=batched, rng=1, block_size=3)
     np.testing.assert_array_equal(sym_a.pvalue, sym_b.pvalue)
+
+
+def test_method_names_are_the_default_method_objects(rng):
+    X, _ = _data(rng)
+    for name, method in (("permutation", hsic.Permutation()), ("gamma", hsic.Gamma())):
+        by_name = hsic.pairwise(X, method=name, rng=3)
+        by_object = hsic.pairwise(X, method=method, rng=3)
+        np.testing.assert_array_equal(by_name.pvalue, by_object.pvalue)
+        assert by_name.method == name
+    assert hsic.pairwise(X).info == {"n_resamples": 1000}
+
+
+@pytest.mark.parametrize(
+    "method", [hsic.Bootstrap(), hsic.KCI(), hsic.RFF(), "bootstrap"], ids=repr
+)
+def test_a_method_of_another_test_is_refused(rng, method):
+    X, _ = _data(rng)
+    with pytest.raises(ValueError, match=r"`method` of hsic.pairwise must be one of "
+                       r"'permutation', 'gamma', or one of hsic.Permutation\(...\), hsic.Gamma"):
+        hsic.pairwise(X, method=method)
 
 
 def test_other_kernels(rng):
@@ -197,20 +226,26 @@ def test_other_kernels(rng):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(method="bootstrap"), "`method` must be one of 'permutation', 'gamma'"),
+        (dict(method="exact"), "`method` of hsic.pairwise must be one of 'permutation', 'gamma'"),
         (dict(adjust="holm"), "`adjust` must be one of 'bh', 'bonferroni'"),
-        (dict(n_permutations=0), "`n_permutations` must be a positive integer; got 0"),
         (dict(block_size=0), "`block_size` must be a positive integer; got 0"),
-        (dict(batch_size=-1), "`batch_size` must be a positive integer; got -1"),
+        (dict(block_size=2.0), "`block_size` must be a positive integer; got 2.0"),
         (dict(kernel="precomputed"), "`kernel` cannot be 'precomputed'"),
         (dict(kernel="rbf"), "`kernel` must be one of"),
-        (dict(seed=-1), "`seed` must be a non-negative integer"),
+        (dict(rng=-1), "`rng` must be a non-negative integer"),
         (dict(dtype="int32"), "`dtype` must be float32 or float64"),
     ],
 )
 def test_bad_arguments(rng, kwargs, match):
     X, _ = _data(rng)
     with pytest.raises(ValueError, match=match):
+        hsic.pairwise(X, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(n_permutations=10), dict(batch_size=10)])
+def test_old_keywords_are_options_of_the_method_object(rng, kwargs):
+    X, _ = _data(rng)
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
         hsic.pairwise(X, **kwargs)
 
 

@@ -1,24 +1,21 @@
-"""Joint independence of d ≥ 2 variables: dHSIC and ``hsic.joint_test`` (Pfister et al. 2018).
+"""Joint independence of d ≥ 2 variables: ``hsic.dhsic`` and ``hsic.joint_test``
+(Pfister et al. 2018).
 
-This module owns the d-variable HSIC (dHSIC), its three nulls (permutation, bootstrap, gamma)
-and the [`JointTestResult`][hsic.JointTestResult]. For d = 2, dHSIC is the biased HSIC of
+This module owns the joint test: its three methods (permutation, bootstrap, gamma), the
+resampling of the Gram matrices and the gamma approximation of dHSIC's null. The statistic
+itself is ``hsic._stats.dhsic``. For d = 2, dHSIC is the biased HSIC of
 [`hsic.test`][hsic.test], and the permutation null draws the same permutations from the same
-seed, so the two agree.
+``rng`` (with the engine of ``hsic._nulls.permutation``), so the two agree.
 
-**Computation.** The d Gram matrices are computed once. A resampled statistic (a permutation,
-or a bootstrap draw) only re-indexes them, ``K_j[i][:, i]``; no kernel is ever recomputed (for
-d = 2 the permutation null is the engine of ``hsic._nulls``, shared with ``hsic.test``). The
-resampling indices come from NumPy's PCG64 seeded by ``seed``, drawn one replicate after
-another, so the null does not depend on the batching. The sum is taken over entries whose mean
-is ~0 (see ``_dhsic``), which keeps float32 accurate.
+The resampling indices come from NumPy's PCG64 seeded by ``rng``, drawn one replicate after
+another, so the null does not depend on the batching.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,25 +23,32 @@ import numpy as np
 import scipy.special
 from jax.typing import ArrayLike
 
-from hsic._api.results import describe_kernel
+from hsic._api.methods import Bootstrap, Gamma, Method, Permutation, as_method
+from hsic._api.results import JointTestResult
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_samples,
-    check_choice,
     check_fits_in_memory,
-    check_positive_int,
     float_dtype,
     is_constant,
     precision,
 )
 from hsic._nulls.permutation import permutation_null
-from hsic._nulls.pvalues import permutation_pvalue
+from hsic._nulls.pvalues import Outcome, permutation_pvalue
 from hsic._stats import kernels as _kernels
-from hsic._stats.gram import centre
+from hsic._stats.dhsic import (
+    bootstrapped_statistics,
+    centred_pair,
+    grams_and_statistic,
+    permuted_statistics,
+)
 
-__all__ = ["JointTestResult", "joint_test", "dhsic", "METHODS"]
+__all__ = ["METHODS", "dhsic", "joint_test"]
 
-METHODS = ("permutation", "bootstrap", "gamma")
+#: The methods of ``hsic.joint_test``, by name.
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Permutation, Bootstrap, Gamma)}
+#: Resamples per device call when the method object leaves ``batch_size`` to the test.
+DEFAULT_BATCH = 100
 
 
 def _min_n(method: str, d: int) -> int:
@@ -52,148 +56,9 @@ def _min_n(method: str, d: int) -> int:
     return 4 * d - 2 if method == "gamma" else 5
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class JointTestResult:
-    """Result of a joint independence test ([`hsic.joint_test`][hsic.joint_test]).
-
-    Attributes:
-      statistic: the observed dHSIC (a V-statistic; for d = 2 the biased HSIC).
-      pvalue: the p-value of "x_1, ..., x_d are jointly independent".
-      null_distribution: dHSIC of each permuted or bootstrapped sample, or ``None`` (gamma).
-      method: ``"permutation"``, ``"bootstrap"`` or ``"gamma"``.
-      n: the number of samples.
-      kernels: the fitted kernel of each variable (bandwidths are the ones actually used).
-      n_permutations: the number of permutations or bootstrap draws, or ``None`` (gamma).
-      gamma_shape: shape of the gamma law approximating the null of ``statistic`` (gamma only).
-      gamma_scale: scale of that law (gamma only); ``n·statistic`` has scale
-        ``n·gamma_scale``, as in Pfister et al. (2018).
-      info: method-specific details (plain JSON-serialisable values): ``d``, and for the
-        gamma method ``null_mean`` and ``null_variance``, the estimated null moments of
-        ``statistic``.
-    """
-
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray | None
-    method: str
-    n: int
-    kernels: tuple[_kernels.Kernel, ...]
-    n_permutations: int | None = None
-    gamma_shape: float | None = None
-    gamma_scale: float | None = None
-    info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def d(self) -> int:
-        """The number of variables."""
-        return len(self.kernels)
-
-    @property
-    def bandwidths(self) -> tuple[float | None, ...]:
-        """The bandwidth used for each variable (``None`` for kernels without one)."""
-        return tuple(
-            None if getattr(k, "bandwidth", None) is None else float(k.bandwidth)
-            for k in self.kernels
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable summary (without the null distribution)."""
-        return {
-            "statistic": self.statistic,
-            "pvalue": self.pvalue,
-            "method": self.method,
-            "n": self.n,
-            "d": self.d,
-            "n_permutations": self.n_permutations,
-            "kernels": [_kernels.kernel_params(k) for k in self.kernels],
-            "gamma_shape": self.gamma_shape,
-            "gamma_scale": self.gamma_scale,
-            "info": dict(self.info),
-        }
-
-    def __repr__(self) -> str:
-        if self.method == "gamma":
-            detail = f"shape={self.gamma_shape:.4g}, scale={self.gamma_scale:.4g}"
-        else:
-            what = "permutations" if self.method == "permutation" else "bootstrap draws"
-            detail = f"{self.n_permutations} {what}"
-        lines = [
-            f"JointTestResult(method={self.method!r}, {detail})",
-            f"  n          = {self.n}",
-            f"  d          = {self.d}",
-            f"  statistic  = {self.statistic:.6g}   (dHSIC)",
-            f"  pvalue     = {self.pvalue:.4g}",
-        ]
-        lines += [f"  kernel[{j}]  = {describe_kernel(k)}" for j, k in enumerate(self.kernels)]
-        return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------------------------
-# The statistic on Gram matrices
+# The nulls
 # --------------------------------------------------------------------------------------------
-
-
-def _dhsic(grams: Sequence[jax.Array], row_means: Sequence[jax.Array] | None = None,
-           grand_means: Sequence[jax.Array] | None = None) -> jax.Array:
-    """dHSIC of d Gram matrices (a list, so that some may be gathered and others not).
-
-    With ``P = ∏_j K_j`` (entrywise), row means ``m_j = K_j 1/n`` and grand means
-    ``g_j = 1ᵀK_j1/n²``, dHSIC is ``mean(P) + ∏_j g_j − 2·mean_a ∏_j m_j[a]``. It is summed as
-    ``mean(P − E)`` with ``E_ab = ∏_j m_j[a] + ∏_j m_j[b] − ∏_j g_j``, whose mean is the last
-    two terms: the summands then have mean ~0 and the running sum stays small. The means are
-    computed from ``grams`` unless given (a permutation only re-indexes them).
-    """
-    n = grams[0].shape[0]
-    if row_means is None:
-        row_means = [jnp.mean(K, axis=1) for K in grams]
-    if grand_means is None:
-        grand_means = [jnp.mean(m) for m in row_means]
-    prod = grams[0]
-    for K in grams[1:]:
-        prod = prod * K
-    row = jnp.ones((n,), grams[0].dtype)
-    grand = jnp.ones((), grams[0].dtype)
-    for m, g in zip(row_means, grand_means, strict=True):
-        row = row * m
-        grand = grand * g
-    E = row[:, None] + row[None, :] - grand
-    return jnp.mean(prod - E)
-
-
-def _gather(K: jax.Array, index: jax.Array) -> jax.Array:
-    """``K[index][:, index]`` (measured faster here than two row gathers around a transpose,
-    which pays off only in the two-matrix product of ``hsic._nulls``)."""
-    return K[index][:, index]
-
-
-@jax.jit
-def _grams_and_statistic(fitted, xs):
-    grams = [k.gram(x) for k, x in zip(fitted, xs, strict=True)]
-    return grams, _dhsic(grams)
-
-
-@jax.jit
-def _permuted_statistics(grams, indices: jax.Array) -> jax.Array:
-    """dHSIC with variable j ≥ 1 re-indexed by ``indices[b, j − 1]``, for each b."""
-    row_means = [jnp.mean(K, axis=1) for K in grams]
-    grand_means = [jnp.mean(m) for m in row_means]
-
-    def one(index):
-        gathered = [grams[0]] + [_gather(K, index[j]) for j, K in enumerate(grams[1:])]
-        means = [row_means[0]] + [m[index[j]] for j, m in enumerate(row_means[1:])]
-        return _dhsic(gathered, means, grand_means)
-
-    return jax.lax.map(one, indices)
-
-
-@jax.jit
-def _bootstrapped_statistics(grams, indices: jax.Array) -> jax.Array:
-    """dHSIC with every variable j re-indexed by ``indices[b, j]``, for each b."""
-
-    def one(index):
-        return _dhsic([_gather(K, index[j]) for j, K in enumerate(grams)])
-
-    return jax.lax.map(one, indices)
 
 
 def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np.ndarray:
@@ -204,7 +69,7 @@ def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np
     n, d = grams[0].shape[0], len(grams)
     permute = method == "permutation"
     per_replicate = d - 1 if permute else d
-    run = _permuted_statistics if permute else _bootstrapped_statistics
+    run = permuted_statistics if permute else bootstrapped_statistics
     chunks, counts = [], []
     for start in range(0, count, batch_size):
         size = min(batch_size, count - start)
@@ -217,13 +82,6 @@ def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np
         counts.append(size)
     host = jax.device_get(chunks)
     return np.concatenate([c[:k] for c, k in zip(host, counts, strict=True)])
-
-
-@jax.jit
-def _centred_pair(K: jax.Array, L: jax.Array):
-    """``(K̄, L̄, HSIC_b)``: for d = 2, dHSIC is HSIC_b."""
-    Kc, Lc = centre(K), centre(L)
-    return Kc, Lc, jnp.sum(Kc * Lc) / float(K.shape[0]) ** 2
 
 
 def _gamma_null(grams, diagonals, n: int, statistic: float):
@@ -277,6 +135,38 @@ def _gamma_null(grams, diagonals, n: int, statistic: float):
     scale = n * var / mean
     pvalue = float(scipy.special.gammaincc(shape, n * statistic / scale))
     return pvalue, shape, scale / n, mean, var
+
+
+def _resampled(method: Permutation | Bootstrap, grams, statistic, rng) -> Outcome:
+    """The permutation or bootstrap test."""
+    count = method.n_resamples
+    batch = min(DEFAULT_BATCH if method.batch_size is None else method.batch_size, count)
+    if method.name == "permutation" and len(grams) == 2:
+        # dHSIC is HSIC_b: hsic.test's permutation engine, with the same draws
+        Kc, Lc, statistic = centred_pair(*grams)
+        null = permutation_null(Kc, Lc, rng, count, batch_size=batch)
+    else:
+        null = _resampling_null(grams, rng, method.name, count, batch)
+    statistic = float(statistic)
+    info = {"d": len(grams), "n_resamples": count}
+    return Outcome(statistic, permutation_pvalue(null, statistic), null, info)
+
+
+def _gamma(method: Gamma, grams, statistic, rng) -> Outcome:
+    """The gamma approximation (no resampling: ``rng`` is unused)."""
+    n = grams[0].shape[0]
+    statistic = float(statistic)
+    diagonals = [float(jnp.mean(jnp.diagonal(K))) for K in grams]
+    pvalue, shape, scale, mean, var = _gamma_null(grams, diagonals, n, statistic)
+    info = {
+        "d": len(grams), "gamma_shape": float(shape), "gamma_scale": float(scale),
+        "null_mean": float(mean), "null_variance": float(var),
+    }
+    return Outcome(statistic, pvalue, None, info)
+
+
+#: The runner of each method: ``runner(method, grams, statistic, rng) -> Outcome``.
+RUNNERS = {"permutation": _resampled, "bootstrap": _resampled, "gamma": _gamma}
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +235,7 @@ def dhsic(
     """
     xs, fitted, dtype = _prepare(xs, kernels, dtype, min_n=2, reason="dhsic", constant="warn")
     with precision(dtype):
-        return float(_grams_and_statistic(fitted, xs)[1])
+        return float(grams_and_statistic(fitted, xs)[1])
 
 
 def _prepare(xs, kernels, dtype, *, min_n: int, reason: str, constant: str):
@@ -387,27 +277,31 @@ def _prepare(xs, kernels, dtype, *, min_n: int, reason: str, constant: str):
 def joint_test(
     xs: Sequence[ArrayLike],
     *,
-    method: Literal["permutation", "bootstrap", "gamma"] = "permutation",
-    n_permutations: int = 1000,
+    method: str | Method = "permutation",
     kernels: str | _kernels.Kernel | Sequence[str | _kernels.Kernel] = "gaussian",
-    seed: int | Any = 0,
-    batch_size: int = 100,
+    rng: int | jax.Array = 0,
     dtype: str | np.dtype | None = None,
 ) -> JointTestResult:
     """Test whether d ≥ 2 variables are jointly independent, with dHSIC.
 
-    The statistic is [`dhsic`][hsic.dhsic]; the Gram matrices are computed once.
+    The statistic is [`dhsic`][hsic.dhsic]; the Gram matrices are computed once, and a
+    resampled statistic only re-indexes them. The method is a method object, or its name for
+    its defaults:
 
-    * ``method="permutation"`` (default): each resample permutes the samples of variables
-      2, …, d independently (the first stays in place). The p-value is
-      ``(1 + #{null ≥ observed}) / (1 + B)``, ties within ``1000·eps`` (relative) counting as
-      extreme. For d = 2 the permutations are those of [`hsic.test`][hsic.test] with the same
-      seed, so the null distributions and p-values agree.
-    * ``method="bootstrap"``: each resample draws every variable's samples with replacement,
-      independently (the bootstrap of Pfister et al. 2018; their R package holds the first
-      variable fixed), with the same p-value formula.
-    * ``method="gamma"``: the paper's gamma approximation to the null of ``n·dHSIC``, matched
-      to its estimated null mean and variance; no resampling, but approximate.
+    * [`hsic.Permutation`][hsic.Permutation] (``"permutation"``, the default): each resample
+      permutes the samples of variables 2, …, d independently (the first stays in place). The
+      p-value is ``(1 + #{null ≥ observed}) / (1 + B)``, ties within ``1000·eps`` (relative)
+      counting as extreme. For d = 2 the permutations are those of [`hsic.test`][hsic.test]
+      with the same ``rng``, so the null distributions and p-values agree.
+    * [`hsic.Bootstrap`][hsic.Bootstrap] (``"bootstrap"``): each resample draws every
+      variable's samples with replacement, independently (the bootstrap of Pfister et al.
+      2018; their R package holds the first variable fixed), with the same p-value formula.
+    * [`hsic.Gamma`][hsic.Gamma] (``"gamma"``): the paper's gamma approximation to the null of
+      ``n·dHSIC``, matched to its estimated null mean and variance; no resampling, but
+      approximate.
+
+    A method object's ``batch_size`` (resamples per device call; ``None``: 100) bounds memory
+    only: it cannot change the result.
 
     Joint independence is stronger than pairwise independence: x, y iid ±1 and z = x·y are
     pairwise independent, but z is a function of (x, y), and this test detects it.
@@ -415,29 +309,29 @@ def joint_test(
     Args:
       xs: a list of d ≥ 2 variables, each ``(n,)`` or ``(n, d_j)``, with the same n; lists,
         NumPy, pandas or JAX arrays.
-      method: ``"permutation"``, ``"bootstrap"`` or ``"gamma"``.
-      n_permutations: B, the number of permutations or bootstrap draws.
+      method: a method object (above), or its name for its defaults.
       kernels: one kernel (name or [`Kernel`][hsic.kernels.Kernel]) for all variables, or a
         list of d; ``"gaussian"`` uses the median heuristic on each variable separately.
-      seed: a non-negative int or a JAX key. The same seed gives the same result.
-      batch_size: resamples per device call (memory granularity only; it cannot change the
-        result).
+      rng: a non-negative int or a JAX key: the source of the permutations or bootstrap
+        draws. The same ``rng`` gives the same result.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
 
     Returns:
-      A [`JointTestResult`][hsic.JointTestResult].
+      A [`JointTestResult`][hsic.JointTestResult]; its ``info`` holds ``d``, ``n_resamples``
+      (B) for the resampling methods, and the gamma law and null moments for ``"gamma"``.
 
     Raises:
       ValueError: on fewer than 2 variables, mismatched n, too few samples, NaN or inf, a
-        constant variable, a wrong number of kernels, ``n_permutations < 1``, or n too large
-        for memory.
+        constant variable, a wrong number of kernels, a method that is not one of the above,
+        or n too large for memory.
 
     Example:
       >>> import numpy as np, hsic
       >>> rng = np.random.default_rng(0)
       >>> x, y = rng.choice([-1.0, 1.0], size=(2, 200))
       >>> z = x * y                      # pairwise independent of x and of y
-      >>> res = hsic.joint_test([x, y, z], kernels="delta", n_permutations=200)
+      >>> method = hsic.Permutation(n_resamples=200)
+      >>> res = hsic.joint_test([x, y, z], kernels="delta", method=method)
       >>> res.pvalue                     # no permutation beat it: 1/201
       0.004975124378109453
       >>> hsic.test(x, z, kernel_x="delta", kernel_y="delta").pvalue > 0.05
@@ -447,42 +341,22 @@ def joint_test(
       Pfister, Bühlmann, Schölkopf, Peters (2018), "Kernel-based tests for joint independence",
       JRSS-B 80(1), 5–31.
     """
-    check_choice(method, "method", METHODS)
-    if method != "gamma":
-        check_positive_int(n_permutations, "n_permutations")
-        check_positive_int(batch_size, "batch_size")
-    rng = as_generator(seed, "seed")
+    method = as_method(method, METHODS, test="hsic.joint_test")
+    generator = as_generator(rng)
     d = len(_check_variables(xs))
     xs, fitted, dtype = _prepare(
-        xs, kernels, dtype, min_n=_min_n(method, d),
-        reason=f"hsic.joint_test with method={method!r} and d={d}", constant="raise",
+        xs, kernels, dtype, min_n=_min_n(method.name, d),
+        reason=f"hsic.joint_test with method={method.name!r} and d={d}", constant="raise",
     )
     n = xs[0].shape[0]
     check_fits_in_memory(
         n, d + 4, dtype, what=f"hsic.joint_test with d={d}",
         instead="Test a random subsample of the rows.",
     )
-    common = dict(method=method, n=n, kernels=tuple(fitted))
     with precision(dtype):
-        grams, statistic = _grams_and_statistic(fitted, xs)
-        statistic = float(statistic)
-        if method == "gamma":
-            diagonals = [float(jnp.mean(jnp.diagonal(K))) for K in grams]
-            pvalue, shape, scale, mean, var = _gamma_null(grams, diagonals, n, statistic)
-            return JointTestResult(
-                statistic=statistic, pvalue=pvalue, null_distribution=None,
-                gamma_shape=shape, gamma_scale=scale,
-                info={"d": d, "null_mean": mean, "null_variance": var}, **common,
-            )
-        batch_size = min(batch_size, n_permutations)
-        if method == "permutation" and d == 2:
-            # dHSIC is HSIC_b: hsic.test's permutation engine, with the same draws
-            Kc, Lc, statistic = _centred_pair(*grams)
-            statistic = float(statistic)
-            null = permutation_null(Kc, Lc, rng, n_permutations, batch_size=batch_size)
-        else:
-            null = _resampling_null(grams, rng, method, n_permutations, batch_size)
+        grams, statistic = grams_and_statistic(fitted, xs)
+        out = RUNNERS[method.name](method, grams, statistic, generator)
     return JointTestResult(
-        statistic=statistic, pvalue=permutation_pvalue(null, statistic),
-        null_distribution=null, n_permutations=n_permutations, info={"d": d}, **common,
+        statistic=out.statistic, pvalue=out.pvalue, null_distribution=out.null_distribution,
+        method=method.name, n=n, kernels=tuple(fitted), info=out.info,
     )

@@ -8,8 +8,9 @@ for its defaults (``method="gamma"`` is ``method=hsic.Gamma()``).
 
 The same objects serve every test that can use them: ``Permutation`` and ``Gamma`` work for
 [`hsic.test`][hsic.test], [`hsic.joint_test`][hsic.joint_test] and
-[`hsic.pairwise`][hsic.pairwise]; ``Bootstrap`` for the joint test; the others for the test of
-one pair.
+[`hsic.pairwise`][hsic.pairwise]; ``Bootstrap`` for the joint test; ``KCI``, ``RCIT`` and
+``RCoT`` for [`hsic.conditional_test`][hsic.conditional_test]; the others for the test of one
+pair.
 
 Example:
     >>> import hsic
@@ -32,6 +33,7 @@ import numpy as np
 from hsic._base.validation import (
     check_choice,
     check_number,
+    check_positive_float,
     check_positive_int,
 )
 from hsic._nulls.aggregated import DEFAULT_FACTORS, check_factors, check_weights
@@ -44,9 +46,12 @@ __all__ = [
     "Block",
     "Bootstrap",
     "Gamma",
+    "KCI",
     "Method",
     "Nystrom",
     "Permutation",
+    "RCIT",
+    "RCoT",
     "RFF",
     "WildBootstrap",
     "as_method",
@@ -298,3 +303,92 @@ def as_method(method: Any, allowed: Mapping[str, type[Method]], *, test: str) ->
     raise ValueError(
         f"`method` of {test} must be one of {names}, or one of {classes}; got {method!r}."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The methods of the conditional test
+# --------------------------------------------------------------------------------------------
+
+#: The nulls of the conditional tests: approximations to a weighted chi-square mixture.
+CONDITIONAL_NULLS = ("gamma", "hbe", "simulated")
+
+
+def _check_conditional(obj: Any) -> None:
+    check_choice(obj.null, "null", CONDITIONAL_NULLS)
+    _set(obj, "epsilon", check_positive_float(obj.epsilon, "epsilon"))
+    _set(obj, "n_resamples", check_positive_int(obj.n_resamples, "n_resamples"))
+
+
+@dataclasses.dataclass(frozen=True)
+class KCI(Method):
+    """The kernel conditional independence test (Zhang et al. 2011), for
+    [`hsic.conditional_test`][hsic.conditional_test]. O(n³) time.
+
+    Args:
+      null: the approximation to the statistic's weighted chi-square null: ``"gamma"`` (two
+        moments), ``"hbe"`` (Hall–Buckley–Eagleson, three moments) or ``"simulated"``
+        (``n_resamples`` draws).
+      epsilon: ε, the regulariser of the kernel ridge regression on z (causal-learn's and
+        the authors' value by default).
+      n_resamples: the number of draws of the simulated null (``null="simulated"`` only).
+
+    Example:
+      >>> import hsic
+      >>> hsic.KCI(null="hbe")
+      KCI(null='hbe', epsilon=0.001, n_resamples=5000)
+    """
+
+    name: ClassVar[str] = "kci"
+
+    null: Literal["gamma", "hbe", "simulated"] = "gamma"
+    epsilon: float = 1e-3
+    n_resamples: int = 5000
+
+    def __post_init__(self) -> None:
+        _check_conditional(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RandomFeatureCI(Method):
+    null: Literal["gamma", "hbe", "simulated"] = "hbe"
+    epsilon: float = 1e-10
+    n_features: int = 100
+    n_features_xy: int = 6
+    n_resamples: int = 5000
+
+    def __post_init__(self) -> None:
+        _check_conditional(self)
+        _set(self, "n_features", check_n_features(self.n_features))
+        _set(self, "n_features_xy", check_n_features(self.n_features_xy, "n_features_xy"))
+
+
+@dataclasses.dataclass(frozen=True)
+class RCIT(_RandomFeatureCI):
+    """RCIT (Strobl et al. 2019): KCI approximated with random Fourier features, for
+    [`hsic.conditional_test`][hsic.conditional_test]; y's features are of (y, z). O(n·D²) time.
+
+    Args:
+      null: ``"gamma"``, ``"hbe"`` (the default) or ``"simulated"``.
+      epsilon: ε, the ridge of the regression on z's features (Strobl's code's value).
+      n_features: the number of random Fourier features of z (even).
+      n_features_xy: the number of features of x and of y (even).
+      n_resamples: the number of draws of the simulated null (``null="simulated"`` only).
+    """
+
+    name: ClassVar[str] = "rcit"
+
+
+@dataclasses.dataclass(frozen=True)
+class RCoT(_RandomFeatureCI):
+    """RCoT (Strobl et al. 2019), the variant of [`RCIT`][hsic.RCIT] the authors recommend:
+    y's features are of y alone. The same options as ``RCIT``.
+
+    Args:
+      null: ``"gamma"``, ``"hbe"`` (the default) or ``"simulated"``.
+      epsilon: ε, the ridge of the regression on z's features.
+      n_features: the number of random Fourier features of z (even).
+      n_features_xy: the number of features of x and of y (even).
+      n_resamples: the number of draws of the simulated null (``null="simulated"`` only).
+    """
+
+    name: ClassVar[str] = "rcot"

@@ -1,8 +1,8 @@
-"""Many-pair HSIC: ``hsic.pairwise`` and its result, ``PairwiseResult``.
+"""Many-pair HSIC: ``hsic.pairwise``.
 
 This module owns the tests of every column of X against every column of Y (or of X against
-itself), the multiple-testing adjustments (Benjamini–Hochberg, Bonferroni), and the result
-object with the column names.
+itself) and the multiple-testing adjustments (Benjamini–Hochberg, Bonferroni); the result is a
+[`PairwiseResult`][hsic.PairwiseResult].
 
 **How it is batched.** The median-heuristic bandwidths of all columns come from one vmapped
 call of the O(m log m) 1-D selection (``hsic.kernels``; in the data's dtype). Each column's Gram
@@ -13,9 +13,10 @@ variance term ``Σ_{i≠j} (K̄_ij L̄_ij)²`` is another, on the squared entrie
 pairs in Python; the loop is over blocks of columns (``block_size``), which only bounds memory.
 
 **Permutations** are shared by all pairs: the same B permutations of the samples, drawn as in
-[`hsic.test`][hsic.test] (NumPy's PCG64 seeded by ``seed``, one after another), are applied to
+[`hsic.test`][hsic.test] (NumPy's PCG64 seeded by ``rng``, one after another), are applied to
 the Y side of every pair. Hence the entry ``(i, j)`` is exactly the p-value of
-``hsic.test(X[:, i], Y[:, j], n_permutations=B, seed=seed)`` (up to floating-point rounding),
+``hsic.test(X[:, i], Y[:, j], method=hsic.Permutation(n_resamples=B), rng=rng)`` (up to
+floating-point rounding),
 and with ``Y=None`` the entry ``(i, j)``, ``i < j``, that of ``hsic.test(X[:, i], X[:, j])``,
 mirrored to ``(j, i)``. Each permutation gathers every Y Gram matrix of a block once, in
 blocks of rows with their columns permuted (the engine of [`hsic.test`][hsic.test]), and meets
@@ -34,129 +35,33 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from hsic._api.methods import Gamma, Method, Permutation, as_method
+from hsic._api.results import PairwiseResult
 from hsic._base.rng import as_generator
 from hsic._base.validation import (
     as_samples,
-    available_memory_bytes,
     check_choice,
+    check_fits_in_memory,
     check_positive_int,
     float_dtype,
     precision,
 )
 from hsic._nulls.gamma import gamma_law
 from hsic._nulls.permutation import draw_permutations, pad_rows, permuted_stack_sums
-from hsic._nulls.pvalues import TIE_RTOL_EPS
+from hsic._nulls.pvalues import tie_threshold
 from hsic._stats import kernels as _kernels
 from hsic._stats.distances import median_distance_columns, median_distance_numpy, warn_fallback
 from hsic._stats.gram import centre
 
-__all__ = ["PairwiseResult", "pairwise", "adjust_pvalues", "ADJUSTMENTS", "PAIRWISE_METHODS"]
+__all__ = ["ADJUSTMENTS", "METHODS", "adjust_pvalues", "pairwise"]
 
-PAIRWISE_METHODS = ("permutation", "gamma")
+#: The methods of ``hsic.pairwise``, by name.
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Permutation, Gamma)}
+#: Permutations per device call when the method object leaves ``batch_size`` to the test.
+DEFAULT_BATCH = 100
 ADJUSTMENTS = ("bh", "bonferroni")
 #: Smallest n each method accepts (as in ``hsic.test``).
 MIN_N = {"permutation": 5, "gamma": 6}
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class PairwiseResult:
-    """HSIC tests of many pairs of columns.
-
-    Rows index the columns of X, columns those of Y (or of X again when ``Y`` was ``None``).
-
-    Attributes:
-      statistic: ``(p, q)`` biased HSIC of each pair. With ``Y=None`` the diagonal is NaN
-        (a column is not tested against itself) and the matrix is symmetric.
-      pvalue: ``(p, q)`` p-values, unadjusted (NaN on the diagonal with ``Y=None``).
-      pvalue_adjusted: ``(p, q)`` adjusted p-values (``adjust``), or ``None``.
-      method: ``"permutation"`` or ``"gamma"``.
-      adjust: ``"bh"``, ``"bonferroni"`` or ``None``.
-      n: the number of samples.
-      names_x: the names of the columns of X (a DataFrame's column names, else
-        ``"x0", "x1", …``).
-      names_y: the names of the columns of Y (``names_x`` when ``Y`` was ``None``; else a
-        DataFrame's, or ``"y0", "y1", …``).
-      bandwidths_x: the bandwidth of each column of X, or ``None`` for kernels without one.
-      bandwidths_y: the same for Y.
-      n_permutations: B, or ``None`` for the gamma method.
-      n_tests: how many distinct pairs were tested (the m of the adjustment).
-      symmetric: whether X was tested against itself (``Y=None``).
-    """
-
-    statistic: np.ndarray
-    pvalue: np.ndarray
-    pvalue_adjusted: np.ndarray | None
-    method: str
-    adjust: str | None
-    n: int
-    names_x: tuple[str, ...]
-    names_y: tuple[str, ...]
-    bandwidths_x: np.ndarray | None
-    bandwidths_y: np.ndarray | None
-    n_permutations: int | None
-    n_tests: int
-    symmetric: bool = False
-
-    def pairs(self) -> list[dict[str, Any]]:
-        """The tested pairs as records, sorted by p-value (adjusted, when there is one)."""
-        p, q = self.pvalue.shape
-        rows, cols = np.triu_indices(p, 1) if self.symmetric else np.indices((p, q)).reshape(2, -1)
-        key = self.pvalue if self.pvalue_adjusted is None else self.pvalue_adjusted
-        order = np.lexsort((-self.statistic[rows, cols], key[rows, cols]))
-        out = []
-        for k in order:
-            i, j = int(rows[k]), int(cols[k])
-            record = {
-                "x": self.names_x[i],
-                "y": self.names_y[j],
-                "statistic": float(self.statistic[i, j]),
-                "pvalue": float(self.pvalue[i, j]),
-            }
-            if self.pvalue_adjusted is not None:
-                record["pvalue_adjusted"] = float(self.pvalue_adjusted[i, j])
-            out.append(record)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable summary: the matrices as nested lists (NaN as ``None``)."""
-
-        def listed(a):
-            if a is None:
-                return None
-            return [[None if np.isnan(v) else float(v) for v in row] for row in a]
-
-        return {
-            "method": self.method,
-            "adjust": self.adjust,
-            "n": self.n,
-            "n_permutations": self.n_permutations,
-            "n_tests": self.n_tests,
-            "symmetric": self.symmetric,
-            "names_x": list(self.names_x),
-            "names_y": list(self.names_y),
-            "bandwidths_x": None if self.bandwidths_x is None else self.bandwidths_x.tolist(),
-            "bandwidths_y": None if self.bandwidths_y is None else self.bandwidths_y.tolist(),
-            "statistic": listed(self.statistic),
-            "pvalue": listed(self.pvalue),
-            "pvalue_adjusted": listed(self.pvalue_adjusted),
-        }
-
-    def __repr__(self) -> str:
-        p, q = self.pvalue.shape
-        detail = f"{self.n_permutations} permutations" if self.method == "permutation" else ""
-        head = f"PairwiseResult(method={self.method!r}{', ' + detail if detail else ''}, "
-        head += f"adjust={self.adjust!r})"
-        lines = [head, f"  n = {self.n}, {p} x {q} columns, {self.n_tests} pairs tested"]
-        key = "pvalue_adjusted" if self.pvalue_adjusted is not None else "pvalue"
-        top = self.pairs()[:5]
-        if top:
-            lines.append(f"  smallest {key}:")
-            for r in top:
-                lines.append(
-                    f"    {r['x']} ~ {r['y']}: statistic={r['statistic']:.4g}, "
-                    f"{key}={r[key]:.4g}"
-                )
-        return "\n".join(lines)
 
 
 def adjust_pvalues(pvalues: ArrayLike, *, method: Literal["bh", "bonferroni"]) -> np.ndarray:
@@ -175,7 +80,7 @@ def adjust_pvalues(pvalues: ArrayLike, *, method: Literal["bh", "bonferroni"]) -
       The adjusted p-values, in the input order.
 
     Example:
-      >>> from hsic._pairwise import adjust_pvalues
+      >>> from hsic._api.pairwise import adjust_pvalues
       >>> adjust_pvalues([0.01, 0.04, 0.03], method="bh")
       array([0.03, 0.04, 0.04])
     """
@@ -240,8 +145,8 @@ def _block_sums(x_block, y_block):
     """``Σ K̄∘L̄`` and ``Σ_{i≠j}(K̄_ij L̄_ij)²`` for every pair of two blocks: two matrix products
     of the flattened Gram matrices and of their squares (minus the diagonal's part).
 
-    These run in XLA, not NumPy: for these shapes (dozens of rows, n² long) OpenBLAS took
-    12 s where XLA took 1.7 s at 40 rows on the shared 2-core machine.
+    These run in XLA, not NumPy, which is much faster for these shapes (dozens of rows, n²
+    long; see ``benchmarks/README.md``).
     """
     Gx, Sx, dx = x_block[:3]
     Gy, Sy, dy = y_block[:3]
@@ -299,30 +204,115 @@ def _bandwidths(kernels: list) -> np.ndarray | None:
     return None if any(v is None for v in values) else np.asarray(values, dtype=np.float64)
 
 
+def _check_kernel(kernel: Any) -> _kernels.Kernel:
+    kern = _kernels.get_kernel(kernel, "kernel")
+    if isinstance(kern, _kernels.Precomputed):
+        raise ValueError(
+            "`kernel` cannot be 'precomputed' in hsic.pairwise, which computes one Gram matrix "
+            "per column; use hsic.test for precomputed Gram matrices."
+        )
+    return kern
+
+
+def _prepare(X, Y, method: Method, dtype):
+    """The checked columns and names of X and Y (Y is X when ``Y`` is ``None``)."""
+    symmetric = Y is None
+    arr_x = as_samples(X, "X", dtype=dtype)
+    names_x = _names(X, arr_x.shape[1], "x")
+    cols_x = _columns(arr_x, "X", names_x, dtype)
+    if symmetric:
+        names_y, cols_y = names_x, cols_x
+    else:
+        arr_y = as_samples(Y, "Y", dtype=dtype)
+        names_y = _names(Y, arr_y.shape[1], "y")
+        cols_y = _columns(arr_y, "Y", names_y, dtype)
+        if cols_y.shape[0] != cols_x.shape[0]:
+            raise ValueError(
+                "`X` and `Y` must have the same number of samples (rows); "
+                f"got {cols_x.shape[0]} and {cols_y.shape[0]}."
+            )
+    n, p = cols_x.shape
+    if symmetric and p < 2:
+        raise ValueError(f"`X` must have at least 2 columns when `Y` is None; got {p}.")
+    if n < MIN_N[method.name]:
+        raise ValueError(
+            f"hsic.pairwise with method={method.name!r} needs at least {MIN_N[method.name]} "
+            f"samples; got n={n}."
+        )
+    return cols_x, names_x, cols_y, names_y
+
+
+def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype):
+    """``n²·HSIC_b`` of every tested pair, and either the gamma test's ``Σ_{i≠j}(K̄L̄)²``
+    (``perms`` is ``None``) or the permutation test's exceedance counts, block by block."""
+    kl = np.full((p, q), np.nan)
+    sq = np.full((p, q), np.nan)
+    counts = np.zeros((p, q), dtype=np.int64)
+    for bi, x_block in enumerate(blocks_x):
+        rows = slice(bi * block, min((bi + 1) * block, p))
+        for bj, y_block in enumerate(blocks_y):
+            if symmetric and bj < bi:
+                continue
+            cols = slice(bj * block, min((bj + 1) * block, q))
+            shape = (rows.stop - rows.start, cols.stop - cols.start)
+            if perms is None:
+                k, s = _block_sums(x_block, y_block)
+                sq[rows, cols] = s[: shape[0], : shape[1]]
+            else:
+                k = np.asarray(_products(x_block[0], y_block[0]))
+                thresholds = tie_threshold(k, dtype)
+                c = _count(x_block[0], y_block[0], thresholds, perms, batch)
+                counts[rows, cols] = c[: shape[0], : shape[1]]
+            kl[rows, cols] = k[: shape[0], : shape[1]]
+    return kl, sq, counts
+
+
+def _gamma_pvalues(kl, sq, blocks_x, blocks_y, n, symmetric, names_x, names_y) -> np.ndarray:
+    p, q = kl.shape
+    totals_x, traces_x = _per_column(blocks_x, p)
+    totals_y, traces_y = _per_column(blocks_y, q)
+    _, _, pvalue = gamma_law(
+        kl, sq, totals_x[:, None], totals_y[None, :], traces_x[:, None], traces_y[None, :], n,
+    )
+    tested = np.ones((p, q), dtype=bool)
+    if symmetric:
+        tested = np.triu(tested, 1)
+    if np.isnan(pvalue[tested]).any():
+        i, j = np.argwhere(np.isnan(pvalue) & tested)[0]
+        raise ValueError(
+            f"The gamma approximation is undefined for the pair {names_x[i]!r}, "
+            f"{names_y[j]!r} (its null mean or variance is 0); use method='permutation'."
+        )
+    return pvalue
+
+
 def pairwise(
     X: ArrayLike,
     Y: ArrayLike | None = None,
     *,
-    method: Literal["permutation", "gamma"] = "permutation",
+    method: str | Method = "permutation",
     adjust: Literal["bh", "bonferroni"] | None = None,
-    n_permutations: int = 1000,
     kernel: str | _kernels.Kernel = "gaussian",
-    seed: int | Any = 0,
+    rng: int | jax.Array = 0,
     block_size: int = 64,
-    batch_size: int = 100,
     dtype: str | np.dtype | None = None,
 ) -> PairwiseResult:
     """HSIC independence tests of every column of X against every column of Y, or of X itself.
 
     For each pair of columns ``(x_i, y_j)``, the statistic is ``HSIC_b = tr(K H L H)/n²`` with
     each column's own kernel (Gaussian with the median heuristic by default) and the p-value that
-    of [`hsic.test`][hsic.test] with the same ``method``:
+    of [`hsic.test`][hsic.test] with the same method, a method object or its name:
 
-    * ``"permutation"``: B shared permutations of the samples; entry ``(i, j)`` equals
-      ``hsic.test(X[:, i], Y[:, j], n_permutations=B, seed=seed).pvalue``.
-      The smallest p-value is ``1/(1 + B)``, which a Bonferroni or BH adjustment over many
-      pairs may never bring below your level: use ``"gamma"`` to screen many columns.
-    * ``"gamma"``: Gretton et al. (2008)'s gamma approximation, about B times faster.
+    * [`hsic.Permutation`][hsic.Permutation] (``"permutation"``, the default): B shared
+      permutations of the samples; with ``method=hsic.Permutation(n_resamples=B)``, entry
+      ``(i, j)`` equals ``hsic.test(X[:, i], Y[:, j], method=method, rng=rng).pvalue``: the
+      p-value is ``(1 + #{null ≥ observed}) / (1 + B)``, ties within ``1000·eps`` (relative)
+      counting as extreme. Its ``batch_size`` (permutations per device call; ``None``: 100)
+      bounds memory only. The smallest p-value is ``1/(1 + B)``, which a Bonferroni or BH
+      adjustment over many pairs may never bring below your level: use ``"gamma"`` to screen
+      many columns.
+    * [`hsic.Gamma`][hsic.Gamma] (``"gamma"``): Gretton et al. (2008)'s gamma approximation,
+      about B times faster.
 
     All pairs are computed together: one centred Gram matrix per column, then matrix products
     over blocks of ``block_size`` columns. With ``Y=None`` each unordered pair ``i < j`` is
@@ -331,23 +321,24 @@ def pairwise(
     Args:
       X: ``(n, p)`` samples (a NumPy array, pandas DataFrame, ...); each column is a variable.
       Y: ``(n, q)`` samples with the same n, or ``None`` to test the columns of X pairwise.
-      method: ``"permutation"`` or ``"gamma"``.
+      method: a method object (above), or its name for its defaults.
       adjust: ``None``, ``"bh"`` (Benjamini–Hochberg) or ``"bonferroni"``, over the
         ``n_tests`` distinct pairs; the result's ``pvalue_adjusted``.
-      n_permutations: B, for the permutation method.
       kernel: a kernel name or [`Kernel`][hsic.kernels.Kernel], fitted to each column
         separately (not ``"precomputed"``).
-      seed: a non-negative int or a JAX key. The same seed gives the same result.
+      rng: a non-negative int or a JAX key: the source of the permutations. The same ``rng``
+        gives the same result.
       block_size: columns per block (memory and speed only; results do not depend on it).
-      batch_size: permutations per device call (likewise).
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
 
     Returns:
-      A [`PairwiseResult`][hsic.PairwiseResult].
+      A [`PairwiseResult`][hsic.PairwiseResult]; its ``info`` holds ``n_resamples`` (B) for
+      the permutation method.
 
     Raises:
       ValueError: on bad shapes, NaN or inf, a constant column, mismatched n, too few
-        samples, unknown names, or Gram matrices too large for memory.
+        samples, unknown names, a method that is not one of the above, or Gram matrices too
+        large for memory.
 
     Example:
       >>> import numpy as np, hsic
@@ -366,137 +357,78 @@ def pairwise(
       independence", NIPS 20. Benjamini & Hochberg (1995), "Controlling the false discovery
       rate", JRSS-B 57.
     """
-    check_choice(method, "method", PAIRWISE_METHODS)
+    method = as_method(method, METHODS, test="hsic.pairwise")
     if adjust is not None:
         check_choice(adjust, "adjust", ADJUSTMENTS)
-    if method == "permutation":
-        check_positive_int(n_permutations, "n_permutations")
-    check_positive_int(block_size, "block_size")
-    check_positive_int(batch_size, "batch_size")
-    kern = _kernels.get_kernel(kernel, "kernel")
-    if isinstance(kern, _kernels.Precomputed):
-        raise ValueError(
-            "`kernel` cannot be 'precomputed' in hsic.pairwise, which computes one Gram matrix "
-            "per column; use hsic.test for precomputed Gram matrices."
-        )
-    rng = as_generator(seed, "seed")
+    block_size = check_positive_int(block_size, "block_size")
+    kern = _check_kernel(kernel)
+    generator = as_generator(rng)
     dtype = float_dtype(dtype)
     symmetric = Y is None
+    permutation = method.name == "permutation"
     with precision(dtype):
-        arr_x = as_samples(X, "X", dtype=dtype)
-        names_x = _names(X, arr_x.shape[1], "x")
-        cols_x = _columns(arr_x, "X", names_x, dtype)
-        if symmetric:
-            names_y, cols_y = names_x, cols_x
-        else:
-            arr_y = as_samples(Y, "Y", dtype=dtype)
-            names_y = _names(Y, arr_y.shape[1], "y")
-            cols_y = _columns(arr_y, "Y", names_y, dtype)
-            if cols_y.shape[0] != cols_x.shape[0]:
-                raise ValueError(
-                    "`X` and `Y` must have the same number of samples (rows); "
-                    f"got {cols_x.shape[0]} and {cols_y.shape[0]}."
-                )
-        n, p = cols_x.shape
-        q = cols_y.shape[1]
-        if symmetric and p < 2:
-            raise ValueError(f"`X` must have at least 2 columns when `Y` is None; got {p}.")
-        if n < MIN_N[method]:
-            raise ValueError(
-                f"hsic.pairwise with method={method!r} needs at least {MIN_N[method]} samples; "
-                f"got n={n}."
-            )
+        cols_x, names_x, cols_y, names_y = _prepare(X, Y, method, dtype)
+        (n, p), q = cols_x.shape, cols_y.shape[1]
         block = min(block_size, max(p, q))
-        stored = (p if symmetric else p + q) * (2 if method == "gamma" else 1) + 4 * block
-        need = stored * n * n * np.dtype(dtype).itemsize
-        if need > 0.8 * available_memory_bytes():
-            raise ValueError(
-                f"hsic.pairwise with n={n} and {p if symmetric else p + q} columns needs about "
-                f"{need / 2**30:.1f} GiB for their Gram matrices, more than the available "
-                "memory. Test fewer columns at a time, or a random subsample of the rows."
-            )
-        squares = method == "gamma"
+        columns = p if symmetric else p + q
+        check_fits_in_memory(
+            n, columns * (1 if permutation else 2) + 4 * block, dtype,
+            what=f"hsic.pairwise of {columns} columns",
+            instead="Test fewer columns at a time, or a random subsample of the rows.",
+        )
         kernels_x = _fit_kernels(kern, cols_x, "X", names_x)
-        blocks_x = _blocks(cols_x, kernels_x, block, dtype, squares)
+        blocks_x = _blocks(cols_x, kernels_x, block, dtype, squares=not permutation)
         if symmetric:
             kernels_y, blocks_y = kernels_x, blocks_x
         else:
             kernels_y = _fit_kernels(kern, cols_y, "Y", names_y)
-            blocks_y = _blocks(cols_y, kernels_y, block, dtype, squares)
+            blocks_y = _blocks(cols_y, kernels_y, block, dtype, squares=not permutation)
 
-        perms = None
-        if method == "permutation":
-            perms = jax.device_put(draw_permutations(rng, n_permutations, n, n_permutations))
-        kl = np.full((p, q), np.nan)
-        sq = np.full((p, q), np.nan)
-        counts = np.zeros((p, q), dtype=np.int64)
-        eps = np.finfo(dtype).eps
-        for bi, x_block in enumerate(blocks_x):
-            rows = slice(bi * block, min((bi + 1) * block, p))
-            for bj, y_block in enumerate(blocks_y):
-                if symmetric and bj < bi:
-                    continue
-                cols = slice(bj * block, min((bj + 1) * block, q))
-                if squares:
-                    k, s = _block_sums(x_block, y_block)
-                    sq[rows, cols] = s[: rows.stop - rows.start, : cols.stop - cols.start]
-                else:
-                    k = np.asarray(_products(x_block[0], y_block[0]))
-                kl[rows, cols] = k[: rows.stop - rows.start, : cols.stop - cols.start]
-                if method == "permutation":
-                    thresholds = k - TIE_RTOL_EPS * eps * np.abs(k)
-                    c = _count(x_block[0], y_block[0], thresholds, perms, batch_size)
-                    counts[rows, cols] = c[: rows.stop - rows.start, : cols.stop - cols.start]
-
-        statistic = kl / float(n * n)
-        if method == "permutation":
-            pvalue = (1.0 + counts) / (1.0 + n_permutations)
-        else:
-            totals_x, traces_x = _per_column(blocks_x, p)
-            totals_y, traces_y = _per_column(blocks_y, q)
-            _, _, pvalue = gamma_law(
-                kl, sq, totals_x[:, None], totals_y[None, :], traces_x[:, None],
-                traces_y[None, :], n,
-            )
-            tested = np.ones((p, q), dtype=bool)
-            if symmetric:
-                tested = np.triu(tested, 1)
-            if np.isnan(pvalue[tested]).any():
-                i, j = np.argwhere(np.isnan(pvalue) & tested)[0]
-                raise ValueError(
-                    f"The gamma approximation is undefined for the pair {names_x[i]!r}, "
-                    f"{names_y[j]!r} (its null mean or variance is 0); use method='permutation'."
-                )
-        if symmetric:
-            upper = np.triu(np.ones((p, p), dtype=bool), 1)
-            statistic = np.where(upper, statistic, statistic.T)
-            pvalue = np.where(upper, pvalue, pvalue.T)
-            np.fill_diagonal(statistic, np.nan)
-            np.fill_diagonal(pvalue, np.nan)
-            tested_idx = np.triu_indices(p, 1)
-        else:
-            tested_idx = tuple(np.indices((p, q)).reshape(2, -1))
-        adjusted = None
-        if adjust is not None:
-            adjusted = np.full((p, q), np.nan)
-            adjusted[tested_idx] = adjust_pvalues(pvalue[tested_idx], method=adjust)
-            if symmetric:
-                adjusted[tested_idx[1], tested_idx[0]] = adjusted[tested_idx]
-        return PairwiseResult(
-            statistic=statistic,
-            pvalue=pvalue,
-            pvalue_adjusted=adjusted,
-            method=method,
-            adjust=adjust,
-            n=n,
-            names_x=names_x,
-            names_y=names_y,
-            bandwidths_x=_bandwidths(kernels_x),
-            bandwidths_y=_bandwidths(kernels_y),
-            n_permutations=n_permutations if method == "permutation" else None,
-            n_tests=len(tested_idx[0]),
-            symmetric=symmetric,
+        perms, batch, info = None, 0, {}
+        if permutation:
+            B = method.n_resamples
+            perms = jax.device_put(draw_permutations(generator, B, n, B))
+            batch = DEFAULT_BATCH if method.batch_size is None else method.batch_size
+            info = {"n_resamples": B}
+        kl, sq, counts = _sums_and_counts(
+            blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype
         )
+        statistic = kl / float(n * n)
+        if permutation:
+            pvalue = (1.0 + counts) / (1.0 + method.n_resamples)
+        else:
+            pvalue = _gamma_pvalues(kl, sq, blocks_x, blocks_y, n, symmetric, names_x, names_y)
+    if symmetric:
+        upper = np.triu(np.ones((p, p), dtype=bool), 1)
+        statistic = np.where(upper, statistic, statistic.T)
+        pvalue = np.where(upper, pvalue, pvalue.T)
+        np.fill_diagonal(statistic, np.nan)
+        np.fill_diagonal(pvalue, np.nan)
+        tested_idx = np.triu_indices(p, 1)
+    else:
+        tested_idx = tuple(np.indices((p, q)).reshape(2, -1))
+    adjusted = None
+    if adjust is not None:
+        adjusted = np.full((p, q), np.nan)
+        adjusted[tested_idx] = adjust_pvalues(pvalue[tested_idx], method=adjust)
+        if symmetric:
+            adjusted[tested_idx[1], tested_idx[0]] = adjusted[tested_idx]
+    return PairwiseResult(
+        statistic=statistic,
+        pvalue=pvalue,
+        null_distribution=None,
+        method=method.name,
+        n=n,
+        info=info,
+        pvalue_adjusted=adjusted,
+        adjust=adjust,
+        names_x=names_x,
+        names_y=names_y,
+        bandwidths_x=_bandwidths(kernels_x),
+        bandwidths_y=_bandwidths(kernels_y),
+        n_tests=len(tested_idx[0]),
+        symmetric=symmetric,
+    )
 
 
 def _count(Gx, Gy, thresholds, perms, batch_size: int) -> np.ndarray:

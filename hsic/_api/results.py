@@ -257,8 +257,9 @@ class ConditionalTestResult(TestResult):
       kernel_x: the fitted kernel of x (KCI: of ẍ = (x, z/2); all on standardised data).
       kernel_y: the fitted kernel of y (RCIT: of ÿ = (y, z)).
       kernel_z: the fitted kernel of z.
-      info: ``null`` (``"gamma"``, ``"hbe"`` or ``"simulated"``), ``epsilon``, the null
-        ``mean`` and ``variance`` of the statistic; ``gamma_shape`` and ``gamma_scale``
+      info: ``null`` (``"gamma"``, ``"hbe"`` or ``"simulated"``), ``epsilon``, the null mean
+        and variance of the statistic (``null_mean``, ``null_variance``); ``gamma_shape`` and
+        ``gamma_scale``
         (``null="gamma"``: the law is ``scipy.stats.gamma(gamma_shape, scale=gamma_scale)``),
         ``hbe_dof`` (ν, ``null="hbe"``), ``n_resamples`` (``null="simulated"``), and the
         numbers of features (RCIT).

@@ -16,7 +16,7 @@ from jax.typing import ArrayLike
 from hsic._base.validation import check_number
 from hsic._stats.gram import centre
 
-__all__ = ["nocco_from_gram", "nocco_projection"]
+__all__ = ["nocco_from_gram", "nocco_projection", "spd_inverse"]
 
 #: Block size of the Gauss–Jordan inverse. Each block step multiplies by the explicit inverse
 #: of its pivot block, which loses accuracy on ill-conditioned matrices as the block grows: on
@@ -49,7 +49,7 @@ def _small_spd_inverse(P: jax.Array) -> jax.Array:
     return jax.lax.fori_loop(0, P.shape[0], step, P)
 
 
-def _spd_inverse(A: jax.Array, block: int | None = None) -> jax.Array:
+def spd_inverse(A: jax.Array, block: int | None = None) -> jax.Array:
     """``A⁻¹`` of a symmetric positive-definite ``(m, m)`` matrix by blocked Gauss–Jordan.
 
     The block version of `_small_spd_inverse`: for each diagonal block ``K`` (rows and columns
@@ -88,8 +88,8 @@ def _spd_inverse(A: jax.Array, block: int | None = None) -> jax.Array:
 
 
 def _regularised_inverse(Kc: jax.Array, ridge: float) -> jax.Array:
-    """``A⁻¹ = (K̄ + ridge·I)⁻¹`` (`_spd_inverse`, exactly symmetrised)."""
-    inv = _spd_inverse(Kc + ridge * jnp.eye(Kc.shape[0], dtype=Kc.dtype))
+    """``A⁻¹ = (K̄ + ridge·I)⁻¹`` (`spd_inverse`, exactly symmetrised)."""
+    inv = spd_inverse(Kc + ridge * jnp.eye(Kc.shape[0], dtype=Kc.dtype))
     return 0.5 * (inv + inv.T)
 
 

@@ -3,7 +3,9 @@
 Ma, Lewis and Kleijn (AAAI 2020) train each block ``i`` of a network with its own loss,
 ``nHSIC(Z_i, X) − β·nHSIC(Z_i, Y)``, then a linear "format" layer on the frozen output. This
 package holds the networks ([`mlp`][hsic.bottleneck.mlp], [`resnet`][hsic.bottleneck.resnet]),
-the objective (built on the core's kernels and estimators), the trainer and its baselines, the
+the [`Objective`][hsic.bottleneck.Objective] (built on the core's kernels and estimators), the
+per-batch [`layerwise_step`][hsic.bottleneck.layerwise_step] for one's own loop, the
+convenience loop [`train`][hsic.bottleneck.train] and its baselines, the read-outs, the
 dataset readers, checkpoints and run plots. The ``hsic bottleneck`` command wraps it.
 
 Example:
@@ -13,41 +15,44 @@ Example:
     >>> y = rng.integers(0, 2, 256).astype(np.int32)
     >>> x = (rng.normal(size=(256, 4)) + 2.0 * y[:, None]).astype(np.float32)
     >>> data = bottleneck.Dataset(x, y, None, None, 2, "toy")
-    >>> run = bottleneck.train(bottleneck.mlp([16, 2], input_shape=(4,)), data, epochs=1,
-    ...                        batch_size=64)
+    >>> run = bottleneck.train(bottleneck.mlp([16, 2], input_shape=(4,)), data,
+    ...                        objective=bottleneck.Objective(beta=50.0), epochs=1, batch_size=64)
     >>> sorted(run.history[0])[:3]
     ['epoch', 'loss', 'nhsic_zx']
 """
 
+from hsic.bottleneck._baselines import train_backprop, train_sigma_combined
 from hsic.bottleneck._checkpoint import load_checkpoint, save_checkpoint
 from hsic.bottleneck._data import Dataset, load_dataset, read_cifar10, read_idx
+from hsic.bottleneck._evaluate import (
+    FormatLayer,
+    HSICPlane,
+    class_map,
+    features,
+    format_accuracy,
+    hsic_plane,
+    train_format,
+    unformatted_accuracy,
+)
 from hsic.bottleneck._models import ACTIVATIONS, Network, mlp, resnet
 from hsic.bottleneck._objective import (
     NORMALISATIONS,
+    Objective,
     bottleneck_gram,
+    bottleneck_losses,
     layer_hsic,
     layer_loss,
     layer_targets,
 )
 from hsic.bottleneck._plots import plot_run
-from hsic.bottleneck._train import (
-    FormatLayer,
-    HSICPlane,
-    TrainingDiverged,
-    TrainResult,
-    bottleneck_losses,
-    class_map,
-    features,
-    format_accuracy,
-    hsic_plane,
-    load_run,
+from hsic.bottleneck._step import (
+    LayerwiseStep,
+    StepMetrics,
+    StepState,
+    layerwise_step,
     paper_optimizer,
-    train,
-    train_backprop,
-    train_format,
-    train_sigma_combined,
-    unformatted_accuracy,
 )
+from hsic.bottleneck._train import TrainingDiverged, TrainResult, load_run, train
 
 __all__ = [
     "ACTIVATIONS",
@@ -55,7 +60,11 @@ __all__ = [
     "Dataset",
     "FormatLayer",
     "HSICPlane",
+    "LayerwiseStep",
     "Network",
+    "Objective",
+    "StepMetrics",
+    "StepState",
     "TrainResult",
     "TrainingDiverged",
     "bottleneck_gram",
@@ -67,6 +76,7 @@ __all__ = [
     "layer_hsic",
     "layer_loss",
     "layer_targets",
+    "layerwise_step",
     "load_checkpoint",
     "load_dataset",
     "load_run",

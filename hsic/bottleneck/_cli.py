@@ -9,8 +9,7 @@
 * ``hsic bottleneck plot RUN_DIR``: PNG figures of the HSIC plane and the accuracies.
 
 The defaults are the paper's MNIST setting (MLP of 5 × 256, σ = 5, β = 50, batch 256,
-5 epochs, SGD with momentum 0.9 and weight decay 1e-3). Heavy modules are imported only when a
-command runs, so ``hsic --help`` stays fast. Errors are ``ValueError`` (printed by
+5 epochs, SGD with momentum 0.9 and weight decay 1e-3). Errors are ``ValueError`` (printed by
 ``hsic.cli.main``).
 """
 
@@ -19,6 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+
+from hsic import bottleneck as bt
+from hsic._base.argtypes import non_negative_int, positive_float, positive_int
+from hsic.bottleneck._checkpoint import write_json
 
 __all__ = ["add_bottleneck_command"]
 
@@ -30,8 +33,6 @@ DEFAULT_BETA = {"mlp": 50.0, "resnet": 500.0}
 
 def add_bottleneck_command(commands) -> None:
     """Add ``bottleneck`` and its subcommands to the ``hsic`` command's subparsers."""
-    from hsic._base.argtypes import non_negative_int, positive_float, positive_int
-
     bottleneck = commands.add_parser(
         "bottleneck",
         help="train networks layer-wise with the HSIC bottleneck (Ma et al. 2020)",
@@ -114,22 +115,16 @@ def add_bottleneck_command(commands) -> None:
 
 
 def _network(args, shape):
-    from hsic import bottleneck as bt
-
     if args.model == "mlp":
         return bt.mlp(args.widths, input_shape=shape, activation=args.activation)
     return bt.resnet(args.blocks, input_shape=shape, activation=args.activation)
 
 
 def _write_json(path, record):
-    from hsic.bottleneck._checkpoint import write_json
-
     write_json(path, record)  # atomically: a crash never leaves half a file
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from hsic import bottleneck as bt
-
     data = bt.load_dataset(args.dataset, root=args.root, download=args.download)
     model = _network(args, data.x_train.shape[1:])
     os.makedirs(args.out, exist_ok=True)
@@ -141,16 +136,17 @@ def _run_train(args: argparse.Namespace) -> None:
     if args.backprop:
         params, state, head, acc = bt.train_backprop(
             model, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-            seed=args.seed,
+            rng=args.seed,
         )
         _write_json(os.path.join(args.out, "backprop.json"),
                     {"model": model.config_dict(), **acc})
         print(f"backprop baseline: test accuracy {_pct(acc['test_acc'])}")
         return
     beta = args.beta if args.beta is not None else DEFAULT_BETA[args.model]
+    objective = bt.Objective(beta=beta, sigma=args.sigma, normalisation=args.normalisation)
     settings = dict(
-        epochs=args.epochs, beta=beta, batch_size=args.batch_size, learning_rate=args.lr,
-        normalisation=args.normalisation, update=args.update, format_epochs=args.format_epochs,
+        objective=objective, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, update=args.update, format_epochs=args.format_epochs,
     )
     try:
         if args.sigma_combined is not None:
@@ -158,15 +154,15 @@ def _run_train(args: argparse.Namespace) -> None:
             # The combined format layer is trained once, at the end (10 epochs by default).
             settings["format_epochs"] = args.format_epochs or 10
             _, _, acc = bt.train_sigma_combined(
-                model, data, sigmas=sigmas, seed=args.seed, run_dir=args.out,
+                model, data, sigmas=sigmas, rng=args.seed, run_dir=args.out,
                 resume=args.resume, **settings,
             )
             _write_json(os.path.join(args.out, "sigma_combined.json"),
                         {"sigmas": sigmas, **acc})
             print(f"sigma-combined {sigmas}: test accuracy {_pct(acc['test_acc'])}")
             return
-        result = bt.train(model, data, sigma=args.sigma, seed=args.seed, run_dir=args.out,
-                          resume=args.resume, **settings)
+        result = bt.train(model, data, rng=args.seed, run_dir=args.out, resume=args.resume,
+                          **settings)
     except bt.TrainingDiverged as err:
         raise ValueError(str(err)) from None
     last = result.history[-1] if result.history else {}
@@ -180,8 +176,6 @@ def _pct(value):
 
 
 def _run_format(args: argparse.Namespace) -> None:
-    from hsic import bottleneck as bt
-
     model, params, state, _ = bt.load_run(args.run_dir)
     source_path = os.path.join(args.run_dir, "dataset.json")
     if not os.path.exists(source_path):
@@ -194,7 +188,7 @@ def _run_format(args: argparse.Namespace) -> None:
     data = bt.load_dataset(source["dataset"], root=args.root or source.get("root"))
     f_train = bt.features(model, params, state, data.x_train)
     layer = bt.train_format(f_train, data.y_train, num_classes=data.num_classes,
-                            epochs=args.epochs, seed=args.seed)
+                            epochs=args.epochs, rng=args.seed)
     mapping = bt.class_map(f_train, data.y_train, num_classes=data.num_classes)
     record = {
         "format_epochs": args.epochs,
@@ -213,7 +207,5 @@ def _run_format(args: argparse.Namespace) -> None:
 
 
 def _run_plot(args: argparse.Namespace) -> None:
-    from hsic import bottleneck as bt
-
     for path in bt.plot_run(args.run_dir, out_dir=args.out_dir):
         print(path)

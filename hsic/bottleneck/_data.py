@@ -526,6 +526,8 @@ def _fetch(name: str, filename: str, target: Path, verify: Any, *, timeout: floa
 
 def _read_response(response: IO[bytes], filename: str) -> bytes:
     """The whole body, with a progress bar on a terminal (none when stderr is not a tty)."""
+    # Imported on download only, so that ``import hsic.bottleneck`` (and ``hsic --help``)
+    # does not load tqdm.auto and the asyncio it brings.
     from tqdm.auto import tqdm
 
     total = int(response.headers.get("Content-Length") or 0) or None

@@ -10,8 +10,8 @@ block ``i`` can be trained on its own loss:
   batch statistics and updates its running statistics, with ``train=False`` it uses them;
 * ``z, state_i = net.block(i, params[i], state[i], h, train=True)`` runs one block.
 
-The layer-wise trainer ([`hsic.bottleneck.train`][hsic.bottleneck.train]) calls ``block`` with
-``jax.lax.stop_gradient`` on ``h`` so that no gradient crosses blocks.
+The layer-wise step ([`hsic.bottleneck.layerwise_step`][hsic.bottleneck.layerwise_step]) calls
+``block`` with ``jax.lax.stop_gradient`` on ``h`` so that no gradient crosses blocks.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from hsic._base.rng import as_key
 from hsic._base.validation import check_choice, check_positive_int, float_dtype
 
 __all__ = ["ACTIVATIONS", "Network", "mlp", "resnet"]
@@ -79,15 +80,8 @@ def _batch_norm(params, state, h, *, train: bool):
 def _conv(w, b, h, *, stride: int):
     """A 'same'-padded convolution (padding 2 for 5×5), NHWC input, HWIO kernel.
 
-    XLA's own convolution, kept after measuring the alternatives on the shared 2-core CPU
-    (``benchmarks/bench_resnet_conv.py``, ``results/resnet_conv.json``; batch 256, 5×5,
-    64 → 64 at 14×14, float32). Its forward pass took about as long as the bare
-    ``(m·196, 1600) @ (1600, 64)`` GEMM of an im2col formulation (0.51 s vs 0.46 s at load
-    4-9), while building the 1600-wide patch matrix (25 shifted slices concatenated) alone
-    took 2.4 s in XLA:CPU. im2col, a sum of 25 shifted GEMMs and 5 row-patch GEMMs were 3.7-4.2×
-    slower forward and 1.8-3.1× slower with the weight gradient (unpaired, load 4 → 8). The
-    other layouts were no better with the weight gradient: NCHW/OIHW 1.2×, NCHW/HWIO 1.1×, and
-    an OIHW kernel with NHWC input 0.97× in a paired, alternating timing (noise).
+    XLA's own convolution: im2col, shifted GEMMs and the other layouts were no faster (see
+    benchmarks/README.md, ResNet convolutions).
     """
     pad = w.shape[0] // 2
     out = jax.lax.conv_general_dilated(
@@ -179,11 +173,9 @@ class Network:
         """Initial ``(params, state)``: lists with one entry (a dict of arrays) per block.
 
         Args:
-          key: a JAX key or an int seed.
+          key: a JAX key or a non-negative int (``jax.random.key(key)``).
         """
-        if isinstance(key, int):
-            key = jax.random.key(key)
-        keys = jax.random.split(key, self.n_blocks)
+        keys = jax.random.split(as_key(key, "key"), self.n_blocks)
         pairs = [init(k) for init, k in zip(self._inits, keys, strict=True)]
         return [p for p, _ in pairs], [s for _, s in pairs]
 

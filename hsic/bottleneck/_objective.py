@@ -12,37 +12,105 @@ with Gaussian kernels of width ``σ·√d`` (d the variable's dimension, after f
 * ``"cka"``: centred kernel alignment ([`hsic.cka_from_gram`][hsic.cka_from_gram]);
 * ``"hsic"``: plain biased HSIC ([`hsic.hsic_from_gram`][hsic.hsic_from_gram]).
 
-This module owns only the wiring; kernels and estimators are the core's.
+The four settings (β, σ, the normalisation and ε) travel together as one
+[`Objective`][hsic.bottleneck.Objective]. This module owns only the wiring: the objective's
+settings, the per-block losses and their sum over a network's blocks; kernels and estimators
+are the core's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from hsic._base.validation import check_choice
+from hsic._base.validation import check_choice, check_number, check_positive_float
 from hsic._stats.gram import cka_from_gram, hsic_from_gram
 from hsic._stats.nocco import nocco_from_gram, nocco_projection
 from hsic.kernels import Gaussian
 
-__all__ = ["NORMALISATIONS", "bottleneck_gram", "layer_hsic", "layer_loss", "layer_targets"]
+if TYPE_CHECKING:  # for annotations only: the losses call the network's methods
+    from hsic.bottleneck._models import Network
+
+__all__ = [
+    "NORMALISATIONS",
+    "Objective",
+    "bottleneck_gram",
+    "bottleneck_losses",
+    "layer_hsic",
+    "layer_loss",
+    "layer_targets",
+]
 
 NORMALISATIONS = ("nocco", "cka", "hsic")
 EPSILON = 1e-5  # the official code's NOCCO regulariser
 
 
-def check_sigma(sigma) -> float:
-    """Check that σ is a positive finite number."""
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (
-        math.isfinite(sigma) and sigma > 0
-    ):
-        raise ValueError(f"`sigma` must be a positive finite number; got {sigma!r}.")
-    return float(sigma)
+@jax.tree_util.register_static  # no leaves: jitted code takes it as a static value
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """The HSIC-bottleneck objective's settings: ``loss_i = nHSIC(Z_i, X) − β·nHSIC(Z_i, Y)``.
+
+    Every kernel is Gaussian of width ``σ·√d`` (see
+    [`bottleneck_gram`][hsic.bottleneck.bottleneck_gram]), and ``nHSIC`` is the
+    ``normalisation`` (see the module notes; ``epsilon`` is NOCCO's regulariser ε). The
+    settings are checked when the objective is built. It is frozen and hashable, and a pytree
+    with no leaves, so a jitted function takes it as an ordinary argument and compiles once
+    per distinct objective.
+
+    Attributes:
+      beta: β, the weight of the label term (any finite number). 50 is the official code's
+        MNIST MLP setting, the best of 20, 50, 100, 500 and 2000 in a sweep on MNIST (see
+        docs/bottleneck.md).
+      sigma: σ > 0 of every kernel.
+      normalisation: ``"nocco"`` (the official code's), ``"cka"`` or ``"hsic"``.
+      epsilon: ε > 0, NOCCO's regulariser (used by ``"nocco"`` only).
+
+    Raises:
+      ValueError: naming the field that is out of range.
+
+    Example:
+      >>> from hsic.bottleneck import Objective
+      >>> Objective()
+      Objective(beta=50.0, sigma=5.0, normalisation='nocco', epsilon=1e-05)
+      >>> Objective(beta=100) == Objective(beta=100.0)
+      True
+      >>> Objective(sigma=0.0)
+      Traceback (most recent call last):
+      ...
+      ValueError: `sigma` must be a positive finite number; got 0.0.
+    """
+
+    beta: float = 50.0
+    sigma: float = 5.0
+    normalisation: Literal["nocco", "cka", "hsic"] = "nocco"
+    epsilon: float = EPSILON
+
+    def __post_init__(self):
+        checked = {
+            "beta": check_number(self.beta, "beta", "a finite number"),
+            "sigma": check_positive_float(self.sigma, "sigma"),
+            "normalisation": check_choice(self.normalisation, "normalisation", NORMALISATIONS),
+            "epsilon": check_positive_float(self.epsilon, "epsilon"),
+        }
+        for name, value in checked.items():  # plain floats: equal settings, equal hashes
+            object.__setattr__(self, name, value)
+
+
+def check_objective(objective) -> Objective:
+    """Check that ``objective`` is an [`Objective`][hsic.bottleneck.Objective]."""
+    if not isinstance(objective, Objective):
+        raise ValueError(
+            "`objective` must be a hsic.bottleneck.Objective, e.g. Objective(beta=50.0, "
+            f"sigma=5.0); got {type(objective).__name__}."
+        )
+    return objective
 
 
 def bottleneck_gram(z: ArrayLike, *, sigma: float) -> jax.Array:
@@ -64,7 +132,7 @@ def bottleneck_gram(z: ArrayLike, *, sigma: float) -> jax.Array:
       >>> np.asarray(K, dtype=float).round(4).tolist()
       [[1.0, 0.6065], [0.6065, 1.0]]
     """
-    sigma = check_sigma(sigma)
+    sigma = check_positive_float(sigma, "sigma")
     z = jnp.asarray(z)
     z = z.reshape(z.shape[0], -1)
     if not jnp.issubdtype(z.dtype, jnp.floating):
@@ -103,11 +171,7 @@ def layer_hsic(
 
 
 def layer_targets(
-    Kx: ArrayLike,
-    Ky: ArrayLike,
-    *,
-    normalisation: Literal["nocco", "cka", "hsic"] = "nocco",
-    epsilon: float = EPSILON,
+    Kx: ArrayLike, Ky: ArrayLike, *, objective: Objective = Objective()
 ) -> tuple[jax.Array, jax.Array]:
     """What every block's loss compares its output with, computed once per batch.
 
@@ -115,47 +179,60 @@ def layer_targets(
     ([`hsic.nocco_projection`][hsic.nocco_projection]), so that each block needs one
     factorisation (of its own Gram matrix) rather than three; for ``"cka"`` and ``"hsic"``
     the Gram matrices themselves.
+
+    Args:
+      Kx: ``(m, m)`` Gram matrix of the inputs.
+      Ky: ``(m, m)`` Gram matrix of the one-hot labels.
+      objective: the [`Objective`][hsic.bottleneck.Objective]; only its ``normalisation`` and
+        ``epsilon`` are used.
+
+    Returns:
+      ``(T_X, T_Y)``, each ``(m, m)``.
+
+    Example:
+      >>> import numpy as np
+      >>> from hsic.bottleneck import Objective, layer_targets
+      >>> K = np.array([[1.0, 0.5], [0.5, 1.0]])
+      >>> Tx, Ty = layer_targets(K, K, objective=Objective(normalisation="cka"))
+      >>> Tx.shape
+      (2, 2)
     """
-    check_choice(normalisation, "normalisation", NORMALISATIONS)
-    if normalisation == "nocco":
-        Rx, Ry = _projections(jnp.stack([jnp.asarray(Kx), jnp.asarray(Ky)]), epsilon)
+    objective = check_objective(objective)
+    if objective.normalisation == "nocco":
+        Rx, Ry = _projections(jnp.stack([jnp.asarray(Kx), jnp.asarray(Ky)]), objective.epsilon)
         return Rx, Ry
     return jnp.asarray(Kx), jnp.asarray(Ky)
 
 
 def _projections(Ks: jax.Array, epsilon: float) -> jax.Array:
-    """``nocco_projection`` of a stack of Gram matrices ``(L, m, m)``, as one batched call
-    (the blocks' inverses then run as batched matrix products: ~1.5× faster than one by one
-    for the 5 blocks and 2 targets of the MNIST MLP)."""
+    """``nocco_projection`` of a stack of Gram matrices ``(L, m, m)``, as one batched call:
+    the blocks' inverses then run as batched matrix products rather than one by one."""
     return jax.vmap(functools.partial(nocco_projection, epsilon=epsilon))(Ks)
 
 
 def block_losses(
-    Kz: ArrayLike,
-    targets: tuple[jax.Array, jax.Array],
-    *,
-    beta: float,
-    normalisation: Literal["nocco", "cka", "hsic"] = "nocco",
-    epsilon: float = EPSILON,
+    Kz: ArrayLike, targets: tuple[jax.Array, jax.Array], *, objective: Objective = Objective()
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """The losses of several blocks from their stacked Gram matrices ``Kz``, ``(L, m, m)``.
 
-    ``targets`` is ``layer_targets(Kx, Ky, ...)`` of the batch. For ``"nocco"``,
-    ``nHSIC(Z, X) = Σ R_Z ∘ R_X`` with every block's ``R_Z`` computed in one batched call.
+    ``targets`` is ``layer_targets(Kx, Ky, objective=objective)`` of the batch. For
+    ``"nocco"``, ``nHSIC(Z, X) = Σ R_Z ∘ R_X`` with every block's ``R_Z`` computed in one
+    batched call.
 
     Returns:
       ``(losses, (nhsic_zx, nhsic_zy))``, each of shape ``(L,)``.
     """
-    check_choice(normalisation, "normalisation", NORMALISATIONS)
+    objective = check_objective(objective)
+    normalisation = objective.normalisation
     Tx, Ty = targets
     Kz = jnp.asarray(Kz)
     if normalisation == "nocco":  # nocco_from_gram, with R_X and R_Y computed once
-        Rz = _projections(Kz, epsilon)
+        Rz = _projections(Kz, objective.epsilon)
         zx, zy = jnp.sum(Rz * Tx, axis=(1, 2)), jnp.sum(Rz * Ty, axis=(1, 2))
     else:
         zx = jax.vmap(lambda K: layer_hsic(K, Tx, normalisation=normalisation))(Kz)
         zy = jax.vmap(lambda K: layer_hsic(K, Ty, normalisation=normalisation))(Kz)
-    return zx - beta * zy, (zx, zy)
+    return zx - objective.beta * zy, (zx, zy)
 
 
 def layer_loss(
@@ -163,10 +240,7 @@ def layer_loss(
     Kx: ArrayLike,
     Ky: ArrayLike,
     *,
-    beta: float,
-    sigma: float,
-    normalisation: Literal["nocco", "cka", "hsic"] = "nocco",
-    epsilon: float = EPSILON,
+    objective: Objective = Objective(),
     targets: tuple[jax.Array, jax.Array] | None = None,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """One block's HSIC-bottleneck loss, ``nHSIC(Z, X) − β·nHSIC(Z, Y)``.
@@ -175,23 +249,21 @@ def layer_loss(
       z: the block's output on the batch, ``(m, ...)``.
       Kx: ``(m, m)`` Gram matrix of the inputs (``bottleneck_gram(x, sigma=σ)``).
       Ky: ``(m, m)`` Gram matrix of the one-hot labels.
-      beta: β, the weight of the label term.
-      sigma: σ of Z's kernel (width ``σ·√d``).
-      normalisation: ``"nocco"``, ``"cka"`` or ``"hsic"``.
-      epsilon: NOCCO's regulariser.
-      targets: ``layer_targets(Kx, Ky, ...)`` if already computed for this batch (then
-        ``Kx`` and ``Ky`` are not used).
+      objective: the [`Objective`][hsic.bottleneck.Objective] (β, σ of Z's kernel, the
+        normalisation and ε).
+      targets: ``layer_targets(Kx, Ky, objective=objective)`` if already computed for this
+        batch (then ``Kx`` and ``Ky`` are not used).
 
     Returns:
       ``(loss, (nhsic_zx, nhsic_zy))``.
 
     Example:
       >>> import jax, jax.numpy as jnp
-      >>> from hsic.bottleneck import bottleneck_gram, layer_loss
+      >>> from hsic.bottleneck import Objective, bottleneck_gram, layer_loss
       >>> x = jax.random.normal(jax.random.key(0), (16, 3))
       >>> y = jax.nn.one_hot(jnp.arange(16) % 2, 2)
       >>> Kx, Ky = bottleneck_gram(x, sigma=5.0), bottleneck_gram(y, sigma=5.0)
-      >>> loss, (zx, zy) = layer_loss(x, Kx, Ky, beta=100.0, sigma=5.0)
+      >>> loss, (zx, zy) = layer_loss(x, Kx, Ky, objective=Objective(beta=100.0))
       >>> bool(jnp.isclose(loss, zx - 100.0 * zy))
       True
 
@@ -199,9 +271,68 @@ def layer_loss(
       Ma, Lewis, Kleijn (2020), "The HSIC bottleneck: deep learning without
       back-propagation", AAAI, eq. 6.
     """
-    check_choice(normalisation, "normalisation", NORMALISATIONS)
+    objective = check_objective(objective)
     if targets is None:
-        targets = layer_targets(Kx, Ky, normalisation=normalisation, epsilon=epsilon)
-    losses, (zx, zy) = block_losses(bottleneck_gram(z, sigma=sigma)[None], targets, beta=beta,
-                                    normalisation=normalisation, epsilon=epsilon)
+        targets = layer_targets(Kx, Ky, objective=objective)
+    losses, (zx, zy) = block_losses(bottleneck_gram(z, sigma=objective.sigma)[None], targets,
+                                    objective=objective)
     return losses[0], (zx[0], zy[0])
+
+
+def bottleneck_losses(
+    model: Network,
+    params: Sequence,
+    state: Sequence,
+    x: ArrayLike,
+    y_onehot: ArrayLike,
+    *,
+    objective: Objective = Objective(),
+    train: bool = True,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array], list]:
+    """Every block's local loss on a batch, with no gradient crossing blocks.
+
+    Block ``i`` runs on ``stop_gradient(Z_{i−1})`` and its loss is
+    ``nHSIC(Z_i, X) − β·nHSIC(Z_i, Y)`` (see [`layer_loss`][hsic.bottleneck.layer_loss]), so
+    ``∂loss_j/∂params_i = 0`` for ``i ≠ j``: ``jax.grad`` of the sum of the losses gives each
+    block exactly the gradient of its own loss.
+
+    Args:
+      model: the network.
+      params: its per-block parameters.
+      state: its per-block BatchNorm statistics.
+      x: a batch of inputs, ``(m, ...)``.
+      y_onehot: the batch's one-hot labels, ``(m, classes)``.
+      objective: the [`Objective`][hsic.bottleneck.Objective].
+      train: BatchNorm mode.
+
+    Returns:
+      ``(losses, (nhsic_zx, nhsic_zy), new_state)``; the first two are ``(n_blocks,)`` arrays.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from hsic.bottleneck import Objective, bottleneck_losses, mlp
+      >>> net = mlp([16, 8], input_shape=(4,))
+      >>> params, state = net.init(0)
+      >>> x = jax.random.normal(jax.random.key(1), (32, 4))
+      >>> y = jax.nn.one_hot(jnp.arange(32) % 2, 2)
+      >>> losses, (zx, zy), _ = bottleneck_losses(net, params, state, x, y,
+      ...                                         objective=Objective(beta=10.0))
+      >>> losses.shape
+      (2,)
+    """
+    objective = check_objective(objective)
+    sigma = objective.sigma
+    x = jnp.asarray(x)
+    targets = layer_targets(bottleneck_gram(x, sigma=sigma), bottleneck_gram(y_onehot, sigma=sigma),
+                            objective=objective)
+    h = x
+    grams, new_state = [], []
+    for i in range(model.n_blocks):
+        z, s = model.block(i, params[i], state[i], jax.lax.stop_gradient(h), train=train)
+        grams.append(bottleneck_gram(z, sigma=sigma))
+        new_state.append(s)
+        h = z
+    # Every block's loss at once (one batched NOCCO projection); block i's loss depends on
+    # params[i] only, through grams[i].
+    losses, aux = block_losses(jnp.stack(grams), targets, objective=objective)
+    return losses, aux, new_state

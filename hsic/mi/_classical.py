@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import logsumexp
 
+from hsic._base.validation import check_number
 from hsic.mi._common import check_base, check_pair, to_base
 
 __all__ = ["gaussian", "histogram", "kde"]
@@ -88,9 +89,7 @@ def gaussian(x: Any, y: Any, *, base: float | None = None) -> float:
 def _check_bins(bins: Any) -> int | None:
     if isinstance(bins, str) and bins == "auto":
         return None
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise ValueError(f"`bins` must be an integer >= 2 or 'auto'; got {bins!r}.")
-    return int(bins)
+    return check_number(bins, "bins", "an integer >= 2 or 'auto'", integer=True, low=2)
 
 
 def histogram(
@@ -216,15 +215,9 @@ def kde(
       kernel density estimators. Physical Review E 52, 2318-2321.
     """
     if not (isinstance(bandwidth, str) and bandwidth == "scott"):
-        if (
-            isinstance(bandwidth, bool)
-            or not isinstance(bandwidth, (int, float, np.integer, np.floating))
-            or not np.isfinite(bandwidth)
-            or bandwidth <= 0
-        ):
-            raise ValueError(
-                f"`bandwidth` must be 'scott' or a positive number; got {bandwidth!r}."
-            )
+        bandwidth = check_number(
+            bandwidth, "bandwidth", "'scott' or a positive number", low=0, low_open=True
+        )
     check_base(base)
     x, y = check_pair(x, y, min_n=3, reason="kde")
     n = x.shape[0]

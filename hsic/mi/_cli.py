@@ -45,7 +45,8 @@ def add_compare_command(commands) -> None:
     )
     compare.add_argument(
         "--seeds", type=positive_int, default=3, metavar="S",
-        help="number of seeds (samples) per task and n: seeds 0..S-1 (default: %(default)s)",
+        help="repetitions (samples) per task and n, with seeds 0..S-1 (compare's `repeats`; "
+        "default: %(default)s)",
     )
     compare.add_argument(
         "--estimators", default=_DEFAULT_ESTIMATORS, metavar="NAMES",
@@ -54,7 +55,8 @@ def add_compare_command(commands) -> None:
     )
     compare.add_argument(
         "--permutations", type=non_negative_int, default=100, metavar="B",
-        help="permutations of each independence test; 0 for no tests (default: %(default)s)",
+        help="permutations of each independence test (compare's `n_resamples`); 0 for no "
+        "tests (default: %(default)s)",
     )
     compare.add_argument(
         "--alpha", type=probability, default=0.05,
@@ -84,6 +86,7 @@ def _split(text: str, name: str) -> list[str]:
 
 def _run_compare(args: argparse.Namespace) -> None:
     import hsic.mi
+    from hsic.mi._bounds import BOUNDS
 
     out = pathlib.Path(args.out)
     if out.suffix.lower() not in (".csv", ".json"):
@@ -98,10 +101,11 @@ def _run_compare(args: argparse.Namespace) -> None:
     estimators = _split(args.estimators, "--estimators")
     options = {}
     if args.steps is not None:
-        options = {e: {"steps": args.steps} for e in estimators if e in hsic.mi._neural.BOUNDS}
+        training = hsic.mi.Training(steps=args.steps)
+        options = {e: {"training": training} for e in estimators if e in BOUNDS}
     result = hsic.mi.compare(
-        tasks, n=sizes, seeds=args.seeds, estimators=estimators,
-        n_permutations=args.permutations, alpha=args.alpha, options=options,
+        tasks, n=sizes, repeats=args.seeds, estimators=estimators,
+        n_resamples=args.permutations, alpha=args.alpha, options=options,
         progress=sys.stderr.isatty(),
     )
     result.save(out)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
-from hsic._base.validation import as_numpy_samples, check_same_n
+from hsic._base.validation import as_numpy_samples, check_number, check_same_n
 
 __all__ = ["check_base", "check_pair", "to_base"]
 
@@ -45,18 +43,11 @@ def check_base(base: Any) -> float | None:
     """Check the ``base`` of the logarithm: ``None`` (nats) or a real number > 0 other than 1."""
     if base is None:
         return None
-    if (
-        isinstance(base, bool)
-        or not isinstance(base, (int, float, np.integer, np.floating))
-        or not math.isfinite(float(base))
-        or base <= 0
-        or base == 1
-    ):
-        raise ValueError(
-            "`base` must be None (nats) or a positive number other than 1, e.g. 2 for bits; "
-            f"got {base!r}."
-        )
-    return float(base)
+    requirement = "None (nats) or a positive number other than 1, e.g. 2 for bits"
+    value = check_number(base, "base", requirement, low=0, low_open=True)
+    if value == 1:
+        raise ValueError(f"`base` must be {requirement}; got {base!r}.")
+    return value
 
 
 def to_base(value_nats: float, base: Any) -> float:

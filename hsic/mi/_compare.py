@@ -2,14 +2,14 @@
 
 This module owns [`compare`][hsic.mi.compare], its result [`CompareResult`][hsic.mi.CompareResult]
 (table, CSV/JSON/pandas export and figures) and the rule that makes the independence tests of
-all statistics comparable: for each task, n and seed, the B permutations are drawn once from
-``seed`` (NumPy's PCG64, one ``rng.permutation(n)`` after another, exactly as
-[`hsic.test`][hsic.test] draws them), and every statistic is recomputed on ``(x, y[p])`` for
-each of them. The p-value is the core's ``(1 + #{null ≥ observed}) / (1 + B)``.
+all statistics comparable: for each task, n and repetition (with its integer seed s), the B
+permutations are drawn once from s (NumPy's PCG64, one ``rng.permutation(n)`` after another,
+exactly as [`hsic.test`][hsic.test] draws them), and every statistic is recomputed on
+``(x, y[p])`` for each of them. The p-value is the core's ``(1 + #{null ≥ observed}) / (1 + B)``.
 
 Three statistics take exact shortcuts through the same permutations:
 
-* ``"hsic"``: [`hsic.test`][hsic.test] with the same seed, whose permutation engine reuses the
+* ``"hsic"``: [`hsic.test`][hsic.test] with the same seed s, whose permutation engine reuses the
   centred Gram matrices;
 * ``"nhsic"``: ``nHSIC = HSIC / sqrt(HSIC(x, x)·HSIC(y, y))`` and the denominator does not change
   when y is permuted, so its null is HSIC's null times a constant (the same p-value);
@@ -37,11 +37,18 @@ import numpy as np
 
 import hsic
 from hsic._base.rng import as_generator
-from hsic._base.validation import check_positive_int
+from hsic._base.validation import (
+    check_number,
+    check_positive_int,
+    check_probability,
+    float_dtype,
+    is_number,
+)
 from hsic._nulls.permutation import draw_permutations
 from hsic._nulls.pvalues import permutation_pvalue
-from hsic.mi import _classical, _ksg, _neural
+from hsic.mi import _classical, _critics, _ksg, _training
 from hsic.mi import tasks as _tasks
+from hsic.mi._bounds import BOUNDS
 
 __all__ = ["CompareResult", "ESTIMATORS", "compare"]
 
@@ -59,7 +66,7 @@ _PLAIN = {
 
 #: Columns of the summary table, in order.
 COLUMNS = (
-    "estimator", "task", "family", "n", "true_mi", "n_seeds", "estimate_mean", "estimate_sd",
+    "estimator", "task", "family", "n", "true_mi", "n_repeats", "estimate_mean", "estimate_sd",
     "bias", "rmse", "spearman_family", "hsic", "nhsic", "power", "time_s", "test_time_s",
 )
 
@@ -70,26 +77,28 @@ class CompareResult:
 
     Attributes:
       records: the summary table, one dict per (estimator, task, n), with the keys of
-        ``COLUMNS``: ``estimate_mean`` and ``estimate_sd`` over seeds (nats for MI estimators,
-        the statistic itself for ``"hsic"``/``"nhsic"``); ``bias`` and ``rmse`` against
+        ``COLUMNS``: ``n_repeats``, the number of repetitions (samples) summarised;
+        ``estimate_mean`` and ``estimate_sd`` over them (nats for MI estimators, the statistic
+        itself for ``"hsic"``/``"nhsic"``); ``bias`` and ``rmse`` against
         ``true_mi`` (NaN for ``"hsic"``/``"nhsic"``); ``spearman_family``, the Spearman rank
         correlation between ``estimate_mean`` and ``true_mi`` across the tasks of the same
         family at this n (NaN with fewer than 3 tasks or no spread); ``hsic`` and ``nhsic``,
-        the mean biased HSIC and nHSIC of the same samples; ``power``, the fraction of seeds
-        whose permutation p-value is at most ``alpha`` (NaN without a test); ``time_s``, the
-        median seconds of one estimate (the first run of a new shape includes compilation);
-        ``test_time_s``, the median seconds of the B permuted statistics.
-      runs: one dict per (estimator, task, n, seed): ``estimate``, ``pvalue``, ``hsic``,
-        ``nhsic``, ``time_s``, ``test_time_s``.
+        the mean biased HSIC and nHSIC of the same samples; ``power``, the fraction of
+        repetitions whose permutation p-value is at most ``alpha`` (NaN without a test);
+        ``time_s``, the median seconds of one estimate (the first run of a new shape includes
+        compilation); ``test_time_s``, the median seconds of the B permuted statistics.
+      runs: one dict per (estimator, task, n, repetition): ``seed``, the integer seed of the
+        repetition (``task.sample(n, rng=seed)`` redraws its sample), ``estimate``,
+        ``pvalue``, ``hsic``, ``nhsic``, ``time_s``, ``test_time_s``.
       alpha: the significance level of ``power``.
-      n_permutations: B (0: no tests were run).
+      n_resamples: B, the permutations of each test (0: no tests were run).
       config: the arguments, machine and versions, for the record.
     """
 
     records: tuple[dict[str, Any], ...]
     runs: tuple[dict[str, Any], ...]
     alpha: float
-    n_permutations: int
+    n_resamples: int
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_csv(self, path: str | pathlib.Path) -> pathlib.Path:
@@ -102,19 +111,19 @@ class CompareResult:
         return path
 
     def to_json(self, path: str | pathlib.Path) -> pathlib.Path:
-        """Write the configuration, summary table and per-seed runs to ``path`` as JSON.
+        """Write the configuration, summary table and per-repetition runs to ``path`` as JSON.
 
-        NaN becomes ``null``.
+        NaN becomes ``null``; an option that JSON cannot hold is written as its ``repr``.
         """
         path = pathlib.Path(path)
         payload = {
             "config": dict(self.config),
             "alpha": self.alpha,
-            "n_permutations": self.n_permutations,
+            "n_resamples": self.n_resamples,
             "records": [_jsonable(r) for r in self.records],
             "runs": [_jsonable(r) for r in self.runs],
         }
-        path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        path.write_text(json.dumps(payload, indent=1, default=repr), encoding="utf-8")
         return path
 
     def to_frame(self):
@@ -137,9 +146,10 @@ class CompareResult:
     def plot(self, directory: str | pathlib.Path) -> list[pathlib.Path]:
         """Draw the figures into ``directory`` (created if needed) and return their paths.
 
-        * ``estimate_vs_true_mi.png``: one panel per estimator, mean ± sd over seeds against the
-          true MI, one colour per n, with the diagonal for the MI estimators (MI panels show
-          −0.5 to 1.6× the largest true MI; means outside are triangles on the edge);
+        * ``estimate_vs_true_mi.png``: one panel per estimator, mean ± sd over repetitions
+          against the true MI, one colour per n, with the diagonal for the MI estimators (MI
+          panels show −0.5 to 1.6× the largest true MI; means outside are triangles on the
+          edge);
         * ``power_vs_n.png``: one panel per task, the power of each statistic's permutation
           test against n (only when tests were run).
 
@@ -166,7 +176,8 @@ class _Spec:
     """How to compute one statistic and its permutation null on a sample."""
 
     name: str
-    # (x, y, seed, perms) -> (estimate, null or None, seconds for the estimate, for the null)
+    # (x, y, seed, perms) -> (estimate, null or None, seconds for the estimate, for the null);
+    # seed is the repetition's integer seed, passed on as the estimator's ``rng``
     run: Callable[..., tuple[float, np.ndarray | None, float, float]]
     is_mi: bool = True
 
@@ -178,14 +189,14 @@ def _timed(f, *args, **kwargs):
 
 
 def _generic_spec(name: str, f: Callable[..., float], options: Mapping[str, Any]) -> _Spec:
-    """A statistic recomputed on each permuted sample; ``seed`` is passed if ``f`` takes it."""
+    """A statistic recomputed on each permuted sample; ``rng`` is passed if ``f`` takes it."""
     try:
-        takes_seed = "seed" in inspect.signature(f).parameters
+        takes_rng = "rng" in inspect.signature(f).parameters
     except (TypeError, ValueError):  # builtins without a signature
-        takes_seed = False
+        takes_rng = False
 
     def call(x, y, seed):
-        extra = {"seed": seed} if takes_seed and "seed" not in options else {}
+        extra = {"rng": seed} if takes_rng and "rng" not in options else {}
         return float(f(x, y, **options, **extra))
 
     def run(x, y, seed, perms):
@@ -198,10 +209,39 @@ def _generic_spec(name: str, f: Callable[..., float], options: Mapping[str, Any]
     return _Spec(name, run)
 
 
+#: The ``options`` a neural bound takes in ``compare``: its keywords but the data, ``rng``
+#: (the repetition's), ``base`` (compare speaks nats) and ``progress`` (compare's own bar).
+_NEURAL_OPTIONS = {
+    "infonce": ("critic", "training", "dtype"),
+    "nwj": ("critic", "training", "dtype"),
+    "mine": ("critic", "training", "ma_rate", "dtype"),
+    "smile": ("critic", "training", "tau", "dtype"),
+}
+
+
+def _check_neural_options(name: str, options: Mapping[str, Any]) -> None:
+    """Check the options of the neural bound ``name`` before any training."""
+    unknown = sorted(set(options) - set(_NEURAL_OPTIONS[name]))
+    if unknown:
+        raise ValueError(
+            f"`options['{name}']` takes {', '.join(_NEURAL_OPTIONS[name])}; got "
+            f"{', '.join(map(repr, unknown))}. Training options go in hsic.mi.Training, e.g. "
+            f"{{'{name}': {{'training': hsic.mi.Training(steps=200)}}}}."
+        )
+    _training.check_options(
+        name, critic=options.get("critic", _critics.Critic()),
+        training=options.get("training", _training.Training()),
+        tau=options.get("tau"), ma_rate=options.get("ma_rate"),
+    )
+    float_dtype(options.get("dtype"))
+
+
 def _neural_spec(name: str, options: Mapping[str, Any]) -> _Spec:
+    _check_neural_options(name, options)
+
     def run(x, y, seed, perms):
         start = time.perf_counter()
-        fit = _neural.fit(x, y, bound=name, seed=seed, progress=False, **options)
+        fit = _training.fit(x, y, bound=name, rng=seed, progress=False, **options)
         value = fit.value()
         seconds = time.perf_counter() - start
         if perms is None:
@@ -255,7 +295,7 @@ def _specs(estimators: Any, options: Any) -> list[_Spec]:
     if not isinstance(options, Mapping):
         raise ValueError(
             "`options` must be a mapping from estimator name to keyword arguments, e.g. "
-            f"{{'infonce': {{'steps': 200}}}}; got {options!r}."
+            f"{{'ksg': {{'k': 5}}}}; got {options!r}."
         )
     specs = []
     for e in estimators:
@@ -266,7 +306,7 @@ def _specs(estimators: Any, options: Any) -> list[_Spec]:
             opts = dict(options.get(e, {}))
             if e in _KERNEL_STATISTICS:
                 specs.append(_kernel_spec(e, opts))
-            elif e in _neural.BOUNDS:
+            elif e in BOUNDS:
                 specs.append(_neural_spec(e, opts))
             else:
                 specs.append(_generic_spec(e, _PLAIN[e], opts))
@@ -307,15 +347,12 @@ def _check_tasks(tasks_: Any) -> list[_tasks.Task]:
 
 
 def _check_int_list(value: Any, name: str, *, minimum: int) -> list[int]:
-    items = [value] if isinstance(value, (int, np.integer)) else value
+    items = [value] if is_number(value, integer=True) else value
     try:
         items = list(items)
     except TypeError:
         items = []
-    ok = bool(items) and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
-        for v in items
-    )
+    ok = bool(items) and all(is_number(v, integer=True) and v >= minimum for v in items)
     if not ok:
         raise ValueError(
             f"`{name}` must be an integer >= {minimum} or a non-empty list of them; got {value!r}."
@@ -323,22 +360,42 @@ def _check_int_list(value: Any, name: str, *, minimum: int) -> list[int]:
     return [int(v) for v in items]
 
 
+def _repeat_seeds(rng: Any, repeats: int) -> list[int]:
+    """The integer seed of each repetition: ``rng, rng + 1, ...`` for an int ``rng``, or drawn
+    from a JAX key."""
+    if is_number(rng, integer=True):
+        as_generator(rng, "rng")  # the same check (and message) as everywhere else
+        return [int(rng) + r for r in range(repeats)]
+    return [int(s) for s in as_generator(rng, "rng").integers(0, 2**31 - 1, size=repeats)]
+
+
+def _plain(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` for the record: option objects (``Critic``, ``Training``) as dicts."""
+    return {
+        k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
+        for k, v in options.items()
+    }
+
+
 def compare(
     tasks: Any,
     *,
     n: int | Sequence[int] = (200, 1000),
-    seeds: int | Sequence[int] = 3,
+    repeats: int = 3,
+    rng: Any = 0,
     estimators: Sequence[str | Callable[..., float]] = ("ksg", "gaussian", "hsic", "nhsic"),
-    n_permutations: int = 100,
+    n_resamples: int = 100,
     alpha: float = 0.05,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool | None = None,
 ) -> CompareResult:
     """Compare MI estimators, HSIC and nHSIC on tasks with known mutual information.
 
-    For each task, sample size n and seed, one sample ``(x, y) = task.sample(n, seed=seed)``
-    is drawn, and every estimator is run on it (with ``seed`` too, if it takes one). Over the
-    seeds, each (estimator, task, n) gets
+    For each task and sample size n, ``repeats`` samples are drawn: repetition r has the
+    integer seed ``s = rng + r`` (for an int ``rng``), its sample is
+    ``(x, y) = task.sample(n, rng=s)``, and every estimator is run on it (with ``rng=s`` too, if
+    it takes an ``rng``). So ``rng=0, repeats=3`` runs seeds 0, 1 and 2, and any one repetition
+    can be redone alone. Over the repetitions, each (estimator, task, n) gets
 
     * the mean and standard deviation of its estimates, ``bias = mean − I`` and
       ``rmse = sqrt(mean((estimate − I)²))`` against the true MI ``I``;
@@ -346,41 +403,47 @@ def compare(
       [`hsic.nhsic`][hsic.nhsic], Gaussian kernels with the median heuristic);
     * Spearman's ρ between its mean estimates and the true MI across the tasks of each family
       (at the same n): does the statistic rank dependence like MI does?
-    * the power at level ``alpha`` of the permutation test built on it: the fraction of seeds
-      with ``p = (1 + #{T(x, y∘p_b) ≥ T(x, y)}) / (1 + B) ≤ alpha``, where the B permutations
-      ``p_b`` are drawn from ``seed`` and are the same for every statistic (see the module
-      notes for the exact shortcuts of HSIC, nHSIC and the neural bounds);
+    * the power at level ``alpha`` of the permutation test built on it: the fraction of
+      repetitions with ``p = (1 + #{T(x, y∘p_b) ≥ T(x, y)}) / (1 + B) ≤ alpha``, where the B
+      permutations ``p_b`` are drawn from the repetition's seed s and are the same for every
+      statistic (see the module notes for the exact shortcuts of HSIC, nHSIC and the neural
+      bounds);
     * the run time of one estimate and of its B permuted values.
 
     Args:
       tasks: task names (keys of [`hsic.mi.tasks.TASKS`][hsic.mi.tasks.TASKS]) or
         ``Task`` objects.
       n: one sample size or a list of them.
-      seeds: a number of seeds (``3`` means seeds 0, 1, 2) or a list of non-negative seeds.
+      repeats: the number of repetitions (independent samples) per task and n, ≥ 1.
+      rng: a non-negative int (repetition r uses the seed ``rng + r``) or a JAX key (the
+        ``repeats`` seeds are drawn from it).
       estimators: names among ``ESTIMATORS`` (``"ksg"``, ``"gaussian"``, ``"histogram"``,
         ``"kde"``, ``"infonce"``, ``"nwj"``, ``"mine"``, ``"smile"``, ``"hsic"``,
         ``"nhsic"``), or callables ``f(x, y) -> float`` (named by their ``__name__``).
-      n_permutations: B, the permutations of each test; 0 runs no tests (power is NaN).
+      n_resamples: B, the permutations of each test; 0 runs no tests (power is NaN).
       alpha: the level of the tests.
-      options: keyword arguments per estimator name, e.g. ``{"infonce": {"steps": 200}}``.
+      options: keyword arguments per estimator name, e.g. ``{"ksg": {"k": 5}}`` or
+        ``{"infonce": {"training": hsic.mi.Training(steps=200)}}``. A neural bound takes
+        ``critic``, ``training``, ``dtype`` and its own ``tau`` or ``ma_rate``.
       progress: a progress bar over the samples; ``None`` shows it only on a terminal.
 
     Returns:
       A [`CompareResult`][hsic.mi.CompareResult].
 
     Raises:
-      ValueError: on an unknown task or estimator, a repeated one, a bad n, seed, B, alpha or
-        options, or any estimator's own input error.
+      ValueError: on an unknown task or estimator, a repeated one, a bad ``n``, ``repeats``,
+        ``rng``, ``n_resamples``, ``alpha`` or ``options``, or any estimator's own input
+        error.
 
     Example:
       >>> import hsic.mi
-      >>> res = hsic.mi.compare(["normal-1d-0.8", "independent-normal-3x3"], n=200, seeds=2,
-      ...                       estimators=["gaussian", "hsic"], n_permutations=20)
+      >>> res = hsic.mi.compare(["normal-1d-0.8", "independent-normal-3x3"], n=200, repeats=2,
+      ...                       estimators=["gaussian", "hsic"], n_resamples=20)
       >>> [(r["estimator"], r["task"], r["power"]) for r in res.records]
       [('gaussian', 'normal-1d-0.8', 1.0), ('gaussian', 'independent-normal-3x3', 0.0),
        ('hsic', 'normal-1d-0.8', 1.0), ('hsic', 'independent-normal-3x3', 0.0)]
       >>> first = res.records[0]
-      >>> round(first["true_mi"], 4), first["n_seeds"]
+      >>> round(first["true_mi"], 4), first["n_repeats"]
       (0.5108, 2)
 
     References:
@@ -390,20 +453,12 @@ def compare(
     """
     task_list = _check_tasks(tasks)
     sizes = _check_int_list(n, "n", minimum=8)
-    seed_list = (
-        list(range(check_positive_int(seeds, "seeds")))
-        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool)
-        else _check_int_list(seeds, "seeds", minimum=0)
+    repeats = check_positive_int(repeats, "repeats")
+    seed_list = _repeat_seeds(rng, repeats)
+    n_resamples = check_number(
+        n_resamples, "n_resamples", "a non-negative integer (0: no tests)", integer=True, low=0
     )
-    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or (
-        n_permutations < 0
-    ):
-        raise ValueError(
-            "`n_permutations` must be a non-negative integer (0: no tests); "
-            f"got {n_permutations!r}."
-        )
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ValueError(f"`alpha` must be a number strictly between 0 and 1; got {alpha!r}.")
+    alpha = check_probability(alpha, "alpha")
     specs = _specs(estimators, options)
     if progress is not None and not isinstance(progress, bool):
         raise ValueError(f"`progress` must be True, False or None (auto); got {progress!r}.")
@@ -418,12 +473,10 @@ def compare(
     for task in task_list:
         for size in sizes:
             for seed in seed_list:
-                x, y = task.sample(size, seed=seed)
+                x, y = task.sample(size, rng=seed)
                 perms = None
-                if n_permutations:
-                    perms = draw_permutations(
-                        as_generator(seed, "seed"), n_permutations, size, n_permutations
-                    )
+                if n_resamples:
+                    perms = draw_permutations(as_generator(seed), n_resamples, size, n_resamples)
                 h, nh = float(hsic.hsic(x, y)), float(hsic.nhsic(x, y))
                 for spec in specs:
                     value, null, seconds, null_seconds = spec.run(x, y, seed, perms)
@@ -439,15 +492,16 @@ def compare(
         bar.close()
     records = _summarise(runs, specs, task_list, sizes, alpha)
     config = dict(
-        tasks=[t.name for t in task_list], n=sizes, seeds=seed_list,
-        estimators=[s.name for s in specs], n_permutations=int(n_permutations), alpha=alpha,
-        options={k: dict(v) for k, v in (options or {}).items()},
+        tasks=[t.name for t in task_list], n=sizes, repeats=repeats,
+        rng=int(rng) if is_number(rng, integer=True) else repr(rng), seeds=seed_list,
+        estimators=[s.name for s in specs], n_resamples=n_resamples, alpha=alpha,
+        options={k: _plain(v) for k, v in (options or {}).items()},
         machine=platform.platform(), python=platform.python_version(),
         hsic=hsic.__version__, numpy=np.__version__,
     )
     return CompareResult(
-        records=tuple(records), runs=tuple(runs), alpha=float(alpha),
-        n_permutations=int(n_permutations), config=config,
+        records=tuple(records), runs=tuple(runs), alpha=alpha, n_resamples=n_resamples,
+        config=config,
     )
 
 
@@ -465,7 +519,7 @@ def _summarise(runs, specs, task_list, sizes, alpha) -> list[dict[str, Any]]:
                 true = float(task.mi)
                 records.append(dict(
                     estimator=spec.name, task=task.name, family=task.family, n=size,
-                    true_mi=true, n_seeds=len(rs), estimate_mean=float(est.mean()),
+                    true_mi=true, n_repeats=len(rs), estimate_mean=float(est.mean()),
                     estimate_sd=float(est.std(ddof=1)) if len(est) > 1 else math.nan,
                     bias=float(est.mean() - true) if spec.is_mi else math.nan,
                     rmse=float(np.sqrt(np.mean((est - true) ** 2))) if spec.is_mi else math.nan,
@@ -476,7 +530,7 @@ def _summarise(runs, specs, task_list, sizes, alpha) -> list[dict[str, Any]]:
                     time_s=float(np.median([r["time_s"] for r in rs])),
                     test_time_s=float(np.median([r["test_time_s"] for r in rs])),
                 ))
-    from scipy.stats import spearmanr  # deferred: scipy.stats takes ~1.6 s to import
+    from scipy.stats import spearmanr  # deferred: scipy.stats is slow to import
 
     # Spearman's rho within each (estimator, family, n).
     groups: dict[tuple, list[dict[str, Any]]] = {}

@@ -32,7 +32,13 @@ import numpy as np
 from jax import lax
 from scipy.special import digamma
 
-from hsic._base.validation import check_choice, check_positive_int, float_dtype, precision
+from hsic._base.validation import (
+    check_choice,
+    check_number,
+    check_positive_int,
+    float_dtype,
+    precision,
+)
 from hsic._stats.distances import first_false
 from hsic.mi._common import check_base, check_pair, to_base
 
@@ -40,7 +46,7 @@ __all__ = ["ksg"]
 
 ALGORITHMS = ("auto", "brute", "sorted")
 _TILE_ELEMENTS = 1 << 21  # entries of one (block, n) distance tile: 8 MiB in float32
-_SLICES = 32  # slices of a row in _smallest_by_lane: 16 compiled 0.7 s faster, ran ~3 % slower
+_SLICES = 32  # slices of a row in _smallest_by_lane (the choice: benchmarks/README.md, KSG)
 
 
 def ksg(
@@ -121,8 +127,7 @@ def ksg(
       Physical Review E 69, 066138.
     """
     k = check_positive_int(k, "k")
-    if isinstance(variant, bool) or variant not in (1, 2):
-        raise ValueError(f"`variant` must be 1 or 2; got {variant!r}.")
+    variant = check_number(variant, "variant", "1 or 2", integer=True, low=1, high=2)
     check_base(base)
     check_choice(algorithm, "algorithm", ALGORITHMS)
     xa, ya = check_pair(x, y, min_n=2, reason="ksg")

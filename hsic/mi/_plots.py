@@ -75,7 +75,7 @@ def draw(result: Any, directory: pathlib.Path) -> list[pathlib.Path]:
     fig.savefig(path, dpi=110)
     paths.append(path)
 
-    if result.n_permutations:
+    if result.n_resamples:
         rows, cols = _grid(len(tasks))
         fig = Figure(figsize=(3.2 * cols, 2.7 * rows), layout="constrained")
         FigureCanvasAgg(fig)

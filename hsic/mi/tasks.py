@@ -11,14 +11,14 @@ suite [`TASKS`][hsic.mi.tasks.TASKS], after the benchmark of Czyż et al. (2023)
   separately (half-cube, asinh, normal CDF, wiggly, spiral), which keeps the MI;
 * [`independent`][hsic.mi.tasks.independent]: MI = 0.
 
-All MI values are in nats. Sampling uses only NumPy's generator seeded by ``seed``.
+All MI values are in nats. Sampling uses only the NumPy generator made from ``rng``.
 
 Example:
     >>> from hsic.mi import tasks
     >>> task = tasks.get("normal-1d-0.8")
     >>> round(task.mi, 4), task.dim_x, task.dim_y
     (0.5108, 1, 1)
-    >>> x, y = task.sample(100, seed=1)
+    >>> x, y = task.sample(100, rng=1)
     >>> x.shape, y.shape
     ((100, 1), (100, 1))
 """
@@ -32,7 +32,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import digamma, gammaln, ndtr
 
-from hsic._base.validation import check_choice, check_positive_int
+from hsic._base.rng import as_generator
+from hsic._base.validation import check_choice, check_number, check_positive_int
 
 __all__ = [
     "TASKS",
@@ -70,21 +71,29 @@ class Task:
     dim_y: int
     _sampler: Sampler = dataclasses.field(repr=False, compare=False)
 
-    def sample(self, n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, *, rng: Any = 0) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` independent pairs.
 
         Args:
           n: the number of samples, ≥ 1.
-          seed: a non-negative integer seeding NumPy's generator; the same seed gives the
-            same samples.
+          rng: a non-negative int (``np.random.default_rng(rng)``), a JAX key, or a NumPy
+            ``Generator`` (used as is, and advanced). The same int or key gives the same
+            samples.
 
         Returns:
           ``(x, y)``, float64 arrays of shapes ``(n, dim_x)`` and ``(n, dim_y)``.
+
+        Raises:
+          ValueError: if ``n`` is not a positive integer or ``rng`` is not one of the above.
+
+        Example:
+          >>> from hsic.mi import tasks
+          >>> x, y = tasks.get("normal-1d-0.8").sample(3, rng=0)
+          >>> x.shape, bool((x == tasks.get("normal-1d-0.8").sample(3, rng=0)[0]).all())
+          ((3, 1), True)
         """
         n = check_positive_int(n, "n")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}.")
-        x, y = self._sampler(np.random.default_rng(int(seed)), n)
+        x, y = self._sampler(as_generator(rng), n)
         return np.asarray(x, np.float64).reshape(n, self.dim_x), np.asarray(
             y, np.float64
         ).reshape(n, self.dim_y)
@@ -116,32 +125,27 @@ def _correlation(dim_x: int, dim_y: int, rho: float, sparse: bool, n_interacting
     """Dense: every off-diagonal entry is ρ. Sparse: corr(x_i, y_i) = ρ for i < n_interacting."""
     d = dim_x + dim_y
     if not sparse:
-        if not -1.0 / (d - 1) < rho < 1.0:
-            raise ValueError(
-                f"`rho` must be in (-1/(d-1), 1) = ({-1.0 / (d - 1):.4g}, 1) for a dense "
-                f"correlation of dimension d={d}; got {rho!r}."
-            )
-        return (1.0 - rho) * np.eye(d) + rho * np.ones((d, d))
-    m = min(dim_x, dim_y) if n_interacting is None else n_interacting
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= min(
-        dim_x, dim_y
-    ):
-        raise ValueError(
-            f"`n_interacting` must be an integer in [1, min(dim_x, dim_y)] = "
-            f"[1, {min(dim_x, dim_y)}]; got {n_interacting!r}."
+        low = -1.0 / (d - 1)
+        requirement = (
+            f"in (-1/(d-1), 1) = ({low:.4g}, 1) for a dense correlation of dimension d={d}"
         )
-    if not -1.0 < rho < 1.0:
-        raise ValueError(f"`rho` must be in (-1, 1); got {rho!r}.")
+        check_number(rho, "rho", requirement, low=low, high=1.0, low_open=True, high_open=True)
+        return (1.0 - rho) * np.eye(d) + rho * np.ones((d, d))
+    m = min(dim_x, dim_y)
+    if n_interacting is not None:
+        m = check_number(
+            n_interacting, "n_interacting", f"an integer in [1, min(dim_x, dim_y)] = [1, {m}]",
+            integer=True, low=1, high=m,
+        )
+    check_number(rho, "rho", "in (-1, 1)", low=-1.0, high=1.0, low_open=True, high_open=True)
     cov = np.eye(d)
-    for i in range(int(m)):
+    for i in range(m):
         cov[i, dim_x + i] = cov[dim_x + i, i] = rho
     return cov
 
 
 def _check_rho(rho: Any) -> float:
-    if isinstance(rho, bool) or not isinstance(rho, (int, float, np.integer, np.floating)):
-        raise ValueError(f"`rho` must be a number; got {rho!r}.")
-    return float(rho)
+    return check_number(rho, "rho", "a number")
 
 
 def multinormal(
@@ -221,14 +225,7 @@ def student_t(
       True
     """
     dim_x, dim_y = _check_dims(dim_x, dim_y)
-    if (
-        isinstance(dof, bool)
-        or not isinstance(dof, (int, float, np.integer, np.floating))
-        or not np.isfinite(dof)
-        or dof <= 0
-    ):
-        raise ValueError(f"`dof` must be a positive number; got {dof!r}.")
-    dof = float(dof)
+    dof = check_number(dof, "dof", "a positive number", low=0, low_open=True)
     rho = _check_rho(rho)
     if sparse and rho == 0.0:
         cov = np.eye(dim_x + dim_y)
@@ -258,14 +255,7 @@ def additive_uniform(epsilon: float = 0.5, *, name: str | None = None) -> Task:
       >>> round(tasks.additive_uniform(1.0).mi, 4)
       0.5
     """
-    if (
-        isinstance(epsilon, bool)
-        or not isinstance(epsilon, (int, float, np.integer, np.floating))
-        or not np.isfinite(epsilon)
-        or epsilon <= 0
-    ):
-        raise ValueError(f"`epsilon` must be a positive number; got {epsilon!r}.")
-    eps = float(epsilon)
+    eps = check_number(epsilon, "epsilon", "a positive number", low=0, low_open=True)
     mi = eps / 2.0 - np.log(eps) if eps <= 1.0 else 1.0 / (2.0 * eps)
 
     def sampler(rng: np.random.Generator, n: int):

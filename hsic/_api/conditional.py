@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -209,7 +211,10 @@ def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
                 f"`{name}` must be a Gaussian kernel for methods 'rcit' and 'rcot' (random "
                 f"Fourier features); got {kernel!r}. Use method='kci' for other kernels."
             )
-        kernel = _kernels.as_python_floats(kernel.fit(data[rows], name=name))
+        # fit and as_python_floats keep the class: a Gaussian
+        kernel = cast(
+            _kernels.Gaussian, _kernels.as_python_floats(kernel.fit(data[rows], name=name))
+        )
         kernels.append(kernel)
         omegas.append(rff_frequencies(stream, data.shape[1], count, kernel.bandwidth))
     with precision(np.float64):
@@ -232,7 +237,9 @@ def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
 
 
 #: The runner of each method: ``runner(method, x, y, z, kernel specs, rng)``.
-RUNNERS = {"kci": _kci, "rcit": _rcit, "rcot": _rcit}
+RUNNERS: dict[str, Callable[..., tuple[Outcome, tuple]]] = {
+    "kci": _kci, "rcit": _rcit, "rcot": _rcit
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,7 +373,8 @@ def conditional_test(
     """
     method = as_method(method, METHODS, test="hsic.conditional_test")
     generator = as_generator(rng)
-    x, y, z = (_standardise(a) for a in _check_data(x, y, z))
+    standardised: list[np.ndarray] = [_standardise(a) for a in _check_data(x, y, z)]
+    x, y, z = standardised
     outcome, kernels = RUNNERS[method.name](
         method, x, y, z, (kernel_x, kernel_y, kernel_z), generator
     )

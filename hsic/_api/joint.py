@@ -14,7 +14,7 @@ another, so the null does not depend on the batching.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -166,7 +166,9 @@ def _gamma(method: Gamma, grams, statistic, rng) -> Outcome:
 
 
 #: The runner of each method: ``runner(method, grams, statistic, rng) -> Outcome``.
-RUNNERS = {"permutation": _resampled, "bootstrap": _resampled, "gamma": _gamma}
+RUNNERS: dict[str, Callable[..., Outcome]] = {
+    "permutation": _resampled, "bootstrap": _resampled, "gamma": _gamma
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,7 +240,9 @@ def dhsic(
         return float(grams_and_statistic(fitted, xs)[1])
 
 
-def _prepare(xs, kernels, dtype, *, min_n: int, reason: str, constant: str):
+def _prepare(
+    xs, kernels, dtype, *, min_n: int, reason: str, constant: str
+) -> tuple[list[jax.Array], list[_kernels.Kernel], np.dtype]:
     """Validate the variables and fit their kernels (steps 1 and 2 of the API call)."""
     xs = _check_variables(xs)
     d = len(xs)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 
@@ -297,7 +297,7 @@ def as_method(method: Any, allowed: Mapping[str, type[Method]], *, test: str) ->
     if isinstance(method, str) and method in allowed:
         return allowed[method]()
     if isinstance(method, tuple(allowed.values())):
-        return method
+        return cast(Method, method)  # an instance of one of allowed's classes
     names = ", ".join(repr(name) for name in allowed)
     classes = ", ".join(f"hsic.{cls.__name__}(...)" for cls in allowed.values())
     raise ValueError(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import jax
 import jax.numpy as jnp
@@ -386,18 +386,20 @@ def pairwise(
 
         perms, batch, info = None, 0, {}
         if permutation:
-            B = method.n_resamples
+            resampling = cast(Permutation, method)  # method.name == "permutation"
+            B = resampling.n_resamples
             perms = jax.device_put(draw_permutations(generator, B, n, B))
-            batch = DEFAULT_BATCH if method.batch_size is None else method.batch_size
+            batch = DEFAULT_BATCH if resampling.batch_size is None else resampling.batch_size
             info = {"n_resamples": B}
         kl, sq, counts = _sums_and_counts(
             blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype
         )
         statistic = kl / float(n * n)
         if permutation:
-            pvalue = (1.0 + counts) / (1.0 + method.n_resamples)
+            pvalue = (1.0 + counts) / (1.0 + cast(Permutation, method).n_resamples)
         else:
             pvalue = _gamma_pvalues(kl, sq, blocks_x, blocks_y, n, symmetric, names_x, names_y)
+    tested_idx: tuple[np.ndarray, ...]
     if symmetric:
         upper = np.triu(np.ones((p, p), dtype=bool), 1)
         statistic = np.where(upper, statistic, statistic.T)

@@ -58,7 +58,10 @@ def jsonable(value: Any) -> Any:
         return _kernels.kernel_params(value)
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "f":
-            return np.where(np.isnan(value), None, value.astype(object)).tolist()
+            # None (JSON null) for NaN, in an object array; numpy's stubs take no None here
+            return np.where(  # type: ignore[call-overload]
+                np.isnan(value), None, value.astype(object)
+            ).tolist()
         return value.tolist()
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}

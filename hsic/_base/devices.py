@@ -7,6 +7,7 @@ call's ``devices=``/``mesh=`` arguments into one mesh, or ``None`` for JAX's def
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import jax
 import numpy as np
@@ -48,12 +49,13 @@ def make_mesh(devices: None | int | jax.Device | Sequence[jax.Device] = None) ->
     elif isinstance(devices, jax.Device):
         chosen = [devices]
     elif is_number(devices, integer=True):
-        if not 1 <= devices <= len(available):
+        count = cast(int, devices)  # an int or a NumPy integer
+        if not 1 <= count <= len(available):
             raise ValueError(
                 f"`devices` must be between 1 and the number of visible devices, "
                 f"{len(available)}; got {devices}. Check jax.devices()."
             )
-        chosen = list(available[: int(devices)])
+        chosen = list(available[: int(count)])
     elif isinstance(devices, Iterable) and not isinstance(devices, (str, bytes)):
         chosen = list(devices)
         if not chosen:

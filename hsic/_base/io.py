@@ -12,6 +12,7 @@ import csv
 import math
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def read_table(path: str | os.PathLike) -> np.ndarray:
     try:
         if suffix == ".npy":
             return _read_npy(path)
-        return _read_text(path, SUFFIXES[suffix])
+        return _read_text(path, cast(str, SUFFIXES[suffix]))  # only .npy has no delimiter
     except OSError as err:
         raise DataFileError(path, f"cannot read the file: {err.strerror or err}.") from err
 
@@ -111,7 +112,7 @@ def _read_text(path: str | os.PathLike, delimiter: str) -> np.ndarray:
     if not rows:
         raise DataFileError(path, "no data rows; expected one row of numbers per sample.")
     width = len(header if header is not None else rows[0][1])
-    values = []
+    values: list[float] = []
     for line, row in rows:
         if len(row) != width:
             raise DataFileError(path, f"expected {width} values, got {len(row)}.", line)

@@ -78,4 +78,5 @@ def as_key(rng: Any, name: str = "rng") -> jax.Array:
         raise _invalid(rng, name)
     if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
         return rng
-    return jax.random.wrap_key_data(data)
+    # jax converts the NumPy key data; its stub asks for a jax.Array
+    return jax.random.wrap_key_data(data)  # type: ignore[arg-type]

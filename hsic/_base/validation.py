@@ -14,11 +14,12 @@ import contextlib
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 __all__ = [
     "as_numpy_samples",
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 
-def is_traced(x: Any) -> bool:
+def is_traced(x: Any) -> TypeGuard[jax.core.Tracer]:
     """Whether ``x`` is a JAX tracer, whose values are unknown until run time."""
     return isinstance(x, jax.core.Tracer)
 
@@ -60,14 +61,15 @@ def float_dtype(dtype: Any = None) -> np.dtype:
     return resolved
 
 
-def precision(dtype: np.dtype):
+def precision(dtype: np.dtype | type[np.generic]):
     """A context in which ``dtype`` is available (float64 needs JAX's x64 mode)."""
-    if dtype == np.float64 and not jax.config.jax_enable_x64:
+    # jax sets its config flags as attributes at run time, so its stubs do not list them
+    if dtype == np.float64 and not jax.config.jax_enable_x64:  # type: ignore[attr-defined]
         return jax.enable_x64(True)
     return contextlib.nullcontext()
 
 
-def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> jax.Array:
+def as_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False) -> jax.Array:
     """Coerce ``x`` to a ``(n, d)`` array of ``dtype`` with one row per sample.
 
     Args:
@@ -86,16 +88,17 @@ def as_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> j
     return jnp.asarray(checked_samples(x, name, dtype=dtype, square=square))
 
 
-def as_numpy_samples(x: Any, name: str, *, dtype: np.dtype = np.float64) -> np.ndarray:
+def as_numpy_samples(x: Any, name: str, *, dtype: DTypeLike = np.float64) -> np.ndarray:
     """[`as_samples`][hsic._base.validation.as_samples] for code that works on the host: the same
     checks and errors, a NumPy ``(n, d)`` array of ``dtype``, and no transfer to a JAX device
     and back. ``x`` must be concrete (not traced)."""
     return checked_samples(x, name, dtype=dtype)
 
 
-def checked_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False) -> Any:
+def checked_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False) -> Any:
     """The checks of ``as_samples``, on the host: a NumPy ``(n, d)`` array of ``dtype``, or
     ``x`` itself (reshaped and cast, still traced) inside a user's ``jax.jit``."""
+    arr: Any  # a tracer or a NumPy array
     if is_traced(x):
         arr = x
     else:
@@ -146,7 +149,7 @@ def checked_samples(x: Any, name: str, *, dtype: np.dtype, square: bool = False)
     return arr.astype(dtype)
 
 
-def is_constant(x: jax.Array) -> bool:
+def is_constant(x: jax.Array | np.ndarray) -> bool:
     """Whether every row of a concrete array is identical (False for traced arrays)."""
     if is_traced(x):
         return False
@@ -154,7 +157,9 @@ def is_constant(x: jax.Array) -> bool:
     return bool(np.all(a == a[:1]))
 
 
-def check_same_n(x: jax.Array, y: jax.Array, *, min_n: int, reason: str) -> int:
+def check_same_n(
+    x: jax.Array | np.ndarray, y: jax.Array | np.ndarray, *, min_n: int, reason: str
+) -> int:
     """Check that ``x`` and ``y`` have the same number of rows, and at least ``min_n``."""
     n, m = x.shape[0], y.shape[0]
     if n != m:
@@ -262,7 +267,7 @@ def available_memory_bytes() -> int:
         return 2**63 - 1
 
 
-def check_fits_in_memory(n: int, n_matrices: int, dtype: np.dtype, *, what: str, instead: str):
+def check_fits_in_memory(n: int, n_matrices: int, dtype: DTypeLike, *, what: str, instead: str):
     """Raise if ``n_matrices`` dense ``(n, n)`` arrays would not fit in available memory.
 
     ``instead`` says what to do instead; it ends the error message.

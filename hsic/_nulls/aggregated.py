@@ -39,7 +39,7 @@ p-value, never the scale of its statistic.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -178,6 +178,9 @@ def aggregated_null(
                 f"`{name}` must be a Gaussian or Laplace kernel for method='aggregated', which "
                 f"aggregates over bandwidths; got {type(kernel).__name__}."
             )
+    # checked above: kernels with a bandwidth
+    kx = cast(_kernels.Gaussian | _kernels.Laplace, kx)
+    ky = cast(_kernels.Gaussian | _kernels.Laplace, ky)
     fx = fy = bandwidth_factors
     w = weights
     n = x.shape[0]

@@ -48,7 +48,7 @@ def positive_eigenvalues(cov: np.ndarray, eps: float) -> np.ndarray:
     return values[values > len(values) * eps * top]
 
 
-def spectral_null(cxx, cyy, n: int, rng: np.random.Generator, draws: int, eps: float):
+def spectral_null(cxx, cyy, n: float, rng: np.random.Generator, draws: int, eps: float):
     """Draws of ``Σ_ij λ_i η_j z_ij² / n``, ``z_ij ~ N(0, 1)``: the null of the statistic.
 
     The normals are drawn in chunks of whole draws, one after another, so the result does not

@@ -25,7 +25,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from jax.typing import ArrayLike
 
 from hsic._base.devices import check_mesh
 
@@ -181,8 +180,8 @@ def _sharded_permuted_sums(Kp, Lc, perms, *, mesh: Mesh):
 
 
 def sharded_permutation_null(
-    Kc: ArrayLike,
-    Lc: ArrayLike,
+    Kc: jax.Array,
+    Lc: jax.Array,
     rng: np.random.Generator,
     n_permutations: int,
     *,

@@ -34,7 +34,7 @@ MEDIAN_SUBSAMPLE = 1000
 """The median heuristic looks at no more than this many (evenly spaced) samples."""
 
 
-def _sq_dists(a: jax.Array, b: jax.Array, shift: jax.Array) -> jax.Array:
+def _sq_dists(a: jax.Array, b: jax.Array, shift: ArrayLike) -> jax.Array:
     """Squared Euclidean distances ``||a_i - b_j||²``, computed after a common shift.
 
     Shifting both sides by the same point (the data mean) keeps the expansion
@@ -63,7 +63,7 @@ def safe_sqrt(d: jax.Array) -> jax.Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, d, 1.0)), 0.0)
 
 
-def pair_sq_dists(x: jax.Array, z: jax.Array | None, shift: jax.Array | None) -> jax.Array:
+def pair_sq_dists(x: jax.Array, z: jax.Array | None, shift: ArrayLike | None) -> jax.Array:
     if z is None:
         return _self_sq_dists(x)
     return _sq_dists(x, z, jnp.mean(z, axis=0) if shift is None else shift)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -220,7 +220,8 @@ def rff_features(
     dtype = float_dtype(dtype)
     with precision(dtype):
         x = as_samples(x, "x", dtype=dtype)
-        return _rff(x, kernel.fit(x, name="x"), n_features, rng)
+        fitted = cast(_kernels.Gaussian, kernel.fit(x, name="x"))  # fit keeps the class
+        return _rff(x, fitted, n_features, rng)
 
 
 def nystrom_features(

@@ -78,7 +78,7 @@ def _centre_entries(
     return out
 
 
-def _centring_means(row_sums: jax.Array, n: int, unbiased: bool) -> tuple[jax.Array, jax.Array]:
+def _centring_means(row_sums: jax.Array, n: float, unbiased: bool) -> tuple[jax.Array, jax.Array]:
     total = jnp.sum(row_sums)
     n = float(n)
     if unbiased:
@@ -106,7 +106,7 @@ def centre(K: ArrayLike, *, unbiased: bool = False) -> jax.Array:
         K = K.astype(jnp.zeros(()).dtype)
     n = K.shape[0]
     off_diagonal = ~jnp.eye(n, dtype=bool) if unbiased else None
-    if unbiased:
+    if off_diagonal is not None:  # unbiased
         K = jnp.where(off_diagonal, K, 0.0)
     row_means, grand_mean = _centring_means(jnp.sum(K, axis=1), n, unbiased)
     col_means, _ = _centring_means(jnp.sum(K, axis=0), n, unbiased)

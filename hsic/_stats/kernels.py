@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -77,6 +77,8 @@ class Kernel:
     """Base class of kernels. Subclasses are frozen dataclasses."""
 
     name: ClassVar[str]
+    # Every subclass is a dataclass: this tells type checkers so (dataclasses.fields, replace).
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
     #: Whether ``gram(x, z)`` may be called with ``z`` not ``x`` (needed by the tiled path).
     supports_cross: ClassVar[bool] = True
 
@@ -109,7 +111,11 @@ class _BandwidthKernel(Kernel):
 
     def fit(self, x: ArrayLike, *, name: str = "x") -> Kernel:
         """Resolve the bandwidth: ``factor × median distance`` or ``factor × bandwidth``."""
-        base = median_distance(x, name=name) if self.bandwidth == "median" else self.bandwidth
+        base = (
+            median_distance(x, name=name)
+            if self.bandwidth == "median"
+            else cast(float, self.bandwidth)  # not "median": a number
+        )
         sigma = self.factor * base
         return dataclasses.replace(self, bandwidth=sigma, factor=1.0)
 

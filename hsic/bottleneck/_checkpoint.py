@@ -57,7 +57,7 @@ _NUMPY_DTYPE = {"bool": np.bool_, "int": np.int64, "float": np.float64}
 # --- atomic files ----------------------------------------------------------------------------
 
 
-def _write_temp(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+def _write_temp(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Write a temporary sibling of ``path`` with ``write(f)``, flushed and fsync-ed.
 
     The temporary file is created with mode 0o666 minus the umask (as ``open`` would), in the
@@ -92,7 +92,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
     """Write ``path`` atomically: readers see the old file or the complete new one, never a part.
 
     ``write(f)`` writes the content to a binary file object. If it raises, ``path`` is left as
@@ -402,7 +402,8 @@ def save_checkpoint(path: str | os.PathLike, tree: Any, metadata: dict) -> None:
         entries.append(entry)
 
     # No leaf is an object array (_leaf_spec refuses them), so nothing in the .npz is pickled.
-    npz_tmp = _write_temp(npz_path, lambda f: np.savez(f, **arrays))
+    # The keys are key paths ('[0]', "['w']", '.x'), never savez's keyword allow_pickle.
+    npz_tmp = _write_temp(npz_path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
     try:
         record = {
             "format": FORMAT,

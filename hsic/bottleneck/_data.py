@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
 import os
 import pickle
@@ -33,7 +34,7 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import numpy as np
 
@@ -89,7 +90,7 @@ def _table(text: str) -> dict[str, str]:
     return {name: digest for digest, name in (line.split() for line in text.strip().splitlines())}
 
 
-_SHA256_RAW = {
+_SHA256_RAW: dict[str | None, dict[str, str]] = {  # looked up by name or None
     "mnist": _table(
         """
 ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db  train-images-idx3-ubyte
@@ -99,7 +100,7 @@ ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2  t10k-labels-id
 """
     ),
 }
-_SHA256_GZ = {
+_SHA256_GZ: dict[str | None, dict[str, str]] = {
     "fashion-mnist": _table(
         """
 08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc  train-images-idx3-ubyte
@@ -122,11 +123,12 @@ _MIRRORS = {
 }
 _SHAPES = {"mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 _COUNTS = {"train": 60000, "test": 10000}
+_Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
 
 # --- IDX -----------------------------------------------------------------------------------------
 
 #: IDX type codes (third byte of the magic number) and their big-endian NumPy dtypes.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -288,13 +290,14 @@ def _labels(path: Path, y: np.ndarray) -> np.ndarray:
     return y.astype(np.int32)
 
 
-def _read_idx_dir(directory: Path, *, name: str | None) -> tuple[np.ndarray, ...]:
+def _read_idx_dir(directory: Path, *, name: str | None) -> _Splits:
     found = {key: _find_idx(directory, stem) for key, stem in _IDX_STEMS.items()}
     missing = [stem for key, stem in _IDX_STEMS.items() if found[key] is None]
     if missing:
         raise _missing(directory, [f"{m}[.gz]" for m in missing], name)
-    x_train, y_train = _read_idx_split(found["x_train"], found["y_train"], name=name, split="train")
-    x_test, y_test = _read_idx_split(found["x_test"], found["y_test"], name=name, split="test")
+    paths = cast(dict[str, Path], found)  # none missing
+    x_train, y_train = _read_idx_split(paths["x_train"], paths["y_train"], name=name, split="train")
+    x_test, y_test = _read_idx_split(paths["x_test"], paths["y_test"], name=name, split="test")
     return x_train, y_train, x_test, y_test
 
 
@@ -411,9 +414,7 @@ def _find_cifar(directory: Path) -> tuple[Path, str] | None:
     return None
 
 
-def _read_cifar_dir(
-    directory: Path, *, name: str | None, records: int | None = None
-) -> tuple[np.ndarray, ...]:
+def _read_cifar_dir(directory: Path, *, name: str | None, records: int | None = None) -> _Splits:
     where = _find_cifar(directory)
     if where is None:
         raise _missing(directory, [f"{_CIFAR_TRAIN[0]}.bin (or {_CIFAR_TRAIN[0]})"], name)
@@ -516,7 +517,11 @@ def _fetch(name: str, filename: str, target: Path, verify: Any, *, timeout: floa
             continue
         verify(target, data)
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, lambda f, data=data: f.write(data))
+
+        def write(f: IO[bytes], data: bytes = data) -> None:
+            f.write(data)
+
+        atomic_write(target, write)
         return
     raise OSError(
         f"could not download {filename} for {name}: " + "; ".join(errors) + ". Check the "
@@ -524,7 +529,7 @@ def _fetch(name: str, filename: str, target: Path, verify: Any, *, timeout: floa
     )
 
 
-def _read_response(response: IO[bytes], filename: str) -> bytes:
+def _read_response(response: http.client.HTTPResponse, filename: str) -> bytes:
     """The whole body, with a progress bar on a terminal (none when stderr is not a tty)."""
     # Imported on download only, so that ``import hsic.bottleneck`` (and ``hsic --help``)
     # does not load tqdm.auto and the asyncio it brings.
@@ -577,8 +582,12 @@ def _download_cifar10(root: Path) -> None:
                 member = tar.getmember(f"cifar-10-batches-bin/{stem}.bin")
                 if not member.isfile():
                     raise DataFileError(archive, f"member {member.name} is not a regular file.")
-                source = tar.extractfile(member)
-                atomic_write(out / f"{stem}.bin", lambda f, s=source: f.write(s.read()))
+                source = cast(IO[bytes], tar.extractfile(member))  # a regular file: not None
+
+                def write(f: IO[bytes], s: IO[bytes] = source) -> None:
+                    f.write(s.read())
+
+                atomic_write(out / f"{stem}.bin", write)
     except (tarfile.TarError, KeyError) as err:
         raise DataFileError(archive, f"not the CIFAR-10 binary archive ({err}).") from err
     archive.unlink()

@@ -44,7 +44,7 @@ def _matplotlib() -> tuple[Any, Any]:
 
 def _layer_values(path: Path, records: list[dict], key: str) -> list[list[float]]:
     """``values[layer][record]`` of a per-layer metric, checked for a constant layer count."""
-    rows = []
+    rows: list[list[float]] = []
     for number, record in enumerate(records, 1):
         row = record.get(key)
         if not isinstance(row, list) or not row:

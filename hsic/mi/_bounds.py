@@ -72,7 +72,7 @@ def dv_bound(scores: jax.Array) -> jax.Array:
     return jnp.mean(jnp.diag(scores)) - offdiag_logmeanexp(scores)
 
 
-def smile_bound(scores: jax.Array, tau: float) -> jax.Array:
+def smile_bound(scores: jax.Array, tau: float | jax.Array) -> jax.Array:
     """SMILE: ``mean_i S_ii − log mean_{i≠j} exp clip(S_ij, −τ, τ)``.
 
     Example:

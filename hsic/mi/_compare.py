@@ -537,10 +537,10 @@ def _summarise(runs, specs, task_list, sizes, alpha) -> list[dict[str, Any]]:
     for r in records:
         groups.setdefault((r["estimator"], r["family"], r["n"]), []).append(r)
     for group in groups.values():
-        true = np.array([r["true_mi"] for r in group])
+        true_mis = np.array([r["true_mi"] for r in group])
         est = np.array([r["estimate_mean"] for r in group])
-        if len(group) >= 3 and np.ptp(true) > 0 and np.ptp(est) > 0:
-            rho = float(spearmanr(true, est).statistic)
+        if len(group) >= 3 and np.ptp(true_mis) > 0 and np.ptp(est) > 0:
+            rho = float(spearmanr(true_mis, est).statistic)
             for r in group:
                 r["spearman_family"] = rho
     return records

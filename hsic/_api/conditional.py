@@ -27,12 +27,13 @@ from jax.typing import ArrayLike
 from hsic._api.methods import KCI, RCIT, Method, RCoT, as_method
 from hsic._api.results import ConditionalTestResult
 from hsic._base.rng import as_generator
-from hsic._base.validation import as_numpy_samples, is_constant, precision
+from hsic._base.validation import as_numpy_samples, precision
 from hsic._nulls.mixtures import mixture_null
 from hsic._nulls.pvalues import Outcome
 from hsic._stats import kernels as _kernels
 from hsic._stats.features import rff_frequencies, rff_map
 from hsic._stats.gram import centre
+from hsic._stats.inputs import check_not_constant
 
 __all__ = ["METHODS", "conditional_test", "kci_bandwidth"]
 
@@ -260,11 +261,7 @@ def _check_data(x, y, z) -> list[np.ndarray]:
     if n < MIN_N:
         raise ValueError(f"hsic.conditional_test needs at least {MIN_N} samples; got n={n}.")
     for arr, name in zip(arrays, "xyz", strict=True):
-        if is_constant(arr):
-            raise ValueError(
-                f"`{name}` is constant (every row is identical): it carries no information, so "
-                "conditional independence cannot be tested. Remove it."
-            )
+        check_not_constant(arr, name, constant="raise", hypothesis="conditional independence")
     return arrays
 
 

@@ -13,7 +13,6 @@ another, so the null does not depend on the batching.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +29,6 @@ from hsic._base.validation import (
     as_samples,
     check_fits_in_memory,
     float_dtype,
-    is_constant,
     precision,
 )
 from hsic._nulls.permutation import permutation_null
@@ -42,6 +40,7 @@ from hsic._stats.dhsic import (
     grams_and_statistic,
     permuted_statistics,
 )
+from hsic._stats.inputs import check_not_constant
 
 __all__ = ["METHODS", "dhsic", "joint_test"]
 
@@ -263,14 +262,10 @@ def _prepare(
         if n < min_n:
             raise ValueError(f"{reason} needs at least {min_n} samples; got n={n}.")
         for j, arr in enumerate(arrays):
-            if is_constant(arr):
-                message = f"`xs[{j}]` is constant (every row is identical)"
-                if constant == "raise":
-                    raise ValueError(
-                        f"{message}: it carries no information, so joint independence cannot "
-                        "be tested. Remove it, or check how it was loaded."
-                    )
-                warnings.warn(f"{message}, so dHSIC is 0.", RuntimeWarning, stacklevel=3)
+            check_not_constant(
+                arr, f"xs[{j}]", constant=constant, hypothesis="joint independence",
+                zero="dHSIC is 0", stacklevel=4,
+            )
         fitted = [
             _kernels.as_python_floats(k.fit(arr, name=f"xs[{j}]"))
             for j, (k, arr) in enumerate(zip(specs, arrays, strict=True))

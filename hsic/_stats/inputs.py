@@ -22,21 +22,27 @@ from hsic._stats import kernels as _kernels
 __all__ = ["check_not_constant", "prepare_pair"]
 
 
-def check_not_constant(arr: Any, name: str, *, constant: str, stacklevel: int = 3) -> None:
-    """Warn (``constant="warn"``: its HSIC is 0) or raise (``constant="raise"``: nothing can
-    be tested) if every row of the concrete array ``arr`` is identical."""
+def check_not_constant(
+    arr: Any,
+    name: str,
+    *,
+    constant: str,
+    hypothesis: str = "independence",
+    zero: str = "its HSIC with any variable is 0",
+    stacklevel: int = 3,
+) -> None:
+    """Raise (``constant="raise"``: ``hypothesis`` cannot be tested) or warn
+    (``constant="warn"``: the statistic is 0, as ``zero`` says) if every row of the concrete
+    array ``arr`` is identical. The one wording of this rule for every test."""
     if not is_constant(arr):
         return
+    what = f"`{name}` is constant (every row is identical)"
     if constant == "raise":
         raise ValueError(
-            f"`{name}` is constant (every row is identical): it carries no information, "
-            "so independence cannot be tested. Remove it, or check how it was loaded."
+            f"{what}: it carries no information, so {hypothesis} cannot be tested. Remove it, "
+            "or check how it was loaded."
         )
-    warnings.warn(
-        f"`{name}` is constant (every row is identical), so its HSIC with any variable is 0.",
-        RuntimeWarning,
-        stacklevel=stacklevel + 1,
-    )
+    warnings.warn(f"{what}, so {zero}.", RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 def prepare_pair(

@@ -233,3 +233,14 @@ def test_1d_median_keeps_distances_far_below_the_spread():
             warnings.simplefilter("error")  # no fallback warning
             sigma, fallback = distances.median_distance_numpy(np.asarray(x)[:, None])
         assert not fallback and sigma == _pdist_median(x)
+
+
+def test_tiny_distances_in_several_dimensions_do_not_fall_back():
+    # Found by the hypothesis property against pdist: shifting the rows by their mean rounded
+    # the 4e-152 distances to 0, and the median heuristic fell back to 1.0 with a warning.
+    x = np.array([[1.0, 0.0], [3.77890997e-152, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    expected = float(np.median(scipy.spatial.distance.pdist(x)))
+    assert kernels.median_distance(x) == expected
+    with jax.enable_x64(True):
+        traced = jax.jit(kernels.median_distance)(jnp.asarray(x))
+    assert float(traced) == pytest.approx(expected, rel=1e-12)

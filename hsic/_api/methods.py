@@ -83,7 +83,19 @@ class Method:
 
 
 @dataclasses.dataclass(frozen=True)
-class Permutation(Method):
+class _Resampling(Method):
+    """A null from B resamples of the data: the fields of ``Permutation`` and ``Bootstrap``."""
+
+    n_resamples: int = 1000
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
+        _check_batch_size(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Permutation(_Resampling):
     """The exact permutation null: B random permutations of one variable's rows.
 
     The p-value is ``(1 + #{null ≥ observed}) / (1 + B)``, ties within ``1000·eps``
@@ -98,16 +110,9 @@ class Permutation(Method):
 
     name: ClassVar[str] = "permutation"
 
-    n_resamples: int = 1000
-    batch_size: int | None = None
-
-    def __post_init__(self) -> None:
-        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
-        _check_batch_size(self)
-
 
 @dataclasses.dataclass(frozen=True)
-class Bootstrap(Method):
+class Bootstrap(_Resampling):
     """The bootstrap null of the joint test: each variable's rows resampled with replacement,
     independently (Pfister et al. 2018).
 
@@ -118,13 +123,6 @@ class Bootstrap(Method):
     """
 
     name: ClassVar[str] = "bootstrap"
-
-    n_resamples: int = 1000
-    batch_size: int | None = None
-
-    def __post_init__(self) -> None:
-        _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
-        _check_batch_size(self)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -145,8 +145,25 @@ class TestResult:
         return "\n".join(lines)
 
 
+class _PairBandwidths:
+    """``bandwidth_x`` and ``bandwidth_y`` of a result with fields ``kernel_x`` and ``kernel_y``."""
+
+    kernel_x: _kernels.Kernel
+    kernel_y: _kernels.Kernel
+
+    @property
+    def bandwidth_x(self) -> float | None:
+        """The bandwidth used for x, or ``None`` for kernels without one."""
+        return bandwidth_of(self.kernel_x)
+
+    @property
+    def bandwidth_y(self) -> float | None:
+        """The bandwidth used for y, or ``None`` for kernels without one."""
+        return bandwidth_of(self.kernel_y)
+
+
 @dataclasses.dataclass(frozen=True, repr=False, kw_only=True)
-class HSICTestResult(TestResult):
+class HSICTestResult(_PairBandwidths, TestResult):
     """Result of an HSIC independence test ([`hsic.test`][hsic.test]).
 
     Attributes:
@@ -189,16 +206,6 @@ class HSICTestResult(TestResult):
     def statistic_name(self) -> str:
         """What ``statistic`` is, for the summary."""
         return STATISTIC_NAMES.get(self.method, "biased HSIC")
-
-    @property
-    def bandwidth_x(self) -> float | None:
-        """The bandwidth used for x, or ``None`` for kernels without one."""
-        return bandwidth_of(self.kernel_x)
-
-    @property
-    def bandwidth_y(self) -> float | None:
-        """The bandwidth used for y, or ``None`` for kernels without one."""
-        return bandwidth_of(self.kernel_y)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw the null law and the observed statistic: ``hsic.plot.null_distribution(self)``.
@@ -247,7 +254,7 @@ class JointTestResult(TestResult):
 
 
 @dataclasses.dataclass(frozen=True, repr=False, kw_only=True)
-class ConditionalTestResult(TestResult):
+class ConditionalTestResult(_PairBandwidths, TestResult):
     """Result of a conditional independence test
     ([`hsic.conditional_test`][hsic.conditional_test]).
 
@@ -278,16 +285,6 @@ class ConditionalTestResult(TestResult):
     def statistic_name(self) -> str:
         """What ``statistic`` is, for the summary."""
         return "tr(K̃ẍ|z K̃y|z)/n" if self.method == "kci" else "n·‖C_xy·z‖²"
-
-    @property
-    def bandwidth_x(self) -> float | None:
-        """The bandwidth used for x (KCI: for ẍ), or ``None`` for kernels without one."""
-        return bandwidth_of(self.kernel_x)
-
-    @property
-    def bandwidth_y(self) -> float | None:
-        """The bandwidth used for y, or ``None`` for kernels without one."""
-        return bandwidth_of(self.kernel_y)
 
     @property
     def bandwidth_z(self) -> float | None:

@@ -108,17 +108,17 @@ def permutation_null(
     Kc: jax.Array,
     Lc: jax.Array,
     rng: np.random.Generator,
-    n_permutations: int,
+    n_resamples: int,
     *,
     batch_size: int = 250,
     progress: bool = False,
 ) -> np.ndarray:
-    """Biased HSIC of ``n_permutations`` random permutations of the sample.
+    """Biased HSIC of ``n_resamples`` random permutations of the sample.
 
     Args:
       Kc, Lc: double-centred Gram matrices, ``(n, n)``.
       rng: the source of the permutations (see ``hsic._base.rng.as_generator``).
-      n_permutations: B.
+      n_resamples: B.
       batch_size: permutations per device call. The result does not depend on it.
       progress: show a tqdm progress bar on stderr.
 
@@ -126,19 +126,19 @@ def permutation_null(
       A NumPy array of B null statistics (``HSIC_b`` of the permuted data).
     """
     n = Kc.shape[0]
-    batch_size = min(batch_size, n_permutations)
+    batch_size = min(batch_size, n_resamples)
     Kp, Lc = pad_rows(jax.device_put(Kc)), jax.device_put(Lc)
 
     def run_batch(perms):
         return permuted_sums(Kp, Lc, jax.device_put(perms))
 
     return run_permutation_batches(
-        run_batch, rng, n, n_permutations, batch_size, batch_size, progress=progress
+        run_batch, rng, n, n_resamples, batch_size, batch_size, progress=progress
     )
 
 
 def run_permutation_batches(
-    run_batch, rng, n: int, n_permutations: int, batch_size: int, padded_size: int, *, progress
+    run_batch, rng, n: int, n_resamples: int, batch_size: int, padded_size: int, *, progress
 ) -> np.ndarray:
     """The host loop of the permutation engine, shared by the one- and multi-device paths.
 
@@ -151,10 +151,10 @@ def run_permutation_batches(
     if progress:
         from tqdm.auto import tqdm  # deferred: only progress bars need it
 
-        bar = tqdm(total=n_permutations, desc="permutations", unit="perm", leave=False)
+        bar = tqdm(total=n_resamples, desc="permutations", unit="perm", leave=False)
     chunks, counts = [], []
-    for start in range(0, n_permutations, batch_size):
-        count = min(batch_size, n_permutations - start)
+    for start in range(0, n_resamples, batch_size):
+        count = min(batch_size, n_resamples - start)
         chunks.append(run_batch(draw_permutations(rng, count, n, padded_size)))
         counts.append(count)
         if bar is not None:
@@ -183,13 +183,13 @@ def sharded_permutation_null(
     Kc: jax.Array,
     Lc: jax.Array,
     rng: np.random.Generator,
-    n_permutations: int,
+    n_resamples: int,
     *,
     batch_size: int = 250,
     mesh: Mesh,
     progress: bool = False,
 ) -> np.ndarray:
-    """Biased HSIC of ``n_permutations`` random permutations, each batch split over ``mesh``.
+    """Biased HSIC of ``n_resamples`` random permutations, each batch split over ``mesh``.
 
     The same null as ``permutation_null`` for the same ``rng``:
     ``Σ_ij K̄_ij L̄_{p(i)p(j)} / n²`` for permutations ``p`` drawn one after another on the
@@ -202,7 +202,7 @@ def sharded_permutation_null(
       Kc: double-centred Gram matrix of x, ``(n, n)``.
       Lc: double-centred Gram matrix of y, ``(n, n)``.
       rng: the source of the permutations (see ``hsic._base.rng.as_generator``).
-      n_permutations: B.
+      n_resamples: B.
       batch_size: permutations per device call, over all devices. The result does not
         depend on it.
       mesh: a 1-D device mesh, e.g. from ``make_mesh``.
@@ -226,7 +226,7 @@ def sharded_permutation_null(
     """
     axis = check_mesh(mesh)
     n = Kc.shape[0]
-    batch_size = min(batch_size, n_permutations)
+    batch_size = min(batch_size, n_resamples)
     size = -(-batch_size // mesh.size) * mesh.size  # a multiple of the device count
     Kp, Lc = jax.device_put((pad_rows(Kc), Lc), NamedSharding(mesh, P()))
     split = NamedSharding(mesh, P(axis))
@@ -235,7 +235,7 @@ def sharded_permutation_null(
         return _sharded_permuted_sums(Kp, Lc, jax.device_put(perms, split), mesh=mesh)
 
     return run_permutation_batches(
-        run_batch, rng, n, n_permutations, batch_size, size, progress=progress
+        run_batch, rng, n, n_resamples, batch_size, size, progress=progress
     )
 
 
@@ -275,13 +275,13 @@ def _sharded_permuted_feature_sums(phit, psit, perms, *, mesh):
     )
 
 
-def feature_permutation_null(phi, psi, rng: np.random.Generator, n_permutations: int,
+def feature_permutation_null(phi, psi, rng: np.random.Generator, n_resamples: int,
                               mesh=None):
     """``‖Φ̃ᵀΨ̃[p_b]‖²_F / n²`` for B permutations drawn one after another from ``rng`` (so the
     result does not depend on the batching, nor on the devices of ``mesh``)."""
     n = phi.shape[0]
     phit, psit = _centre_columns(phi), _centre_columns(psi)
-    batch = max(1, min(n_permutations, PERMUTATION_ENTRIES // n))
+    batch = max(1, min(n_resamples, PERMUTATION_ENTRIES // n))
     if mesh is None:
         size = batch
 
@@ -298,5 +298,5 @@ def feature_permutation_null(phi, psi, rng: np.random.Generator, n_permutations:
             )
 
     return run_permutation_batches(
-        run_batch, rng, n, n_permutations, batch, size, progress=False
+        run_batch, rng, n, n_resamples, batch, size, progress=False
     )

@@ -322,13 +322,10 @@ def median_distance_columns(cols: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jax.vmap(_median_1d, in_axes=1)(cols[rows])
 
 
-@jax.jit
-def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    rows = _subsample_rows(x.shape[0])
-    if x.shape[1] == 1:
-        return _median_1d(jax.lax.stop_gradient(x)[rows, 0], exact=True)
-    m = len(rows)
-    sq = _self_sq_dists(jax.lax.stop_gradient(x)[rows])
+def _median_of_squares(sq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The median heuristic from the ``(m, m)`` squared distances ``sq``:
+    ``(sigma, used_fallback)``."""
+    m = sq.shape[0]
     off_diagonal = ~jnp.eye(m, dtype=bool)
     # Each distinct pair appears twice off the diagonal and the diagonal is pushed past every
     # pair, so ranks P and P + 1 (P = m(m-1)/2) of the whole matrix are the two middle pairs.
@@ -345,6 +342,32 @@ def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     fallback = jnp.where(jnp.any(positive), mean_positive, 1.0)
     use_fallback = median <= 0
     return jnp.where(use_fallback, fallback, median), use_fallback
+
+
+def _exact_sq_dists(x: jax.Array) -> jax.Array:
+    """``Σ_k (x_ik − x_jk)²`` from the differences themselves, one column at a time: exact
+    for distances far below the data's spread, which the expansion rounds to 0."""
+
+    def add(k, acc):
+        col = jax.lax.dynamic_slice_in_dim(x, k, 1, axis=1)
+        return acc + jnp.square(col - col.T)
+
+    return jax.lax.fori_loop(0, x.shape[1], add, jnp.zeros((x.shape[0],) * 2, x.dtype))
+
+
+@jax.jit
+def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    rows = _subsample_rows(x.shape[0])
+    if x.shape[1] == 1:
+        return _median_1d(jax.lax.stop_gradient(x)[rows, 0], exact=True)
+    sub = jax.lax.stop_gradient(x)[rows]
+    sigma, used_fallback = _median_of_squares(_self_sq_dists(sub))
+    # A zero median may come from tiny distances that the expansion rounded to 0: then redo it
+    # from the differences (only in that case: lax.cond runs one branch).
+    return jax.lax.cond(
+        used_fallback, lambda: _median_of_squares(_exact_sq_dists(sub)),
+        lambda: (sigma, used_fallback),
+    )
 
 
 def _subsample_rows(n: int) -> np.ndarray:
@@ -400,7 +423,8 @@ def median_distance_numpy(x: np.ndarray) -> tuple[float, bool]:
 
     1-D data take ``_median_1d_numpy``. Otherwise the ``m(m−1)/2`` distinct squared distances
     come from ``scipy.spatial.distance.pdist`` (d ≤ 8: from the differences, accurate; larger d:
-    the Gram expansion ``‖a‖² + ‖b‖² − 2aᵀb``, one BLAS call), and their two middle values from
+    the Gram expansion ``‖a‖² + ‖b‖² − 2aᵀb`` after a common shift, one BLAS call, redone from
+    the differences when it gives a zero median), and their two middle values from
     ``_middle_order_statistics``.
     """
     from scipy.spatial.distance import pdist  # deferred: scipy.spatial is slow to import
@@ -408,14 +432,17 @@ def median_distance_numpy(x: np.ndarray) -> tuple[float, bool]:
     sub = np.asarray(x, dtype=np.float64)[_subsample_rows(len(x))]
     if sub.shape[1] == 1:
         return _median_1d_numpy(sub[:, 0])
-    sub = sub - sub.mean(axis=0)
     if sub.shape[1] <= 8:
-        sq = pdist(sub, "sqeuclidean")
+        sq = pdist(sub, "sqeuclidean")  # from the differences: no shift, no rounding to 0
     else:
+        shifted = sub - sub.mean(axis=0)  # the expansion is accurate after a common shift
         i, j = _pair_indices(len(sub))
-        norms = np.einsum("ij,ij->i", sub, sub)
-        sq = np.maximum((norms[:, None] + norms[None, :] - 2.0 * (sub @ sub.T))[i, j], 0.0)
+        norms = np.einsum("ij,ij->i", shifted, shifted)
+        sq = np.maximum((norms[:, None] + norms[None, :] - 2.0 * (shifted @ shifted.T))[i, j], 0.0)
     lower, upper = _middle_order_statistics(sq)
+    if upper == 0 and sub.shape[1] > 8:  # the expansion may have rounded tiny distances to 0
+        sq = pdist(sub, "sqeuclidean")
+        lower, upper = _middle_order_statistics(sq)
     median = 0.5 * (math.sqrt(lower) + math.sqrt(upper))
     if median > 0:
         return median, False

@@ -244,7 +244,7 @@ def block_terms(
     if normalisation == "nocco":  # nocco_from_gram, with R_X and R_Y computed once
         Rz = _projections(Kz, objective.epsilon)
         zx, zy = jnp.sum(Rz * Tx, axis=(1, 2)), jnp.sum(Rz * Ty, axis=(1, 2))
-        ceiling_x, ceiling_y = jnp.trace(Tx), jnp.trace(Ty)
+        ceiling_x, ceiling_y = _centred_trace(Tx), _centred_trace(Ty)
     else:
         zx = jax.vmap(lambda K: layer_hsic(K, Tx, normalisation=normalisation))(Kz)
         zy = jax.vmap(lambda K: layer_hsic(K, Ty, normalisation=normalisation))(Kz)
@@ -255,6 +255,15 @@ def block_terms(
             ceiling_x = jnp.sqrt(zz * hsic_from_gram(Tx, Tx))
             ceiling_y = jnp.sqrt(zz * hsic_from_gram(Ty, Ty))
     return zx, zy, _ratio(zx, ceiling_x), _ratio(zy, ceiling_y)
+
+
+def _centred_trace(R: jax.Array) -> jax.Array:
+    """``tr(HRH) = tr(R) − 1ᵀR1/m``, which is ``tr(R)`` for a centred ``R``. In float32 it
+    is the accurate one: ``R = I − εm(K̄ + εmI)⁻¹`` carries its rounding error mostly along
+    the constant vector (the inverse's largest eigenvalue, 1/(εm)), which the centring
+    removes, as it does from the terms ``Σ R_Z ∘ R`` (0.7 % against 1e-5 on 40 one-hot
+    labels)."""
+    return jnp.trace(R) - jnp.sum(R) / R.shape[0]
 
 
 def _ratio(term: jax.Array, ceiling: jax.Array) -> jax.Array:

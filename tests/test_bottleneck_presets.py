@@ -321,3 +321,22 @@ def test_the_format_stage_does_not_change_the_weights():
     for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params),
                     strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_backprop_baseline_resumes_epoch_by_epoch(tmp_path):
+    """The backprop baseline, one epoch per invocation from its checkpoints, ends with the
+    weights of an uninterrupted run; its run directory records its settings."""
+    settings = dict(epochs=2, batch_size=64, learning_rate=0.05, rng=3)
+    full = bt.train_backprop(NET, DATA, **settings)
+    bt.train_backprop(NET, DATA, **{**settings, "epochs": 1}, run_dir=tmp_path)
+    resumed = bt.train_backprop(NET, DATA, **settings, run_dir=tmp_path, resume=True)
+    for a, b in zip(jax.tree_util.tree_leaves(full[:2]), jax.tree_util.tree_leaves(resumed[:2]),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(full[2].w, resumed[2].w)
+    assert len(resumed[3]["epoch_times"]) == 2 and resumed[3]["test_acc"] == full[3]["test_acc"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["method"] == "backprop" and config["optimizer"]["momentum"] == 0.9
+    with pytest.raises(ValueError, match="Cannot resume: the checkpoint"):
+        bt.train_backprop(NET, DATA, **{**settings, "batch_size": 32}, run_dir=tmp_path,
+                          resume=True)

@@ -456,7 +456,7 @@ def fit_format(
                               batch_size=protocol.batch_size,
                               optimizer=protocol.transformation(len(f_train)), rng=rng,
                               drop_last=False):
-        if has_test:
+        if f_test is not None:
             layer = FormatLayer(np.asarray(head["w"]), np.asarray(head["b"]))
             per_epoch.append(format_accuracy(layer, f_test, data.y_test))
     assert head is not None  # epochs ≥ 1
@@ -464,13 +464,13 @@ def fit_format(
     mapping = class_map(f_train, y_train, num_classes=num_classes)
     record: dict[str, Any] = {
         "protocol": protocol.settings(), "train_images": int(len(x_train)),
-        "train_acc": format_accuracy(layer, f_train, y_train),
-        "test_acc": per_epoch[-1] if has_test else None,
+        "train_acc": format_accuracy(layer, f_train, y_train), "test_acc": None,
         "train_acc_unformatted": unformatted_accuracy(f_train, y_train, mapping),
-        "test_acc_unformatted": (unformatted_accuracy(f_test, data.y_test, mapping)
-                                 if has_test else None),
-        "test_acc_per_format_epoch": per_epoch if has_test else None,
+        "test_acc_unformatted": None, "test_acc_per_format_epoch": None,
     }
+    if f_test is not None:
+        record.update(test_acc=per_epoch[-1], test_acc_per_format_epoch=per_epoch,
+                      test_acc_unformatted=unformatted_accuracy(f_test, data.y_test, mapping))
     return FormatResult(layer, record)
 
 

@@ -180,8 +180,8 @@ def layerwise_step(
       >>> metrics.losses.shape
       (2,)
       >>> feats = bt.features(net, state.params, state.model_state, x)
-      >>> mapping = bt.class_map(feats, y, num_classes=2)
-      >>> bt.unformatted_accuracy(feats, y, mapping) > 0.8
+      >>> layer = bt.train_format(feats, y, num_classes=2, epochs=20, batch_size=64)
+      >>> bt.format_accuracy(layer, feats, y) > 0.9
       True
     """
     if not isinstance(model, Network):

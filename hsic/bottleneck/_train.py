@@ -153,7 +153,7 @@ class RunSettings:
     batch_size: int
     optimizer: optax.GradientTransformation
     optimizer_settings: dict
-    update: str
+    update: Literal["simultaneous", "sequential"]
     format: FormatProtocol | None
 
 
@@ -310,8 +310,7 @@ def train(
                                 batch_size=batch_size, optimizer=optimizer,
                                 learning_rate=learning_rate, update=update, format=format,
                                 format_epochs=format_epochs)
-    objective, batch_size, update = settings.objective, settings.batch_size, settings.update
-    protocol = settings.format
+    objective, batch_size, protocol = settings.objective, settings.batch_size, settings.format
     epochs = check_positive_int(epochs, "epochs")
     eval_every = check_positive_int(eval_every, "eval_every")
     if resume and run_dir is None:
@@ -326,13 +325,14 @@ def train(
     if batch_size < 2:
         raise ValueError(f"`batch_size` must be at least 2 (HSIC needs pairs); got {batch_size}.")
     step = layerwise_step(model, objective=objective, optimizer=settings.optimizer,
-                          update=update)
+                          update=settings.update)
 
     init_key, order_base = run_seeds(rng)
     state = step.init(*model.init(init_key))
     config = {
         "epochs": epochs, "preset": settings.preset, **dataclasses.asdict(objective),
-        "batch_size": batch_size, "optimizer": settings.optimizer_settings, "update": update,
+        "batch_size": batch_size, "optimizer": settings.optimizer_settings,
+        "update": settings.update,
         "rng": int(rng) if is_number(rng, integer=True) else None,
         "num_classes": num_classes, "data": getattr(data, "name", None),
         "train_images": n, "model": model.config_dict(), "evaluate": bool(evaluate),
@@ -391,14 +391,16 @@ def train(
             last = epoch + 1 == epochs
             fitted = None
             if last or (epoch + 1) % eval_every == 0:
-                if evaluate:
-                    record.update(_unformatted(model, state.params, state.model_state, data,
-                                               x_train, y_train))
-                if protocol is not None:
+                if protocol is not None:  # its record holds the unformatted accuracies too
                     fitted = fit_format(model, state.params, state.model_state, data,
                                         protocol=protocol, rng=epoch).record
-                    record["train_acc"] = fitted["train_acc"]
-                    record["test_acc"] = fitted["test_acc"]
+                    keys = ("train_acc", "test_acc",
+                            *(("train_acc_unformatted", "test_acc_unformatted")
+                              if evaluate else ()))
+                    record.update({k: fitted[k] for k in keys})
+                elif evaluate:
+                    record.update(_unformatted(model, state.params, state.model_state, data,
+                                               x_train, y_train))
             record["wall_time"] = time.perf_counter() - started
             history.append(record)
             if run_dir is not None:

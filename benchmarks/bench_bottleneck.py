@@ -24,8 +24,9 @@ Every HSIC run goes one epoch at a time: it
 continues from its checkpoint in its run directory, which gives exactly the weights of an
 uninterrupted run, so a re-invocation resumes a stopped run. After each evaluated epoch
 (``--eval-every``, and always the last) the format layer is fitted by every protocol of
-``--format-protocols`` (``paper``: the official code's SGD; ``best``: the project's Adam with
-a cosine schedule) on all training images, and the entry of ``results/bottleneck.json`` is
+``--format-protocols`` (by default the official code's SGD, ``paper`` for the resnet and
+``paper-mlp`` for the MLP, and ``best``, the project's Adam with a cosine schedule) on all
+training images, and the entry of ``results/bottleneck.json`` is
 rewritten with the epoch's wall time, step time, load averages, per-block nHSIC and their
 ratios to their ceilings (saturation), the BatchNorm scales (learnable BN), both format
 accuracies (with the test accuracy after each format epoch) and the run's ``config.json``.
@@ -70,6 +71,8 @@ from hsic.bottleneck._checkpoint import latest_checkpoint, read_jsonl, write_jso
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "bottleneck.json")
 CONFIGS = ("default", "learnable-bn", "paper")
+#: The official code's format stage, per model.
+PAPER_FORMAT = {"resnet": "paper", "mlp": "paper-mlp"}
 
 
 def _machine():
@@ -172,10 +175,11 @@ def run_hsic(model_name, config_name, data, args, key, save):
     chosen = configuration(config_name, model_name, args)
     model = chosen.network(input_shape=data.x_train.shape[1:])
     run_dir = os.path.join(args.run_dir, key.replace("/", "_"))
+    protocols = args.format_protocols or [PAPER_FORMAT[model_name], "best"]
     steps = len(data.x_train) // chosen.batch_size
     run = {"method": "hsic+format", "configuration": config_name, "preset": chosen.settings(),
            "model": model.config_dict(), "run_dir": run_dir, "steps_per_epoch": steps,
-           "epochs": args.epochs, "format_protocols": list(args.format_protocols),
+           "epochs": args.epochs, "format_protocols": protocols,
            "eval_every": args.eval_every, "per_epoch": []}
     done = _epochs_done(run_dir)
     if done:  # a later invocation: continue the run, keeping its record of earlier epochs
@@ -196,8 +200,8 @@ def run_hsic(model_name, config_name, data, args, key, save):
                                          "saturation_zy")},
                  "bn_scale": _bn_scales(result.params)}
         if epoch == args.epochs or epoch % args.eval_every == 0:
-            entry["format"] = _format_all(model, result.params, result.state, data,
-                                          args.format_protocols, args.seed, run_dir)
+            entry["format"] = _format_all(model, result.params, result.state, data, protocols,
+                                          args.seed, run_dir)
         run["per_epoch"].append(entry)
         run.update(epochs_completed=epoch, train_time_s=train_s, partial=epoch < args.epochs,
                    config=_read_config(run_dir))
@@ -261,8 +265,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--eval-every", type=int, default=1,
                         help="fit the format layers every K epochs (and after the last)")
-    parser.add_argument("--format-protocols", nargs="+", default=["paper", "best"],
-                        choices=list(bt.FORMAT_PROTOCOLS))
+    parser.add_argument("--format-protocols", nargs="+", default=None,
+                        choices=list(bt.FORMAT_PROTOCOLS),
+                        help="default: the official code's for the model ('paper' for the "
+                        "resnet, 'paper-mlp' for the MLP) and the project's 'best'")
     for flag, kind in (("--beta", float), ("--sigma", float), ("--batch-size", int),
                        ("--lr", float), ("--momentum", float), ("--blocks", int),
                        ("--channels", int), ("--hidden", int)):

@@ -270,6 +270,14 @@ def test_fit_format_uses_every_training_image(monkeypatch):
     assert sum(rows) == 3 * len(DATA.x_train) == 3 * 256  # 2 batches of 100 and one of 56
     assert result.record["protocol"]["name"] == "odd"
     assert len(result.record["test_acc_per_format_epoch"]) == 3
+    # Precomputed features give the same fit, and must be the data's.
+    feats = (bt.features(NET, params, state, DATA.x_train),
+             bt.features(NET, params, state, DATA.x_test))
+    again = bt.fit_format(NET, params, state, DATA, protocol=protocol, rng=0, precomputed=feats)
+    np.testing.assert_array_equal(again.layer.w, result.layer.w)
+    assert again.record == result.record
+    with pytest.raises(ValueError, match="`precomputed` must be the"):
+        bt.fit_format(NET, params, state, DATA, protocol=protocol, precomputed=(feats[0], None))
     # The protocols' optimizers: equal settings give one object (one compilation).
     assert protocol.transformation(256) is protocol.transformation(256)
     best = bt.FORMAT_PROTOCOLS["best"]

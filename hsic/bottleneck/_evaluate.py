@@ -410,6 +410,7 @@ def fit_format(
     *,
     protocol: str | FormatProtocol = "best",
     rng: int | jax.Array = 0,
+    precomputed: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> FormatResult:
     """The format stage: a format layer fitted on the frozen network by ``protocol``.
 
@@ -427,6 +428,9 @@ def fit_format(
         ``FORMAT_PROTOCOLS``: ``"best"`` (default), ``"paper"``, ``"paper-mlp"`` or
         ``"default"``.
       rng: a non-negative int or a JAX key: the batch order.
+      precomputed: the ``(train, test)`` features of this network, as
+        [`features`][hsic.bottleneck.features] gives them (test None without test data), to
+        fit several protocols on one pass of the network.
 
     Returns:
       A [`FormatResult`][hsic.bottleneck.FormatResult] ``(layer, record)``.
@@ -449,8 +453,16 @@ def fit_format(
     x_train = np.asarray(data.x_train, dtype=np.float32)
     y_train = np.asarray(data.y_train, dtype=np.int32)
     has_test = getattr(data, "x_test", None) is not None and len(data.x_test) > 0
-    f_train = features(model, params, state, x_train)
-    f_test = features(model, params, state, data.x_test) if has_test else None
+    if precomputed is not None:
+        f_train, f_test = (None if f is None else np.asarray(f, np.float32) for f in precomputed)
+        if f_train is None or len(f_train) != len(x_train) or (f_test is None) == has_test:
+            raise ValueError(
+                "`precomputed` must be the (train, test) features of `data`'s images (test "
+                "None without test data), from hsic.bottleneck.features."
+            )
+    else:
+        f_train = features(model, params, state, x_train)
+        f_test = features(model, params, state, data.x_test) if has_test else None
     per_epoch, head = [], None
     for head in _format_heads(f_train, y_train, num_classes=num_classes, epochs=protocol.epochs,
                               batch_size=protocol.batch_size,

@@ -1,31 +1,61 @@
-"""HSIC-bottleneck benchmark on the real MNIST: accuracy, epoch time and total time.
+"""HSIC-bottleneck benchmark on the real MNIST: accuracy, saturation, epoch time and total time.
 
-Runs, in one process (after a JIT warm-up step whose time is reported separately as compile
-time):
+Each run is one (model, method, configuration):
 
-* ``mlp``: a 5-block MLP (5 × 256) trained layer-wise with the HSIC bottleneck, then a format
-  layer; and the same network trained end to end by backpropagation (the baseline);
-* ``resnet``: the paper's 5-block residual network, the same two ways.
+* models: ``mlp`` (5 × 256 in the ``default`` configuration) and ``resnet`` (the paper's
+  5-block residual network);
+* methods: ``hsic`` (trained layer-wise with the HSIC bottleneck, then format layers) and
+  ``backprop`` (the same architecture trained end to end: the baseline);
+* configurations (``--configs``, or ``--preset NAME`` for one):
 
-Results (test accuracy, per-epoch times, total time, compile time, settings, machine and
-versions) go to ``benchmarks/results/bottleneck.json``. The data is read in place from
-``--data`` (default ``/work/shared/data/mnist``), never copied.
+  - ``default``: the library's ``default`` preset (BatchNorm without parameters; β = 50 for
+    the MLP, 500 for the resnet; batch 256; SGD with momentum 0.9; simultaneous updates; the
+    padded stem): the project's best settings;
+  - ``learnable-bn``: the same with a learnable BatchNorm scale and bias, the project's
+    settings before issue 13;
+  - ``paper``: the ``paper`` preset, the official code's MNIST configuration (BatchNorm
+    without parameters, β = 200 for the resnet, batch 512, plain SGD lr 0.01 with weight
+    decay 1e-3, sequential updates, the unpadded stem).
 
-Usage::
+  Options given on the command line (``--beta``, ``--batch-size``, ``--lr``, ...) override the
+  configuration's values.
 
-    nice python benchmarks/bench_bottleneck.py --models mlp --epochs 5          # ~minutes
-    nice python benchmarks/bench_bottleneck.py --models resnet --epochs 5       # hours on 2 cores
-    nice python benchmarks/bench_bottleneck.py --models resnet --epochs 1 --train-subset 6000
+Every HSIC run goes one epoch at a time: it
+continues from its checkpoint in its run directory, which gives exactly the weights of an
+uninterrupted run, so a re-invocation resumes a stopped run. After each evaluated epoch
+(``--eval-every``, and always the last) the format layer is fitted by every protocol of
+``--format-protocols`` (by default the official code's SGD, ``paper`` for the resnet and
+``paper-mlp`` for the MLP, and ``best``, the project's Adam with a cosine schedule) on all
+training images, and the entry of ``results/bottleneck.json`` is
+rewritten with the epoch's wall time, step time, load averages, per-block nHSIC and their
+ratios to their ceilings (saturation), the BatchNorm scales (learnable BN), both format
+accuracies (with the test accuracy after each format epoch) and the run's ``config.json``.
+The backprop baseline is resumable in the same way (its checkpoints in its own run
+directory).
 
-``--train-subset N`` trains on the first N images only (the epoch time is then scaled up to
-60 000 images and reported as ``epoch_time_extrapolated_s``, flagged as an extrapolation).
-The JSON file is updated in place: only the runs this invocation ran are replaced (re-read
-just before each write), so the MLP and resnet results can be produced by separate runs.
+Keys in the JSON file: ``<model>/<method>/<configuration>``, with ``/subset<N>`` for
+``--train-subset N``. Only the runs this invocation runs are replaced (the file is re-read
+just before each write). The data is read in place from ``--data`` (default
+``/work/shared/data/mnist``), never copied.
+
+Usage (see benchmarks/README.md and docs/bottleneck.md)::
+
+    # the A/B on 6144 images: learnable BN, parameter-free BN, the paper preset
+    nice python benchmarks/bench_bottleneck.py --models resnet --methods hsic --epochs 1 \\
+        --train-subset 6144 --configs learnable-bn default paper
+    # full runs, then the baseline
+    nice python benchmarks/bench_bottleneck.py --models resnet --methods hsic --epochs 5 \\
+        --preset paper
+    nice python benchmarks/bench_bottleneck.py --models resnet --methods hsic --epochs 5 \\
+        --configs default
+    nice python benchmarks/bench_bottleneck.py --models resnet --methods backprop --epochs 5 \\
+        --configs paper
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -37,10 +67,12 @@ import numpy as np
 import optax
 
 from hsic import bottleneck as bt
-from hsic.bottleneck._checkpoint import latest_checkpoint
-from hsic.bottleneck._cli import DEFAULT_BETA
+from hsic.bottleneck._checkpoint import latest_checkpoint, read_jsonl, write_json
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "bottleneck.json")
+CONFIGS = ("default", "learnable-bn", "paper")
+#: The official code's format stage, per model.
+PAPER_FORMAT = {"resnet": "paper", "mlp": "paper-mlp"}
 
 
 def _machine():
@@ -57,10 +89,24 @@ def _machine():
     }
 
 
-def _network(name, shape):
-    if name == "mlp":
-        return bt.mlp([256] * 5, input_shape=shape)
-    return bt.resnet(5, input_shape=shape)
+def configuration(name, model, args):
+    """The preset of configuration ``name`` for ``model``, with the command line's options
+    (those given) overriding it."""
+    if name == "learnable-bn":
+        base = bt.preset("default", model=model).replace(batch_norm="learnable")
+    else:
+        base = bt.preset(name, model=model)
+    network = {"batch_norm": args.batch_norm, "activation": None}
+    if model == "resnet":
+        network.update(stem_padding=args.stem_padding, n_blocks=args.blocks,
+                       channels=args.channels, hidden=args.hidden)
+    else:
+        network["widths"] = None if args.widths is None else tuple(args.widths)
+    chosen = base.replace(beta=args.beta, sigma=args.sigma, batch_size=args.batch_size,
+                          learning_rate=args.lr, momentum=args.momentum, update=args.update,
+                          **network)
+    # The benchmark fits its format layers itself, by every protocol of --format-protocols.
+    return dataclasses.replace(chosen, format=None)
 
 
 def _subset(data, n):
@@ -70,140 +116,17 @@ def _subset(data, n):
                       data.num_classes, data.name)
 
 
-def _format_optimizer(epochs, n, batch_size=256):
-    """Adam with its learning rate decayed from 1e-2 to 0 (cosine) over the format layer's
-    steps: 97.8% test accuracy on the HSIC MLP's features against 97.2% for train_format's
-    default (constant 1e-2), which is kept because short runs on small data need its
-    larger steps."""
-    return optax.adam(optax.cosine_decay_schedule(1e-2, epochs * (n // batch_size)))
-
-
-FORMAT_OPTIMIZER = "adam, learning rate 1e-2 with cosine decay to 0 over the format epochs"
-
-
-def _hsic_settings(name, args):
-    """The HSIC run's settings from the command line, as recorded in the JSON file; β defaults
-    to the CLI's per-model value."""
-    beta = args.beta if args.beta is not None else DEFAULT_BETA[name]
-    return dict(epochs=args.epochs, beta=beta, sigma=args.sigma,
-                batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
-
-
-def _train_kwargs(settings):
-    """``bt.train``'s keywords for recorded ``settings``."""
-    kwargs = {k: v for k, v in settings.items() if k not in ("beta", "sigma", "seed")}
-    return {**kwargs, "objective": bt.Objective(beta=settings["beta"], sigma=settings["sigma"]),
-            "rng": settings["seed"]}
-
-
-def run_hsic(name, data, args):
-    model = _network(name, data.x_train.shape[1:])
-    settings = _hsic_settings(name, args)
-    # Warm-up: one epoch on one batch compiles the step (same shapes, same jitted function).
-    warm = _subset(data, args.batch_size)
-    t0 = time.perf_counter()
-    bt.train(model, warm, **_train_kwargs({**settings, "epochs": 1}), evaluate=False,
-             progress=False)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    result = bt.train(model, data, **_train_kwargs(settings), evaluate=False,
-                      progress=args.progress)
-    train_s = time.perf_counter() - t0
-    walls = [r["wall_time"] for r in result.history]
-    epoch_times = [b - a for a, b in zip([0.0, *walls[:-1]], walls, strict=True)]
-    t0 = time.perf_counter()
-    f_train = bt.features(model, result.params, result.state, data.x_train)
-    f_test = bt.features(model, result.params, result.state, data.x_test)
-    layer = bt.train_format(f_train, data.y_train, num_classes=data.num_classes,
-                            epochs=args.format_epochs, rng=args.seed,
-                            optimizer=_format_optimizer(args.format_epochs, len(f_train)))
-    mapping = bt.class_map(f_train, data.y_train, num_classes=data.num_classes)
-    format_s = time.perf_counter() - t0
-    return {
-        "method": "hsic+format", "model": model.config_dict(), "settings": settings,
-        "format_epochs": args.format_epochs, "format_optimizer": FORMAT_OPTIMIZER,
-        "test_acc": bt.format_accuracy(layer, f_test, data.y_test),
-        "train_acc": bt.format_accuracy(layer, f_train, data.y_train),
-        "test_acc_unformatted": bt.unformatted_accuracy(f_test, data.y_test, mapping),
-        "epoch_times_s": epoch_times, "train_time_s": train_s, "format_time_s": format_s,
-        "total_time_s": train_s + format_s, "compile_and_warmup_s": compile_s,
-        "nhsic_zy_last_epoch": result.history[-1]["nhsic_zy"],
-    }
-
-
-def _format_eval(model, params, state, data, args, n_train):
-    """Format-layer and unformatted test accuracy, the format layer fitted on ``n_train`` images."""
-    x_tr, y_tr = data.x_train[:n_train], data.y_train[:n_train]
-    f_train = bt.features(model, params, state, x_tr)
-    f_test = bt.features(model, params, state, data.x_test)
-    layer = bt.train_format(f_train, y_tr, num_classes=data.num_classes,
-                            epochs=args.format_epochs, rng=args.seed)
-    mapping = bt.class_map(f_train, y_tr, num_classes=data.num_classes)
-    return {
-        "test_acc": bt.format_accuracy(layer, f_test, data.y_test),
-        "train_acc": bt.format_accuracy(layer, f_train, y_tr),
-        "test_acc_unformatted": bt.unformatted_accuracy(f_test, data.y_test, mapping),
-        "format_train_images": int(len(x_tr)),
-    }
-
-
-def run_hsic_per_epoch(name, data, args, save):
-    """The HSIC run one epoch at a time (resuming from its checkpoint), saving after each.
-
-    ``bt.train(..., epochs=e, resume=True)`` continues the same run exactly (the batch order
-    of epoch e depends only on the rng and e), so the weights after epoch 5 are those of one
-    uninterrupted 5-epoch run. After each epoch the entry is written with the epoch's wall
-    time, mean step time and load averages, and the test accuracy of a format layer fitted on
-    the first ``--eval-train`` training images (a partial run still leaves data); after the
-    last epoch, the format layer is fitted on the whole training set.
-    """
-    model = _network(name, data.x_train.shape[1:])
-    settings = _hsic_settings(name, args)
-    t0 = time.perf_counter()
-    bt.train(model, _subset(data, args.batch_size), **_train_kwargs({**settings, "epochs": 1}),
-             evaluate=False, progress=False)
-    compile_s = time.perf_counter() - t0
-    run_dir = args.run_dir or os.path.join("/tmp", f"hsic_bench_{name}_run")
-    steps = len(data.x_train) // args.batch_size
-    run = {"method": "hsic+format", "model": model.config_dict(), "settings": settings,
-           "format_epochs": args.format_epochs, "compile_and_warmup_s": compile_s,
-           "run_dir": run_dir, "steps_per_epoch": steps, "epochs_completed": 0,
-           "epoch_times_s": [], "step_time_mean_s": [], "load_average_per_epoch": [],
-           "per_epoch": []}
-    done = _epochs_done(run_dir)
-    if done:  # a later invocation: continue the run, and keep its record of earlier epochs
-        earlier = _earlier_record(args.out, f"{name}/hsic", run_dir, settings, done)
-        run.update(earlier)
-        print(f"resuming {run_dir} after epoch {done}", flush=True)
-    train_s = run.get("train_time_s", 0.0)
-    for epoch in range(done + 1, args.epochs + 1):
-        load_start = os.getloadavg()
-        t0 = time.perf_counter()
-        result = bt.train(model, data, **_train_kwargs({**settings, "epochs": epoch}),
-                          run_dir=run_dir, resume=True, evaluate=False, progress=args.progress)
-        seconds = time.perf_counter() - t0
-        train_s += seconds
-        load_end = os.getloadavg()
-        run["epochs_completed"] = epoch
-        run["epoch_times_s"].append(seconds)
-        run["step_time_mean_s"].append(seconds / steps)
-        run["load_average_per_epoch"].append({"start": load_start, "end": load_end})
-        run["train_time_s"] = train_s
-        run["nhsic_zy_last_epoch"] = result.history[-1]["nhsic_zy"]
-        run["nhsic_zx_last_epoch"] = result.history[-1]["nhsic_zx"]
-        t0 = time.perf_counter()
-        n_eval = len(data.x_train) if epoch == args.epochs else min(args.eval_train,
-                                                                    len(data.x_train))
-        acc = _format_eval(model, result.params, result.state, data, args, n_eval)
-        acc["eval_time_s"] = time.perf_counter() - t0
-        run["per_epoch"].append({"epoch": epoch, **acc})
-        run.update({k: acc[k] for k in ("test_acc", "train_acc", "test_acc_unformatted")})
-        run["total_time_s"] = train_s + sum(e["eval_time_s"] for e in run["per_epoch"])
-        run["partial"] = epoch < args.epochs
-        print(json.dumps({"epoch": epoch, "seconds": seconds, "load": load_end, **acc}),
-              flush=True)
-        save(run)
-    return run
+def _bn_scales(params):
+    """Per block, the mean and max |scale| of its learnable BatchNorm layers (None without)."""
+    out = []
+    for block in params:
+        scales = [np.abs(np.asarray(leaf)) for path, leaf in
+                  jax.tree_util.tree_leaves_with_path(block)
+                  if jax.tree_util.keystr(path).endswith("['scale']")]
+        out.append(None if not scales else {
+            "mean": float(np.mean(np.concatenate(scales))),
+            "max": float(np.max(np.concatenate(scales)))})
+    return out
 
 
 def _epochs_done(run_dir):
@@ -215,48 +138,124 @@ def _epochs_done(run_dir):
         return int(json.load(f)["metadata"]["epoch"])
 
 
-def _earlier_record(path, key, run_dir, settings, done):
+def _earlier_record(path, key, run_dir, done):
     """The per-epoch fields of the results entry ``key`` for epochs ≤ ``done`` of the same run
-    (same run directory and settings but the total epochs), or nothing if the file holds
-    another run."""
+    directory, or nothing if the file holds another run."""
     if not os.path.exists(path):
         return {}
     with open(path, encoding="utf-8") as f:
         entry = json.load(f).get("runs", {}).get(key, {})
-    def but_epochs(d):
-        return {k: v for k, v in d.items() if k != "epochs"}
-
-    if entry.get("run_dir") != run_dir or but_epochs(entry.get("settings", {})) != but_epochs(
-        settings
-    ):
+    if entry.get("run_dir") != run_dir:
         return {}
     keep = min(done, len(entry.get("per_epoch", [])))
-    fields = ("epoch_times_s", "step_time_mean_s", "load_average_per_epoch", "per_epoch")
-    record = {f: entry[f][:keep] for f in fields if f in entry}
-    record["epochs_completed"] = keep
-    record["train_time_s"] = float(sum(record.get("epoch_times_s", [])))
+    record = {"per_epoch": entry.get("per_epoch", [])[:keep]}
+    record["train_time_s"] = float(sum(e["seconds"] for e in record["per_epoch"]))
     return record
 
 
-def run_backprop(name, data, args):
-    model = _network(name, data.x_train.shape[1:])
-    settings = dict(epochs=args.epochs, batch_size=args.batch_size,
-                    learning_rate=args.bp_lr, seed=args.seed)  # as recorded
-    kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.bp_lr,
-                  rng=args.seed)
+def _read_config(run_dir):
+    with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _format_all(model, params, state, data, protocols, seed, run_dir):
+    """Every protocol's format layer on all training images (the network's features computed
+    once); ``format_<name>.json`` each."""
     t0 = time.perf_counter()
-    bt.train_backprop(model, _subset(data, args.batch_size), **{**kwargs, "epochs": 1},
-                      progress=False)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _, _, _, acc = bt.train_backprop(model, data, **kwargs, progress=args.progress)
-    total = time.perf_counter() - t0
-    return {
-        "method": "backprop", "model": model.config_dict(), "settings": settings,
-        "test_acc": acc["test_acc"], "train_acc": acc["train_acc"],
-        "epoch_times_s": acc["epoch_times"], "total_time_s": total,
-        "compile_and_warmup_s": compile_s,
-    }
+    feats = (bt.features(model, params, state, data.x_train),
+             bt.features(model, params, state, data.x_test))
+    features_s = time.perf_counter() - t0
+    records = {}
+    for name in protocols:
+        t0 = time.perf_counter()
+        record = bt.fit_format(model, params, state, data, protocol=name, rng=seed,
+                               precomputed=feats).record
+        record["features_seconds"] = features_s
+        record["seconds"] = time.perf_counter() - t0
+        write_json(os.path.join(run_dir, f"format_{name}.json"), record)
+        records[name] = record
+    return records
+
+
+def run_hsic(model_name, config_name, data, args, key, save):
+    """The HSIC run one epoch at a time (resuming from its checkpoint), saved after each."""
+    chosen = configuration(config_name, model_name, args)
+    model = chosen.network(input_shape=data.x_train.shape[1:])
+    run_dir = os.path.join(args.run_dir, key.replace("/", "_"))
+    protocols = args.format_protocols or [PAPER_FORMAT[model_name], "best"]
+    steps = len(data.x_train) // chosen.batch_size
+    run = {"method": "hsic+format", "configuration": config_name, "preset": chosen.settings(),
+           "model": model.config_dict(), "run_dir": run_dir, "steps_per_epoch": steps,
+           "epochs": args.epochs, "format_protocols": protocols,
+           "eval_every": args.eval_every, "per_epoch": []}
+    done = _epochs_done(run_dir)
+    if done:  # a later invocation: continue the run, keeping its record of earlier epochs
+        run.update(_earlier_record(args.out, key, run_dir, done))
+        print(f"resuming {run_dir} after epoch {done}", flush=True)
+    train_s = run.get("train_time_s", 0.0)
+    for epoch in range(done + 1, args.epochs + 1):
+        load_start = os.getloadavg()
+        t0 = time.perf_counter()
+        result = bt.train(model, data, preset=chosen, epochs=epoch, rng=args.seed,
+                          run_dir=run_dir, resume=True, evaluate=False, progress=args.progress)
+        seconds = time.perf_counter() - t0
+        train_s += seconds
+        last = result.history[-1]
+        entry = {"epoch": epoch, "seconds": seconds, "step_time_mean_s": seconds / steps,
+                 "load_average": {"start": load_start, "end": os.getloadavg()},
+                 **{k: last[k] for k in ("nhsic_zx", "nhsic_zy", "saturation_zx",
+                                         "saturation_zy")},
+                 "bn_scale": _bn_scales(result.params)}
+        if epoch == args.epochs or epoch % args.eval_every == 0:
+            entry["format"] = _format_all(model, result.params, result.state, data, protocols,
+                                          args.seed, run_dir)
+        run["per_epoch"].append(entry)
+        run.update(epochs_completed=epoch, train_time_s=train_s, partial=epoch < args.epochs,
+                   config=_read_config(run_dir))
+        if "format" in entry:
+            run["format"] = {**entry["format"], "epoch": epoch}
+            run["test_acc"] = {p: r["test_acc"] for p, r in entry["format"].items()}
+        print(json.dumps({"run": key, "epoch": epoch, "seconds": round(seconds, 1),
+                          "load": entry["load_average"]["end"],
+                          "saturation_zx": [round(v, 4) for v in last["saturation_zx"]],
+                          "saturation_zy": [round(v, 4) for v in last["saturation_zy"]],
+                          "test_acc": {p: r["test_acc"] for p, r in
+                                       entry.get("format", {}).items()}}), flush=True)
+        save(run)
+    run["metrics"] = read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
+    return run
+
+
+def run_backprop(model_name, config_name, data, args, key, save):
+    """The same architecture trained end to end, one epoch per call (resumable)."""
+    chosen = configuration(config_name, model_name, args)
+    model = chosen.network(input_shape=data.x_train.shape[1:])
+    run_dir = os.path.join(args.run_dir, key.replace("/", "_"))
+    optimizer = bt.paper_optimizer(args.bp_lr)  # SGD, momentum 0.9, weight decay 1e-3
+    run = {"method": "backprop", "configuration": config_name, "model": model.config_dict(),
+           "run_dir": run_dir, "epochs": args.epochs, "batch_size": chosen.batch_size,
+           "optimizer": {"name": "sgd", "learning_rate": args.bp_lr, "momentum": 0.9,
+                         "weight_decay": 1e-3}, "per_epoch": []}
+    done = _epochs_done(run_dir)
+    if done:
+        run.update(_earlier_record(args.out, key, run_dir, done))
+    for epoch in range(done + 1, args.epochs + 1):
+        load_start = os.getloadavg()
+        t0 = time.perf_counter()
+        _, _, _, acc = bt.train_backprop(model, data, epochs=epoch, batch_size=chosen.batch_size,
+                                         optimizer=optimizer, rng=args.seed, run_dir=run_dir,
+                                         resume=True, progress=args.progress)
+        seconds = time.perf_counter() - t0
+        run["per_epoch"].append({"epoch": epoch, "seconds": seconds,
+                                 "train_seconds": acc["epoch_times"][-1],
+                                 "load_average": {"start": load_start, "end": os.getloadavg()},
+                                 "test_acc": acc["test_acc"], "train_acc": acc["train_acc"]})
+        run.update(epochs_completed=epoch, partial=epoch < args.epochs, test_acc=acc["test_acc"],
+                   train_acc=acc["train_acc"], config=_read_config(run_dir))
+        print(json.dumps({"run": key, "epoch": epoch, "seconds": round(seconds, 1),
+                          "test_acc": acc["test_acc"]}), flush=True)
+        save(run)
+    return run
 
 
 def main(argv=None):
@@ -265,72 +264,60 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["mlp"], choices=["mlp", "resnet"])
     parser.add_argument("--methods", nargs="+", default=["hsic", "backprop"],
                         choices=["hsic", "backprop"])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--configs", nargs="+", default=None, choices=CONFIGS,
+                       help="configurations to run (default: default)")
+    group.add_argument("--preset", choices=list(bt.PRESETS), default=None,
+                       help="one configuration: the library preset of that name")
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--beta", type=float, default=None,
-                        help="default: 50 for the MLP (the official code's MLP setting, best in "
-                        "a sweep), 500 for the resnet")
-    parser.add_argument("--sigma", type=float, default=5.0)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=0.01, help="HSIC learning rate")
+    parser.add_argument("--eval-every", type=int, default=1,
+                        help="fit the format layers every K epochs (and after the last)")
+    parser.add_argument("--format-protocols", nargs="+", default=None,
+                        choices=list(bt.FORMAT_PROTOCOLS),
+                        help="default: the official code's for the model ('paper' for the "
+                        "resnet, 'paper-mlp' for the MLP) and the project's 'best'")
+    for flag, kind in (("--beta", float), ("--sigma", float), ("--batch-size", int),
+                       ("--lr", float), ("--momentum", float), ("--blocks", int),
+                       ("--channels", int), ("--hidden", int)):
+        parser.add_argument(flag, type=kind, default=None,
+                            help="override the configuration's value")
+    parser.add_argument("--widths", type=int, nargs="+", default=None)
+    parser.add_argument("--update", choices=["simultaneous", "sequential"], default=None)
+    parser.add_argument("--batch-norm", choices=list(bt.BATCH_NORMS), default=None)
+    parser.add_argument("--stem-padding", choices=list(bt.STEM_PADDINGS), default=None)
     parser.add_argument("--bp-lr", type=float, default=0.01, help="backprop learning rate")
-    parser.add_argument("--format-epochs", type=int, default=10)
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--out", default=RESULTS)
-    parser.add_argument("--per-epoch", action=argparse.BooleanOptionalAction, default=None,
-                        help="HSIC run one epoch at a time, results saved after each "
-                             "(default: on for resnet, off for mlp)")
-    parser.add_argument("--eval-train", type=int, default=10000,
-                        help="training images the per-epoch format layer is fitted on")
-    parser.add_argument("--run-dir", default=None,
-                        help="checkpoints of the per-epoch HSIC run (default /tmp/...)")
+    parser.add_argument("--run-dir", default="/tmp/hsic_bench_runs",
+                        help="parent of the runs' directories (checkpoints, config.json, "
+                        "format_<protocol>.json)")
     args = parser.parse_args(argv)
+    configs = [args.preset] if args.preset else (args.configs or ["default"])
 
     full = bt.load_dataset(args.data)
     data = _subset(full, args.train_subset)
-    scale = len(full.x_train) / len(data.x_train)
+    suffix = f"/subset{len(data.x_train)}" if len(data.x_train) < len(full.x_train) else ""
+    command = "python benchmarks/bench_bottleneck.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
 
-    def finish(key, run):
-        run["train_images"] = len(data.x_train)
-        run["load_average_at_end"] = os.getloadavg()  # the machine is shared: context
-        run["median_epoch_time_s"] = float(np.median(run["epoch_times_s"]))
-        _merge(args.out, {key: run})
+    for model_name in args.models:
+        for config_name in configs:
+            for method in args.methods:
+                key = f"{model_name}/{method}/{config_name}{suffix}"
+                load_start = os.getloadavg()
 
-    for name in args.models:
-        ran = {}
-        for method in args.methods:
-            load_start = os.getloadavg()
-            per_epoch = args.per_epoch if args.per_epoch is not None else name == "resnet"
-            if method == "hsic" and per_epoch:
-                run = run_hsic_per_epoch(name, data, args,
-                                         lambda r, key=f"{name}/{method}": finish(key, r))
-            else:
-                run = (run_hsic if method == "hsic" else run_backprop)(name, data, args)
-            run["train_images"] = len(data.x_train)
-            run["load_average_at_start"] = load_start  # the machine is shared: context
-            run["load_average_at_end"] = os.getloadavg()
-            run["machine"] = _machine()
-            run["command"] = "python benchmarks/bench_bottleneck.py " + " ".join(
-                sys.argv[1:] if argv is None else argv)
-            # The jitted steps take the whole training set as an argument, so the warm-up
-            # (one batch) does not compile the shapes of the real run: its first epoch
-            # includes compilation. With several epochs, the median leaves the first out.
-            times = run["epoch_times_s"]
-            run["median_epoch_time_s"] = float(np.median(times[1:] if len(times) > 1 else times))
-            run["first_epoch_includes_compilation"] = True
-            if scale != 1:
-                run["epoch_time_extrapolated_s"] = run["median_epoch_time_s"] * scale
-                run["note"] = (f"trained on {len(data.x_train)} images; the 60k-image epoch time "
-                               "is extrapolated linearly, and the accuracy is not the full run's")
-            ran[method] = run
-            if "hsic" in ran and "backprop" in ran:  # both in this process: a fair ratio
-                ran["hsic"]["epoch_time_ratio_to_backprop"] = (
-                    ran["hsic"]["median_epoch_time_s"] / ran["backprop"]["median_epoch_time_s"])
-            print(json.dumps({f"{name}/{method}": {k: run[k] for k in (
-                "test_acc", "median_epoch_time_s", "total_time_s", "compile_and_warmup_s")}}),
-                flush=True)
-            _merge(args.out, {f"{name}/{m}": r for m, r in ran.items()})
+                def save(run, key=key, load_start=load_start):
+                    run.update(train_images=len(data.x_train), test_images=len(data.x_test),
+                               load_average_at_start=load_start,
+                               load_average_at_end=os.getloadavg(), machine=_machine(),
+                               command=command)
+                    _merge(args.out, {key: run})
+
+                runner = run_hsic if method == "hsic" else run_backprop
+                run = runner(model_name, config_name, data, args, key, save)
+                save(run)
     return 0
 
 

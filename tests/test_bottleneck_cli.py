@@ -6,6 +6,7 @@ import struct
 import numpy as np
 import pytest
 
+from hsic import bottleneck as bt
 from hsic.bottleneck._checkpoint import read_jsonl
 from hsic.cli import main
 
@@ -57,6 +58,52 @@ def test_train_format_plot(idx_dir, tmp_path, capsys):
     assert [r["epoch"] for r in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]
 
 
+def test_paper_preset_with_overrides(idx_dir, tmp_path, capsys):
+    """--preset paper: the official code's settings; the options given win; config.json
+    records what ran; the preset's format protocol runs and writes format.json."""
+    run = tmp_path / "paper"
+    assert main(["bottleneck", "train", "--dataset", str(idx_dir), "--preset", "paper",
+                 "--widths", "16", "8", "--epochs", "2", "--batch-size", "64", "--lr", "0.05",
+                 "--eval-every", "2", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["preset"] == "paper" and config["beta"] == 50.0  # the MLP's reference β
+    assert config["update"] == "sequential" and config["batch_size"] == 64
+    assert config["optimizer"] == {"name": "sgd", "learning_rate": 0.05, "momentum": 0.0,
+                                   "weight_decay": 1e-3}
+    assert config["model"]["widths"] == [16, 8]
+    assert config["model"]["batch_norm"] == "parameter-free"
+    assert config["format"]["name"] == "paper-mlp" and config["eval_every"] == 2
+    records = read_jsonl(run / "metrics.jsonl")
+    assert [r["test_acc"] is None for r in records] == [True, False]
+    assert all(0 <= v <= 1 for v in records[-1]["saturation_zy"])
+    assert json.loads((run / "format.json").read_text())["protocol"]["name"] == "paper-mlp"
+    assert "(paper preset)" in capsys.readouterr().out
+
+    # The format command refits by a named protocol, on every training image.
+    assert main(["bottleneck", "format", str(run), "--protocol", "paper"]) == 0
+    record = json.loads((run / "format.json").read_text())
+    assert record["protocol"] == {"name": "paper", "optimizer": "sgd", "learning_rate": 0.01,
+                                  "schedule": "constant", "momentum": 0.0,
+                                  "weight_decay": 1e-3, "batch_size": 512, "epochs": 5}
+    assert record["train_images"] == 384 and len(record["test_acc_per_format_epoch"]) == 5
+
+
+def test_paper_preset_resnet(idx_dir, tmp_path):
+    """The paper preset's resnet: the unpadded stem (8×8 → 2×2 maps) and learnable BatchNorm
+    on request."""
+    run = tmp_path / "resnet"
+    assert main(["bottleneck", "train", "--dataset", str(idx_dir), "--model", "resnet",
+                 "--preset", "paper", "--blocks", "1", "--epochs", "1", "--batch-size", "64",
+                 "--batch-norm", "learnable", "--format-protocol", "none",
+                 "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["stem_padding"] == "valid" and config["beta"] == 200.0
+    assert config["model"]["batch_norm"] == "learnable" and config["format"] is None
+    model, params, _, _ = bt.load_run(run)
+    assert params[-1]["w"].shape == (2 * 2 * 64, 512) and "scale" in params[0]["bn"]
+    assert not (run / "format.json").exists()
+
+
 def test_backprop_baseline(idx_dir, tmp_path):
     out = tmp_path / "bp"
     assert main(["bottleneck", "train", "--dataset", str(idx_dir), "--widths", "16",
@@ -84,3 +131,12 @@ def test_user_errors(idx_dir, tmp_path, capsys):
     assert "must be a positive integer" in capsys.readouterr().err
     assert main(["bottleneck", "format", str(tmp_path)]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
+    assert main(["bottleneck", "train", "--dataset", str(idx_dir), "--preset", "fast",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err  # the choices are listed (quoted from Python 3.12.8 on)
+    assert "invalid choice: 'fast'" in err and "default" in err and "paper" in err
+    # The paper MLP's batch of 512 does not fit 384 training images: a clear error.
+    assert main(["bottleneck", "train", "--dataset", str(idx_dir), "--preset", "paper",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "`batch_size` must be at most the number of training samples" in (
+        capsys.readouterr().err)

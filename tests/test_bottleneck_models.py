@@ -1,5 +1,7 @@
 """Shapes, dtypes and BatchNorm behaviour of the bottleneck networks, and their bad inputs."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,8 +23,10 @@ def test_mlp_shapes_dtypes(activation):
 
 def test_mlp_block_is_linear_batchnorm_activation(rng):
     """Block 0 against a NumPy transcription: act(BN(x W + b)) with batch statistics."""
-    net = bt.mlp([4], input_shape=(3,), activation="tanh")
+    net = bt.mlp([4], input_shape=(3,), activation="tanh", batch_norm="learnable")
     params, state = net.init(1)
+    params[0]["bn"] = {"scale": jnp.asarray([0.5, 1.0, 2.0, 3.0]),
+                       "bias": jnp.asarray([0.0, -1.0, 0.25, 1.0])}
     x = rng.normal(size=(10, 3)).astype(np.float32)
     (z,), (s,) = net.apply(params, state, x, train=True)
     p = jax.tree_util.tree_map(np.asarray, params[0])
@@ -35,8 +39,78 @@ def test_mlp_block_is_linear_batchnorm_activation(rng):
     np.testing.assert_allclose(s["bn"]["var"], 0.9 + 0.1 * h.var(0, ddof=1), rtol=1e-5)
     # Evaluation uses the running statistics, not the batch's.
     (z_eval,), _ = net.apply(params, [s], x, train=False)
-    want_eval = np.tanh((h - s["bn"]["mean"]) / np.sqrt(s["bn"]["var"] + 1e-5))
+    want_eval = np.tanh((h - s["bn"]["mean"]) / np.sqrt(s["bn"]["var"] + 1e-5)
+                        * p["bn"]["scale"] + p["bn"]["bias"])
     np.testing.assert_allclose(z_eval, want_eval, rtol=1e-4, atol=1e-5)
+
+
+def _numpy_batch_norm(h, running_mean, running_var, *, train):
+    """BatchNorm without parameters, in float64 (PyTorch's ``affine=False``): over every axis
+    but the last, the batch's mean and biased variance in training mode (the running
+    statistics become 0.9 · old + 0.1 · batch, with the unbiased variance), the running
+    statistics in evaluation mode; ε = 1e-5."""
+    h = np.asarray(h, np.float64)
+    axes = tuple(range(h.ndim - 1))
+    if not train:
+        return (h - running_mean) / np.sqrt(running_var + 1e-5), running_mean, running_var
+    mean, var = h.mean(axis=axes), h.var(axis=axes)
+    count = h.size // h.shape[-1]
+    new_mean = 0.9 * running_mean + 0.1 * mean
+    new_var = 0.9 * running_var + 0.1 * var * count / (count - 1)
+    return (h - mean) / np.sqrt(var + 1e-5), new_mean, new_var
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_parameter_free_batch_norm_matches_numpy(train, rng):
+    """The default BatchNorm has no parameters: act(BN(x W + b)) with BN a standardisation
+    only, in training and evaluation mode, against NumPy; the same for a resnet's stem
+    (statistics over batch, height and width)."""
+    net = bt.mlp([4], input_shape=(3,), activation="tanh")
+    params, state = net.init(1)
+    assert params[0]["bn"] == {}
+    running = {"mean": jnp.asarray([0.5, -1.0, 0.0, 2.0]),
+               "var": jnp.asarray([1.0, 4.0, 0.25, 2.0])}
+    x = rng.normal(size=(10, 3)).astype(np.float32)
+    (z,), (s,) = net.apply(params, [{"bn": running}], x, train=train)
+    p = jax.tree_util.tree_map(np.asarray, params[0])
+    h = x @ p["w"] + p["b"]
+    want, mean, var = _numpy_batch_norm(h, np.asarray(running["mean"]),
+                                        np.asarray(running["var"]), train=train)
+    np.testing.assert_allclose(z, np.tanh(want), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(s["bn"]["mean"], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s["bn"]["var"], var, rtol=1e-5, atol=1e-6)
+
+    conv = bt.resnet(1, input_shape=(7, 7, 2), channels=3, hidden=4, stem_padding="valid")
+    params, state = conv.init(2)
+    x = rng.normal(size=(4, 7, 7, 2)).astype(np.float32)
+    running = {"mean": jnp.asarray([0.1, 0.2, -0.3]), "var": jnp.asarray([1.5, 0.5, 2.0])}
+    z, s = conv.block(0, params[0], {"bn": running}, x, train=train)
+    p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params[0])
+    pre = _numpy_conv(x, p["w"], p["b"], 2, pad=0)
+    want, mean, var = _numpy_batch_norm(pre, np.asarray(running["mean"]),
+                                        np.asarray(running["var"]), train=train)
+    np.testing.assert_allclose(z, np.maximum(want, 0.0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(s["bn"]["var"], var, rtol=1e-4, atol=1e-6)
+
+
+def test_parameter_free_networks_have_no_scale_or_bias_leaves():
+    """Only weights and biases of the linear maps and convolutions are trainable; the
+    learnable kind adds a scale and a bias per BatchNorm."""
+    def names(params):
+        return {jax.tree_util.keystr(path) for path, _ in
+                jax.tree_util.tree_leaves_with_path(params)}
+
+    for build in (lambda bn: bt.mlp([8, 4], input_shape=(3,), batch_norm=bn),
+                  lambda bn: bt.resnet(1, input_shape=(8, 8, 1), channels=2, hidden=4,
+                                       batch_norm=bn)):
+        free, learnable = names(build("parameter-free").init(0)[0]), names(
+            build("learnable").init(0)[0])
+        assert not any("scale" in n or "bias" in n for n in free)
+        assert {n for n in learnable if "scale" in n or "bias" in n} and free < learnable
+        assert all(n.endswith(("['w']", "['b']")) for n in free)
+    assert bt.mlp([3]) == bt.mlp([3], batch_norm="parameter-free")
+    assert bt.mlp([3]) != bt.mlp([3], batch_norm="learnable")
+    assert bt.mlp([3]).config_dict()["batch_norm"] == "parameter-free"
 
 
 @pytest.mark.parametrize(
@@ -58,6 +132,43 @@ def test_resnet_default_is_the_papers():
     assert params[0]["w"].shape == (5, 5, 1, 64)  # stem 5×5, 64 channels
     assert params[1]["w"].shape == (5, 5, 64, 64)
     assert params[-1]["w"].shape == (14 * 14 * 64, 512)
+
+
+@pytest.mark.parametrize(("shape", "side"), [((28, 28, 1), 12), ((32, 32, 3), 14),
+                                             ((7, 9, 1), None)])
+def test_unpadded_stem_shapes(shape, side):
+    """The official code's stem: 5×5, stride 2, no padding: 28×28 → 12×12 (9216 features into
+    the dense block with 64 channels), 32×32 → 14×14; the residual blocks keep the size."""
+    if side is None:  # not square: (7 − 5)//2 + 1 = 2 rows, (9 − 5)//2 + 1 = 3 columns
+        net = bt.resnet(1, input_shape=shape, channels=2, hidden=5, stem_padding="valid")
+        outputs, _ = net.apply(*net.init(0), jnp.ones((2, *shape)), train=True)
+        assert [z.shape for z in outputs] == [(2, 2, 3, 2)] * 2 + [(2, 5)]
+        return
+    net = bt.resnet(2, input_shape=shape, channels=4, hidden=6, stem_padding="valid")
+    params, state = net.init(0)
+    outputs, _ = net.apply(params, state, jnp.ones((2, *shape)), train=True)
+    assert [z.shape for z in outputs] == [(2, side, side, 4)] * 3 + [(2, 6)]
+    assert params[-1]["w"].shape == (side * side * 4, 6)
+    if side == 12:
+        full, _ = bt.resnet(stem_padding="valid").init(0)
+        assert full[-1]["w"].shape == (9216, 512)
+    with pytest.raises(ValueError, match="`stem_padding` must be one of 'same', 'valid'"):
+        bt.resnet(1, stem_padding="none")
+    with pytest.raises(ValueError, match="at least 5×5 for the unpadded"):
+        bt.resnet(1, input_shape=(4, 8, 1), stem_padding="valid")
+
+
+def test_networks_of_old_checkpoints_keep_learnable_batch_norm():
+    """A config saved before the options existed rebuilds the network it was trained as."""
+    from hsic.bottleneck._models import network_from_config
+
+    old = {"model": "resnet", "n_blocks": 1, "input_shape": [8, 8, 1], "channels": 2,
+           "hidden": 3, "activation": "relu", "dtype": "float32"}
+    net = network_from_config(old)
+    assert net == bt.resnet(1, input_shape=(8, 8, 1), channels=2, hidden=3,
+                            batch_norm="learnable", stem_padding="same")
+    new = bt.resnet(1, input_shape=(8, 8, 1), channels=2, hidden=3, stem_padding="valid")
+    assert network_from_config(json.loads(json.dumps(new.config_dict()))) == new
 
 
 def test_residual_block_adds_identity():
@@ -122,14 +233,15 @@ def test_bad_inputs():
 # --------------------------------------------------------------------------------------------
 
 
-def _numpy_conv(x, w, b, stride):
+def _numpy_conv(x, w, b, stride, pad=None):
     """Direct transcription: out[n,i,j,o] = b[o] + Σ_{dy,dx,c} x̃[n, s·i+dy, s·j+dx, c]·w[dy,dx,c,o],
-    x̃ = x zero-padded by k//2 on each side (float64)."""
+    x̃ = x zero-padded by ``pad`` (default k//2) on each side (float64)."""
     k = w.shape[0]
-    pad = k // 2
+    pad = k // 2 if pad is None else pad
     xp = np.pad(np.asarray(x, np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     n, height, width, _ = x.shape
-    out_h, out_w = -(-height // stride), -(-width // stride)
+    out_h = (height + 2 * pad - k) // stride + 1
+    out_w = (width + 2 * pad - k) // stride + 1
     out = np.zeros((n, out_h, out_w, w.shape[-1])) + np.asarray(b, np.float64)
     for dy in range(k):
         for dx in range(k):
@@ -159,7 +271,7 @@ def test_conv_matches_numpy_and_lax_nchw(shape, stride, rng):
 
 def test_residual_block_matches_numpy(rng):
     """act(BN(act(BN(conv(h))) + h)) with batch statistics, against a NumPy transcription."""
-    net = bt.resnet(1, input_shape=(8, 8, 1), channels=3, hidden=4)
+    net = bt.resnet(1, input_shape=(8, 8, 1), channels=3, hidden=4, batch_norm="learnable")
     params, state = net.init(3)
     p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params[1])
     h = rng.normal(size=(5, 4, 4, 3)).astype(np.float32)

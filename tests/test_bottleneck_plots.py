@@ -76,6 +76,32 @@ def test_hsic_plane_draws_each_layer_trajectory(tmp_path):
     assert sorted(float(line.get_ydata()[0]) for line in ends) == sorted(zy[-1])
 
 
+def test_hsic_plane_relative_to_the_ceilings(tmp_path):
+    """With the ratios to the ceilings in the log (train writes them), a second panel draws
+    each layer's trajectory of (saturation_zx, saturation_zy) with the ceilings marked at 1."""
+    rng = np.random.default_rng(1)
+    sx, sy = rng.uniform(0, 1, (3, 2)), rng.uniform(0, 1, (3, 2))
+    sx[-1, 1] = sy[-1, 1] = 0.998  # layer 2 ends saturated
+    for e in range(3):
+        append_jsonl(tmp_path / "metrics.jsonl", {
+            "epoch": e + 1, "nhsic_zx": [1.0, 2.0], "nhsic_zy": [0.5, 0.25],
+            "saturation_zx": sx[e].tolist(), "saturation_zy": sy[e].tolist()})
+    records = _plots.read_jsonl(tmp_path / "metrics.jsonl")
+    fig = _plots._hsic_plane_figure(tmp_path / "metrics.jsonl", records)
+    plane, relative = fig.axes
+    assert plane.get_xlabel() == "nHSIC(Z, X)"
+    assert relative.get_xlabel().startswith("nHSIC(Z, X) / ceiling")
+    assert relative.get_xlim() == (0, 1.05) and relative.get_ylim() == (0, 1.05)
+    lines = {line.get_label(): line for line in relative.get_lines()}
+    for layer in range(2):
+        np.testing.assert_allclose(lines[f"layer {layer + 1}"].get_xdata(), sx[:, layer])
+        np.testing.assert_allclose(lines[f"layer {layer + 1}"].get_ydata(), sy[:, layer])
+    assert list(lines["ceiling"].get_xdata()) == [1.0, 1.0]  # the vertical line x = 1
+    assert any(p.get_label().startswith("saturated") for p in relative.patches)
+    paths = plot_run(tmp_path)
+    assert Path(paths[0]).read_bytes().startswith(PNG_SIGNATURE)
+
+
 def test_accuracy_curves_skip_missing_values(tmp_path):
     write_run(tmp_path, epochs=4)
     fig = _plots._accuracy_figure(_plots.read_jsonl(tmp_path / "metrics.jsonl"))

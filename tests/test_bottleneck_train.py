@@ -229,9 +229,9 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
     assert [r["epoch"] for r in logs[1]] == [1, 2]
     for a, b in zip(*logs, strict=True):
         assert a["loss"] == b["loss"] and a["nhsic_zy"] == b["nhsic_zy"]
-        assert set(a) == {"epoch", "step", "loss", "nhsic_zx", "nhsic_zy", "train_acc",
-                          "test_acc", "train_acc_unformatted", "test_acc_unformatted",
-                          "wall_time"}
+        assert set(a) == {"epoch", "step", "loss", "nhsic_zx", "nhsic_zy", "saturation_zx",
+                          "saturation_zy", "train_acc", "test_acc", "train_acc_unformatted",
+                          "test_acc_unformatted", "wall_time"}
     assert os.path.basename(latest_checkpoint(part)) == "epoch_0002"
     model, params, state, config = bt.load_run(part)
     assert model == NET and config["beta"] == 100.0 and config["rng"] == 5

@@ -10,7 +10,13 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["non_negative_int", "positive_float", "positive_int", "probability"]
+__all__ = [
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "probability",
+]
 
 
 def number(kind: type, ok: Callable[[Any], bool], requirement: str) -> Callable[[str], Any]:
@@ -32,4 +38,5 @@ def number(kind: type, ok: Callable[[Any], bool], requirement: str) -> Callable[
 positive_int = number(int, lambda v: v >= 1, "a positive integer")
 non_negative_int = number(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = number(float, lambda v: 0 < v < float("inf"), "a positive number")
+non_negative_float = number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 probability = number(float, lambda v: 0 < v < 1, "a number between 0 and 1")

@@ -5,8 +5,10 @@ Ma, Lewis and Kleijn (AAAI 2020) train each block ``i`` of a network with its ow
 package holds the networks ([`mlp`][hsic.bottleneck.mlp], [`resnet`][hsic.bottleneck.resnet]),
 the [`Objective`][hsic.bottleneck.Objective] (built on the core's kernels and estimators), the
 per-batch [`layerwise_step`][hsic.bottleneck.layerwise_step] for one's own loop, the
-convenience loop [`train`][hsic.bottleneck.train] and its baselines, the read-outs, the
-dataset readers, checkpoints and run plots. The ``hsic bottleneck`` command wraps it.
+convenience loop [`train`][hsic.bottleneck.train] and its baselines, the
+[`Preset`][hsic.bottleneck.Preset] configurations (``"paper"``: the official code's), the
+read-outs and the format stage, the dataset readers, checkpoints and run plots. The
+``hsic bottleneck`` command wraps it.
 
 Example:
     >>> import numpy as np
@@ -25,16 +27,28 @@ from hsic.bottleneck._baselines import train_backprop, train_sigma_combined
 from hsic.bottleneck._checkpoint import load_checkpoint, save_checkpoint
 from hsic.bottleneck._data import Dataset, load_dataset, read_cifar10, read_idx
 from hsic.bottleneck._evaluate import (
+    FORMAT_PROTOCOLS,
     FormatLayer,
+    FormatProtocol,
+    FormatResult,
     HSICPlane,
     class_map,
     features,
+    fit_format,
     format_accuracy,
+    format_protocol,
     hsic_plane,
     train_format,
     unformatted_accuracy,
 )
-from hsic.bottleneck._models import ACTIVATIONS, Network, mlp, resnet
+from hsic.bottleneck._models import (
+    ACTIVATIONS,
+    BATCH_NORMS,
+    STEM_PADDINGS,
+    Network,
+    mlp,
+    resnet,
+)
 from hsic.bottleneck._objective import (
     NORMALISATIONS,
     Objective,
@@ -45,6 +59,7 @@ from hsic.bottleneck._objective import (
     layer_targets,
 )
 from hsic.bottleneck._plots import plot_run
+from hsic.bottleneck._presets import PRESETS, Preset, preset
 from hsic.bottleneck._step import (
     LayerwiseStep,
     StepMetrics,
@@ -56,13 +71,20 @@ from hsic.bottleneck._train import TrainingDiverged, TrainResult, load_run, trai
 
 __all__ = [
     "ACTIVATIONS",
+    "BATCH_NORMS",
+    "FORMAT_PROTOCOLS",
     "NORMALISATIONS",
+    "PRESETS",
+    "STEM_PADDINGS",
     "Dataset",
     "FormatLayer",
+    "FormatProtocol",
+    "FormatResult",
     "HSICPlane",
     "LayerwiseStep",
     "Network",
     "Objective",
+    "Preset",
     "StepMetrics",
     "StepState",
     "TrainResult",
@@ -71,7 +93,9 @@ __all__ = [
     "bottleneck_losses",
     "class_map",
     "features",
+    "fit_format",
     "format_accuracy",
+    "format_protocol",
     "hsic_plane",
     "layer_hsic",
     "layer_loss",
@@ -83,6 +107,7 @@ __all__ = [
     "mlp",
     "paper_optimizer",
     "plot_run",
+    "preset",
     "read_cifar10",
     "read_idx",
     "resnet",

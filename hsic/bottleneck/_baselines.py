@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -22,7 +23,13 @@ import numpy as np
 import optax
 
 from hsic._base.rng import as_generator
-from hsic._base.validation import check_positive_float, check_positive_int
+from hsic._base.validation import check_positive_float, check_positive_int, is_number
+from hsic.bottleneck._checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
 from hsic.bottleneck._evaluate import (
     FormatLayer,
     cross_entropy,
@@ -127,13 +134,18 @@ def train_backprop(
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float = 0.01,
     rng: int | jax.Array = 0,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
     progress: bool | None = None,
 ) -> tuple[list, list, FormatLayer, dict]:
     """The backprop baseline: the same network plus a linear softmax, end to end.
 
     Minimises the cross-entropy of ``softmax(z W + b)`` (``z`` the network's output) over every
     parameter by backpropagation, with the same optimizer, batch size, epochs and batch order
-    as [`train`][hsic.bottleneck.train].
+    as [`train`][hsic.bottleneck.train]. With ``run_dir`` it writes ``config.json`` and a
+    checkpoint per epoch (``epoch_NNNN``: the network, the head and the optimizer state), and
+    ``resume=True`` continues from the latest one with exactly the result of an uninterrupted
+    run.
 
     Args:
       model: the network.
@@ -143,12 +155,15 @@ def train_backprop(
       optimizer: any optax optimizer; by default ``paper_optimizer(learning_rate)``.
       learning_rate: the default optimizer's learning rate.
       rng: a non-negative int or a JAX key: the initial weights and the batch order.
+      run_dir: where to write ``config.json`` and the per-epoch checkpoints.
+      resume: continue from the latest checkpoint in ``run_dir``.
       progress: show a progress bar; by default only on a terminal.
 
     Returns:
       ``(params, state, head, accuracies)``: ``head`` is the trained softmax layer as a
       [`FormatLayer`][hsic.bottleneck.FormatLayer], ``accuracies`` holds ``train_acc``,
-      ``test_acc`` and ``epoch_times`` (seconds).
+      ``test_acc`` and ``epoch_times`` (seconds, of every epoch, those of a resumed run's
+      earlier invocations included).
 
     Example:
       >>> import numpy as np
@@ -170,6 +185,11 @@ def train_backprop(
         raise ValueError(
             f"`batch_size` must be between 2 and the number of samples ({n}); got {batch_size}."
         )
+    if resume and run_dir is None:
+        raise ValueError("`resume`=True needs a `run_dir` to resume from.")
+    optimizer_settings = {"name": "custom"} if optimizer is not None else {
+        "name": "sgd", "learning_rate": float(learning_rate), "momentum": 0.9,
+        "weight_decay": 1e-3}
     if optimizer is None:
         optimizer = paper_optimizer(learning_rate)
     init_key, order_base = run_seeds(rng)
@@ -198,12 +218,34 @@ def train_backprop(
         return optax.apply_updates(trainable, updates), new_state, opt_state, value
 
     step = jax.jit(step, donate_argnums=(0, 1, 2))
+    config = {"method": "backprop", "epochs": epochs, "batch_size": batch_size,
+              "optimizer": optimizer_settings, "rng": int(rng) if is_number(rng, integer=True)
+              else None, "num_classes": num_classes, "data": getattr(data, "name", None),
+              "train_images": n, "model": model.config_dict()}
+    start, epoch_times = 0, []
+    if run_dir is not None:
+        run_dir = os.fspath(run_dir)
+        os.makedirs(run_dir, exist_ok=True)
+        latest = latest_checkpoint(run_dir) if resume else None
+        if latest is not None:
+            tree, meta = load_checkpoint(latest, {"trainable": trainable, "state": state,
+                                                  "opt_state": opt_state})
+            saved = {k: v for k, v in meta.get("config", {}).items() if k != "epochs"}
+            if saved != {k: v for k, v in json.loads(json.dumps(config)).items()
+                         if k != "epochs"}:
+                raise ValueError(
+                    f"Cannot resume: the checkpoint in {run_dir} was trained with other "
+                    "settings (see its config.json). Use the same settings, or a new run "
+                    "directory."
+                )
+            trainable, state, opt_state = tree["trainable"], tree["state"], tree["opt_state"]
+            start, epoch_times = int(meta["epoch"]), list(meta["epoch_times"])
+        write_json(os.path.join(run_dir, "config.json"), config)
     x_dev, y_dev = jnp.asarray(x_train), jnp.asarray(y_train)
     steps = n // batch_size
-    bar = progress_bar(epochs * steps, progress, "backprop")
-    epoch_times = []
+    bar = progress_bar((epochs - start) * steps, progress, "backprop")
     try:
-        for epoch in range(epochs):
+        for epoch in range(start, epochs):
             t0 = time.perf_counter()
             order = epoch_order(order_base, epoch, n)
             for b in range(steps):
@@ -217,6 +259,11 @@ def train_backprop(
                     f"The backprop loss became {float(value)} in epoch {epoch + 1}; lower the "
                     "learning rate."
                 )
+            if run_dir is not None:
+                save_checkpoint(os.path.join(run_dir, f"epoch_{epoch + 1:04d}"),
+                                {"trainable": trainable, "state": state, "opt_state": opt_state},
+                                {"epoch": epoch + 1, "step": (epoch + 1) * steps,
+                                 "epoch_times": epoch_times, "config": config})
     finally:
         bar.close()
     params = list(trainable["net"])

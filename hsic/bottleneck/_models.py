@@ -10,6 +10,13 @@ block ``i`` can be trained on its own loss:
   batch statistics and updates its running statistics, with ``train=False`` it uses them;
 * ``z, state_i = net.block(i, params[i], state[i], h, train=True)`` runs one block.
 
+BatchNorm comes in two kinds (``batch_norm=``): ``"parameter-free"`` (the default, the
+official code's ``affine=False``) only standardises, ``(h − mean) / √(var + ε)``, and has no
+parameters; ``"learnable"`` follows it with a learnable per-channel scale and bias. With the
+HSIC loss a learnable scale tends to grow without bound (a larger scale makes the kernel width
+``σ·√d`` small beside the features, which raises nHSIC(Z, Y)), until both nHSIC terms sit at
+their ceilings and the weight gradients vanish; docs/bottleneck.md says which to use when.
+
 The layer-wise step ([`hsic.bottleneck.layerwise_step`][hsic.bottleneck.layerwise_step]) calls
 ``block`` with ``jax.lax.stop_gradient`` on ``h`` so that no gradient crosses blocks.
 """
@@ -17,9 +24,10 @@ The layer-wise step ([`hsic.bottleneck.layerwise_step`][hsic.bottleneck.layerwis
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +37,7 @@ from jax.typing import ArrayLike
 from hsic._base.rng import as_key
 from hsic._base.validation import check_choice, check_positive_int, float_dtype
 
-__all__ = ["ACTIVATIONS", "Network", "mlp", "resnet"]
+__all__ = ["ACTIVATIONS", "BATCH_NORMS", "STEM_PADDINGS", "Network", "mlp", "resnet"]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
@@ -37,6 +45,11 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "elu": jax.nn.elu,
     "sigmoid": jax.nn.sigmoid,
 }
+
+#: The kinds of BatchNorm: without parameters (the default) or with a learnable scale and bias.
+BATCH_NORMS = ("parameter-free", "learnable")
+#: The resnet stem's padding: "same" (2, 28×28 → 14×14) or "valid" (none, 28×28 → 12×12).
+STEM_PADDINGS = ("same", "valid")
 
 BN_MOMENTUM = 0.1  # weight of the new batch in the running statistics (PyTorch's convention)
 BN_EPS = 1e-5
@@ -53,14 +66,20 @@ def _uniform(key, shape, fan_in, dtype):
     return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
-def _bn_init(channels, dtype):
-    params = {"scale": jnp.ones((channels,), dtype), "bias": jnp.zeros((channels,), dtype)}
+def _bn_init(channels, dtype, learnable):
+    """BatchNorm's parameters (an empty dict when parameter-free: no leaves) and statistics."""
+    params = ({"scale": jnp.ones((channels,), dtype), "bias": jnp.zeros((channels,), dtype)}
+              if learnable else {})
     state = {"mean": jnp.zeros((channels,), dtype), "var": jnp.ones((channels,), dtype)}
     return params, state
 
 
 def _batch_norm(params, state, h, *, train: bool):
-    """BatchNorm over every axis but the last (features or channels)."""
+    """BatchNorm over every axis but the last (features or channels).
+
+    ``(h − mean) / √(var + ε)``, then ``· scale + bias`` if ``params`` holds them (learnable
+    BatchNorm); parameter-free BatchNorm has ``params == {}``.
+    """
     axes = tuple(range(h.ndim - 1))
     if train:
         mean = jnp.mean(h, axis=axes)
@@ -73,17 +92,20 @@ def _batch_norm(params, state, h, *, train: bool):
         }
     else:
         mean, var = state["mean"], state["var"]
-    out = (h - mean) * jax.lax.rsqrt(var + BN_EPS) * params["scale"] + params["bias"]
+    out = (h - mean) * jax.lax.rsqrt(var + BN_EPS)
+    if params:
+        out = out * params["scale"] + params["bias"]
     return out, state
 
 
-def _conv(w, b, h, *, stride: int):
-    """A 'same'-padded convolution (padding 2 for 5×5), NHWC input, HWIO kernel.
+def _conv(w, b, h, *, stride: int, padded: bool = True):
+    """A convolution, NHWC input, HWIO kernel: 'same'-padded (padding 2 for 5×5) or, with
+    ``padded=False``, unpadded ('valid').
 
     XLA's own convolution: im2col, shifted GEMMs and the other layouts were no faster (see
     benchmarks/README.md, ResNet convolutions).
     """
-    pad = w.shape[0] // 2
+    pad = w.shape[0] // 2 if padded else 0
     out = jax.lax.conv_general_dilated(
         h, w, (stride, stride), [(pad, pad), (pad, pad)],
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
@@ -91,9 +113,9 @@ def _conv(w, b, h, *, stride: int):
     return out + b
 
 
-def _dense_block_init(key, d_in, d_out, dtype):
+def _dense_block_init(key, d_in, d_out, dtype, learnable):
     kw, kb = jax.random.split(key)
-    bn_params, bn_state = _bn_init(d_out, dtype)
+    bn_params, bn_state = _bn_init(d_out, dtype, learnable)
     params = {
         "w": _uniform(kw, (d_in, d_out), d_in, dtype),
         "b": _uniform(kb, (d_out,), d_in, dtype),
@@ -117,22 +139,22 @@ def _conv_init(key, size, c_in, c_out, dtype):
     )
 
 
-def _stem_init(key, c_in, channels, dtype):
+def _stem_init(key, c_in, channels, dtype, learnable):
     w, b = _conv_init(key, 5, c_in, channels, dtype)
-    bn_params, bn_state = _bn_init(channels, dtype)
+    bn_params, bn_state = _bn_init(channels, dtype, learnable)
     return {"w": w, "b": b, "bn": bn_params}, {"bn": bn_state}
 
 
-def _stem(params, state, h, *, train, act):
-    h = _conv(params["w"], params["b"], h, stride=2)
+def _stem(params, state, h, *, train, act, padded):
+    h = _conv(params["w"], params["b"], h, stride=2, padded=padded)
     h, bn = _batch_norm(params["bn"], state["bn"], h, train=train)
     return act(h), {"bn": bn}
 
 
-def _residual_init(key, channels, dtype):
+def _residual_init(key, channels, dtype, learnable):
     w, b = _conv_init(key, 5, channels, channels, dtype)
-    bn1_p, bn1_s = _bn_init(channels, dtype)
-    bn2_p, bn2_s = _bn_init(channels, dtype)
+    bn1_p, bn1_s = _bn_init(channels, dtype, learnable)
+    bn2_p, bn2_s = _bn_init(channels, dtype, learnable)
     return {"w": w, "b": b, "bn1": bn1_p, "bn2": bn2_p}, {"bn1": bn1_s, "bn2": bn2_s}
 
 
@@ -223,6 +245,10 @@ def _activation(activation: str):
     return ACTIVATIONS[activation]
 
 
+def _learnable(batch_norm: str) -> bool:
+    return check_choice(batch_norm, "batch_norm", BATCH_NORMS) == "learnable"
+
+
 def _input_dim(input_shape: Sequence[int]) -> tuple[int, ...]:
     shape = tuple(int(s) for s in input_shape)
     if not shape or any(s <= 0 for s in shape):
@@ -238,6 +264,7 @@ def mlp(
     *,
     input_shape: Sequence[int] = (28, 28, 1),
     activation: str = "relu",
+    batch_norm: Literal["parameter-free", "learnable"] = "parameter-free",
     dtype: str | np.dtype | None = "float32",
 ) -> Network:
     """A multilayer perceptron of Linear → BatchNorm → activation blocks.
@@ -250,6 +277,8 @@ def mlp(
       widths: the width of each block (5 blocks of 256 by default, as the paper's MNIST MLP).
       input_shape: the shape of one sample, e.g. ``(28, 28, 1)``.
       activation: ``"relu"``, ``"tanh"``, ``"elu"`` or ``"sigmoid"``.
+      batch_norm: ``"parameter-free"`` (``BN(h) = (h − mean) / √(var + ε)``, the official
+        code's; the default) or ``"learnable"`` (then ``· scale + bias``, learnable).
       dtype: the parameters' dtype (float32 by default).
 
     Returns:
@@ -268,17 +297,18 @@ def mlp(
     if not widths:
         raise ValueError("`widths` must list at least one layer width; got an empty list.")
     act = _activation(activation)
+    learnable = _learnable(batch_norm)
     shape = _input_dim(input_shape)
     dt = float_dtype(dtype)
     dims = [math.prod(shape), *widths]
     inits = tuple(
-        (lambda key, a=a, b=b: _dense_block_init(key, a, b, dt))
+        (lambda key, a=a, b=b: _dense_block_init(key, a, b, dt, learnable))
         for a, b in zip(dims, widths, strict=False)
     )
     blocks = tuple(_bound(_dense_block, act) for _ in widths)
     config = (
         ("widths", tuple(widths)), ("input_shape", shape), ("activation", activation),
-        ("dtype", dt.name),
+        ("batch_norm", batch_norm), ("dtype", dt.name),
     )
     return Network("mlp", config, len(widths), widths[-1], inits, blocks)
 
@@ -290,14 +320,18 @@ def resnet(
     channels: int = 64,
     hidden: int = 512,
     activation: str = "relu",
+    batch_norm: Literal["parameter-free", "learnable"] = "parameter-free",
+    stem_padding: Literal["same", "valid"] = "same",
     dtype: str | np.dtype | None = "float32",
 ) -> Network:
     """The paper's convolutional residual network, as HSIC-trained blocks.
 
-    * a stem: conv 5×5, stride 2, padding 2, ``channels`` channels → BN → activation
-      (28×28 → 14×14, 32×32 → 16×16);
+    * a stem: conv 5×5, stride 2, ``channels`` channels → BN → activation; with
+      ``stem_padding="same"`` (padding 2) 28×28 → 14×14 and 32×32 → 16×16, with ``"valid"``
+      (no padding, the official code's) 28×28 → 12×12 and 32×32 → 14×14;
     * ``n_blocks`` residual blocks: ``act(BN(act(BN(conv5×5(h))) + h))``, padding 2;
-    * flatten → dense ``hidden`` (512) → BN → activation.
+    * flatten → dense ``hidden`` (512) → BN → activation (MNIST: 14·14·64 = 12 544 inputs
+      with the padded stem, 12·12·64 = 9216 with the unpadded one).
 
     The HSIC objective applies to the output of each of these ``n_blocks + 2`` blocks.
 
@@ -308,6 +342,9 @@ def resnet(
       channels: channels of the stem and residual convolutions.
       hidden: the width of the final dense layer.
       activation: ``"relu"``, ``"tanh"``, ``"elu"`` or ``"sigmoid"``.
+      batch_norm: ``"parameter-free"`` (the default, the official code's) or ``"learnable"``
+        (see [`mlp`][hsic.bottleneck.mlp]).
+      stem_padding: ``"same"`` (the default) or ``"valid"`` (unpadded, the official code's).
       dtype: the parameters' dtype (float32 by default).
 
     Returns:
@@ -335,22 +372,34 @@ def resnet(
             f"`input_shape` of a resnet must be (H, W, C), e.g. (28, 28, 1); got {shape!r}."
         )
     act = _activation(activation)
+    learnable = _learnable(batch_norm)
+    padded = check_choice(stem_padding, "stem_padding", STEM_PADDINGS) == "same"
     dt = float_dtype(dtype)
     height, width, c_in = shape
-    flat = (-(-height // 2)) * (-(-width // 2)) * channels
+    if not padded and min(height, width) < 5:
+        raise ValueError(
+            f"`input_shape` must be at least 5×5 for the unpadded 5×5 stem; got {shape!r}. "
+            "Use stem_padding='same'."
+        )
+    if padded:
+        out_h, out_w = -(-height // 2), -(-width // 2)
+    else:
+        out_h, out_w = (height - 5) // 2 + 1, (width - 5) // 2 + 1
+    flat = out_h * out_w * channels
     inits = (
-        (lambda key: _stem_init(key, c_in, channels, dt)),
-        *((lambda key: _residual_init(key, channels, dt)) for _ in range(n_blocks)),
-        (lambda key: _dense_block_init(key, flat, hidden, dt)),
+        (lambda key: _stem_init(key, c_in, channels, dt, learnable)),
+        *((lambda key: _residual_init(key, channels, dt, learnable)) for _ in range(n_blocks)),
+        (lambda key: _dense_block_init(key, flat, hidden, dt, learnable)),
     )
     blocks = (
-        _bound(_stem, act),
+        _bound(functools.partial(_stem, padded=padded), act),
         *(_bound(_residual, act) for _ in range(n_blocks)),
         _bound(_dense_block, act),
     )
     config = (
         ("n_blocks", n_blocks), ("input_shape", shape), ("channels", channels),
-        ("hidden", hidden), ("activation", activation), ("dtype", dt.name),
+        ("hidden", hidden), ("activation", activation), ("batch_norm", batch_norm),
+        ("stem_padding", stem_padding), ("dtype", dt.name),
     )
     return Network("resnet", config, n_blocks + 2, hidden, inits, blocks)
 
@@ -367,6 +416,11 @@ def network_from_config(config: dict[str, Any]) -> Network:
     config = dict(config)
     name = config.pop("model", None)
     check_choice(name, "model", ("mlp", "resnet"))
+    # Checkpoints written before these options existed were trained with learnable
+    # BatchNorm and (the resnet) the padded stem.
+    config.setdefault("batch_norm", "learnable")
+    if name == "resnet":
+        config.setdefault("stem_padding", "same")
     if "input_shape" in config:
         config["input_shape"] = tuple(config["input_shape"])
     if name == "mlp":

@@ -14,8 +14,22 @@ with Gaussian kernels of width ``σ·√d`` (d the variable's dimension, after f
 
 The four settings (β, σ, the normalisation and ε) travel together as one
 [`Objective`][hsic.bottleneck.Objective]. This module owns only the wiring: the objective's
-settings, the per-block losses and their sum over a network's blocks; kernels and estimators
-are the core's.
+settings, the per-block losses and their sum over a network's blocks, and the terms' ceilings
+(the saturation diagnostics); kernels and estimators are the core's.
+
+**Ceilings.** Each term has an upper bound on the batch, and a term near it no longer
+drives learning (its gradient vanishes):
+
+* ``"nocco"``: ``tr(R_Z R_X) ≤ tr(R_X)``, because ``R_Z``'s eigenvalues ``μ/(μ + εm)`` lie
+  in [0, 1); the bound is approached when ``R_Z → I`` on ``R_X``'s range, e.g. when the
+  block's Gram matrix becomes the identity (every pair of outputs far apart beside the kernel
+  width): then ``R_Z = H/(1 + εm)`` and the ratio is ``1/(1 + εm)`` (0.9975 at m = 256);
+* ``"cka"``: 1 (Cauchy–Schwarz); the ratio is the CKA itself;
+* ``"hsic"``: plain HSIC has no ceiling set by the batch alone (it grows with the spread of
+  the kernel), so its ratio uses Cauchy–Schwarz, ``√(HSIC(Z, Z)·HSIC(X, X))``: the ratio is
+  then the CKA of the same Gram matrices.
+
+Every ratio lies in [0, 1].
 """
 
 from __future__ import annotations
@@ -210,17 +224,18 @@ def _projections(Ks: jax.Array, epsilon: float) -> jax.Array:
     return jax.vmap(functools.partial(nocco_projection, epsilon=epsilon))(Ks)
 
 
-def block_losses(
+def block_terms(
     Kz: ArrayLike, targets: tuple[jax.Array, jax.Array], *, objective: Objective = Objective()
-) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-    """The losses of several blocks from their stacked Gram matrices ``Kz``, ``(L, m, m)``.
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Both terms of several blocks, and their ratios to their ceilings (module notes).
 
-    ``targets`` is ``layer_targets(Kx, Ky, objective=objective)`` of the batch. For
-    ``"nocco"``, ``nHSIC(Z, X) = Σ R_Z ∘ R_X`` with every block's ``R_Z`` computed in one
-    batched call.
+    ``Kz`` holds the blocks' stacked Gram matrices, ``(L, m, m)``; ``targets`` is
+    ``layer_targets(Kx, Ky, objective=objective)`` of the batch. For ``"nocco"``,
+    ``nHSIC(Z, X) = Σ R_Z ∘ R_X`` with every block's ``R_Z`` computed in one batched call.
 
     Returns:
-      ``(losses, (nhsic_zx, nhsic_zy))``, each of shape ``(L,)``.
+      ``(nhsic_zx, nhsic_zy, saturation_zx, saturation_zy)``, each of shape ``(L,)``;
+      ``saturation_zx`` is ``nhsic_zx`` over its ceiling (``tr(R_X)`` for ``"nocco"``).
     """
     objective = check_objective(objective)
     normalisation = objective.normalisation
@@ -229,9 +244,46 @@ def block_losses(
     if normalisation == "nocco":  # nocco_from_gram, with R_X and R_Y computed once
         Rz = _projections(Kz, objective.epsilon)
         zx, zy = jnp.sum(Rz * Tx, axis=(1, 2)), jnp.sum(Rz * Ty, axis=(1, 2))
+        ceiling_x, ceiling_y = _centred_trace(Tx), _centred_trace(Ty)
     else:
         zx = jax.vmap(lambda K: layer_hsic(K, Tx, normalisation=normalisation))(Kz)
         zy = jax.vmap(lambda K: layer_hsic(K, Ty, normalisation=normalisation))(Kz)
+        if normalisation == "cka":
+            ceiling_x = ceiling_y = jnp.ones((), zx.dtype)
+        else:  # Cauchy–Schwarz: HSIC(Z, X)² ≤ HSIC(Z, Z)·HSIC(X, X)
+            zz = jax.vmap(lambda K: hsic_from_gram(K, K))(Kz)
+            ceiling_x = jnp.sqrt(zz * hsic_from_gram(Tx, Tx))
+            ceiling_y = jnp.sqrt(zz * hsic_from_gram(Ty, Ty))
+    return zx, zy, _ratio(zx, ceiling_x), _ratio(zy, ceiling_y)
+
+
+def _centred_trace(R: jax.Array) -> jax.Array:
+    """``tr(HRH) = tr(R) − 1ᵀR1/m``, which is ``tr(R)`` for a centred ``R``. In float32 it
+    is the accurate one: ``R = I − εm(K̄ + εmI)⁻¹`` carries its rounding error mostly along
+    the constant vector (the inverse's largest eigenvalue, 1/(εm)), which the centring
+    removes, as it does from the terms ``Σ R_Z ∘ R`` (0.7 % against 1e-5 on 40 one-hot
+    labels)."""
+    return jnp.trace(R) - jnp.sum(R) / R.shape[0]
+
+
+def _ratio(term: jax.Array, ceiling: jax.Array) -> jax.Array:
+    """``term / ceiling`` (0 where the ceiling is 0: a constant variable has no dependence)."""
+    safe = jnp.where(ceiling > 0, ceiling, 1)
+    return jnp.where(ceiling > 0, term / safe, jnp.zeros_like(term))
+
+
+def block_losses(
+    Kz: ArrayLike, targets: tuple[jax.Array, jax.Array], *, objective: Objective = Objective()
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """The losses of several blocks from their stacked Gram matrices ``Kz``, ``(L, m, m)``.
+
+    ``targets`` is ``layer_targets(Kx, Ky, objective=objective)`` of the batch (see
+    `block_terms`).
+
+    Returns:
+      ``(losses, (nhsic_zx, nhsic_zy))``, each of shape ``(L,)``.
+    """
+    zx, zy, _, _ = block_terms(Kz, targets, objective=objective)
     return zx - objective.beta * zy, (zx, zy)
 
 
@@ -320,6 +372,27 @@ def bottleneck_losses(
       >>> losses.shape
       (2,)
     """
+    losses, (zx, zy, _, _), new_state = network_terms(model, params, state, x, y_onehot,
+                                                      objective=objective, train=train)
+    return losses, (zx, zy), new_state
+
+
+def network_terms(
+    model: Network,
+    params: Sequence,
+    state: Sequence,
+    x: ArrayLike,
+    y_onehot: ArrayLike,
+    *,
+    objective: Objective = Objective(),
+    train: bool = True,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], list]:
+    """[`bottleneck_losses`][hsic.bottleneck.bottleneck_losses] with the saturation ratios.
+
+    Returns:
+      ``(losses, (nhsic_zx, nhsic_zy, saturation_zx, saturation_zy), new_state)``, each of
+      the first five an ``(n_blocks,)`` array (see `block_terms`).
+    """
     objective = check_objective(objective)
     sigma = objective.sigma
     x = jnp.asarray(x)
@@ -334,5 +407,5 @@ def bottleneck_losses(
         h = z
     # Every block's loss at once (one batched NOCCO projection); block i's loss depends on
     # params[i] only, through grams[i].
-    losses, aux = block_losses(jnp.stack(grams), targets, objective=objective)
-    return losses, aux, new_state
+    zx, zy, sat_x, sat_y = block_terms(jnp.stack(grams), targets, objective=objective)
+    return zx - objective.beta * zy, (zx, zy, sat_x, sat_y), new_state

@@ -22,6 +22,7 @@ from hsic.bottleneck._checkpoint import read_jsonl
 __all__ = ["plot_run"]
 
 METRICS_FILE = "metrics.jsonl"
+SATURATION_WARNING = 0.99  # as train's warning: above it in both ratios, a block is saturated
 _ACCURACIES = (
     ("train_acc", "train (format layer)", "-", "o"),
     ("test_acc", "test (format layer)", "-", "s"),
@@ -61,31 +62,59 @@ def _layer_values(path: Path, records: list[dict], key: str) -> list[list[float]
     return [list(layer) for layer in zip(*rows, strict=True)]
 
 
-def _hsic_plane_figure(path: Path, records: list[dict]) -> Any:
-    Figure, FigureCanvasAgg = _matplotlib()
-    zx = _layer_values(path, records, "nhsic_zx")
-    zy = _layer_values(path, records, "nhsic_zy")
-    if len(zx) != len(zy):
-        raise DataFileError(path, f"'nhsic_zx' has {len(zx)} layers but 'nhsic_zy' {len(zy)}.")
-    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+def _plane_pair(path: Path, records: list[dict], x_key: str, y_key: str):
+    xs = _layer_values(path, records, x_key)
+    ys = _layer_values(path, records, y_key)
+    if len(xs) != len(ys):
+        raise DataFileError(path, f"{x_key!r} has {len(xs)} layers but {y_key!r} {len(ys)}.")
+    return xs, ys
+
+
+def _trajectories(ax, xs, ys) -> None:
+    """One line per layer over the records, its start ``o`` and its end ``*``."""
     from matplotlib import colormaps  # imported by _matplotlib() already
 
     colours = colormaps["viridis"]
-    layers = len(zx)
-    for i, (xs, ys) in enumerate(zip(zx, zy, strict=True)):
+    layers = len(xs)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
         colour = colours(i / max(layers - 1, 1))
-        ax.plot(xs, ys, "-", color=colour, linewidth=1.5, label=f"layer {i + 1}")
-        ax.plot(xs[0], ys[0], "o", color=colour, markerfacecolor="white", markersize=7)
-        ax.plot(xs[-1], ys[-1], "*", color=colour, markersize=11)
+        ax.plot(x, y, "-", color=colour, linewidth=1.5, label=f"layer {i + 1}")
+        ax.plot(x[0], y[0], "o", color=colour, markerfacecolor="white", markersize=7)
+        ax.plot(x[-1], y[-1], "*", color=colour, markersize=11)
     ax.plot([], [], "o", color="grey", markerfacecolor="white", label="start")
     ax.plot([], [], "*", color="grey", markersize=11, label="end")
+    ax.grid(True, alpha=0.3)
+
+
+def _hsic_plane_figure(path: Path, records: list[dict]) -> Any:
+    Figure, FigureCanvasAgg = _matplotlib()
+    zx, zy = _plane_pair(path, records, "nhsic_zx", "nhsic_zy")
+    # The ratios to the ceilings, where the log has them (runs of this version on).
+    ratios = all(isinstance(r.get("saturation_zx"), list) for r in records)
+    fig = Figure(figsize=(12.0 if ratios else 6.4, 5.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 2 if ratios else 1, 1)
+    _trajectories(ax, zx, zy)
     ax.set_xlabel("nHSIC(Z, X)")
     ax.set_ylabel("nHSIC(Z, Y)")
     ax.set_title("HSIC plane over training")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", ncols=2 if layers > 6 else 1)
+    ax.legend(fontsize="small", ncols=2 if len(zx) > 6 else 1)
+    if ratios:
+        sx, sy = _plane_pair(path, records, "saturation_zx", "saturation_zy")
+        ax = fig.add_subplot(1, 2, 2)
+        # Both terms at their ceilings: a saturated block, whose gradients vanish.
+        ax.axvspan(SATURATION_WARNING, 1.0, ymin=SATURATION_WARNING / 1.05,
+                   ymax=1.0 / 1.05, color="tab:red", alpha=0.15,
+                   label=f"saturated (> {SATURATION_WARNING} of both)")
+        ax.axvline(1.0, color="tab:red", linestyle="--", linewidth=1, label="ceiling")
+        ax.axhline(1.0, color="tab:red", linestyle="--", linewidth=1)
+        _trajectories(ax, sx, sy)
+        ax.set_xlim(0, 1.05)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("nHSIC(Z, X) / ceiling (tr(R_X) for NOCCO)")
+        ax.set_ylabel("nHSIC(Z, Y) / ceiling (tr(R_Y) for NOCCO)")
+        ax.set_title("HSIC plane relative to the ceilings")
+        ax.legend(fontsize="small", loc="lower left")
     return fig
 
 
@@ -125,7 +154,10 @@ def plot_run(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | None = 
     * ``hsic_plane.png``: for each layer i, the trajectory of (nHSIC(Z_i, X), nHSIC(Z_i, Y))
       over the records, one colour per layer, the start marked ``o`` and the end ``*``. The
       HSIC-bottleneck objective nHSIC(Z, X) − β·nHSIC(Z, Y) pushes each trajectory left
-      (compression) and up (relevance).
+      (compression) and up (relevance). When the records hold the ratios to the ceilings
+      (``saturation_zx``, ``saturation_zy``, logged by ``train``), a second panel draws the
+      same trajectories relative to the ceilings, with the ceilings (1) and the saturated
+      corner (above 0.99 of both) marked.
     * ``accuracy.png``: train and test accuracy, with the format layer and unformatted, per
       epoch.
 

@@ -31,11 +31,11 @@ from hsic._base.validation import check_choice, check_number, check_positive_int
 from hsic.bottleneck._models import Network
 from hsic.bottleneck._objective import (
     Objective,
+    block_terms,
     bottleneck_gram,
-    bottleneck_losses,
     check_objective,
-    layer_loss,
     layer_targets,
+    network_terms,
 )
 
 __all__ = ["LayerwiseStep", "StepMetrics", "StepState", "layerwise_step", "paper_optimizer"]
@@ -104,11 +104,17 @@ class StepMetrics(NamedTuple):
       losses: ``nHSIC(Z_i, X) − β·nHSIC(Z_i, Y)`` of each block.
       nhsic_zx: ``nHSIC(Z_i, X)``.
       nhsic_zy: ``nHSIC(Z_i, Y)``.
+      saturation_zx: ``nhsic_zx`` over its ceiling on the batch, in [0, 1]: ``tr(R_X)`` for
+        NOCCO (see [`Objective`][hsic.bottleneck.Objective]'s module notes, "Ceilings").
+        A block near 1 in both ratios is saturated: its gradients vanish.
+      saturation_zy: ``nhsic_zy`` over its ceiling (``tr(R_Y)`` for NOCCO).
     """
 
     losses: jax.Array
     nhsic_zx: jax.Array
     nhsic_zy: jax.Array
+    saturation_zx: jax.Array
+    saturation_zy: jax.Array
 
 
 class LayerwiseStep(NamedTuple):
@@ -174,8 +180,8 @@ def layerwise_step(
       >>> metrics.losses.shape
       (2,)
       >>> feats = bt.features(net, state.params, state.model_state, x)
-      >>> mapping = bt.class_map(feats, y, num_classes=2)
-      >>> bt.unformatted_accuracy(feats, y, mapping) > 0.8
+      >>> layer = bt.train_format(feats, y, num_classes=2, epochs=20, batch_size=64)
+      >>> bt.format_accuracy(layer, feats, y) > 0.9
       True
     """
     if not isinstance(model, Network):
@@ -229,15 +235,15 @@ def _layerwise_step(model: Network, objective: Objective, optimizer, update: str
         _check_batch(x, y_onehot)
 
         def total(p):
-            losses, aux, new_model_state = bottleneck_losses(
+            losses, aux, new_model_state = network_terms(
                 model, p, state.model_state, x, y_onehot, objective=objective
             )
             return jnp.sum(losses), (losses, aux, new_model_state)
 
-        grads, (losses, (zx, zy), new_model_state) = jax.grad(total, has_aux=True)(state.params)
+        grads, (losses, terms, new_model_state) = jax.grad(total, has_aux=True)(state.params)
         new_params, new_opt = apply(grads, state)
         new = StepState(new_params, new_model_state, new_opt)
-        return _keep_if(_all_finite(losses), new, state), StepMetrics(losses, zx, zy)
+        return _keep_if(_all_finite(losses), new, state), StepMetrics(losses, *terms)
 
     def sequential(state: StepState, x: ArrayLike, y_onehot: ArrayLike):
         x = jnp.asarray(x)
@@ -247,16 +253,17 @@ def _layerwise_step(model: Network, objective: Objective, optimizer, update: str
         Ky = bottleneck_gram(y_onehot, sigma=sigma)
         targets = layer_targets(Kx, Ky, objective=objective)
         h = x
-        new_params, new_model_state, new_opt, losses, zxs, zys = [], [], [], [], [], []
+        new_params, new_model_state, new_opt, per_block = [], [], [], []
         for i in range(model.n_blocks):
             h_in = jax.lax.stop_gradient(h)
 
             def local(p_i, i=i, h_in=h_in):
                 z, s = model.block(i, p_i, state.model_state[i], h_in, train=True)
-                loss, aux = layer_loss(z, Kx, Ky, objective=objective, targets=targets)
-                return loss, (aux, s)
+                zx, zy, sx, sy = block_terms(bottleneck_gram(z, sigma=sigma)[None], targets,
+                                             objective=objective)
+                return zx[0] - objective.beta * zy[0], ((zx[0], zy[0], sx[0], sy[0]), s)
 
-            (loss, ((zx, zy), s)), g = jax.value_and_grad(local, has_aux=True)(state.params[i])
+            (loss, (terms, s)), g = jax.value_and_grad(local, has_aux=True)(state.params[i])
             updates, o = optimizer.update(g, state.opt_states[i], state.params[i])
             p_new = optax.apply_updates(state.params[i], updates)
             # The next block sees this block's output with the updated weights.
@@ -264,11 +271,9 @@ def _layerwise_step(model: Network, objective: Objective, optimizer, update: str
             new_params.append(p_new)
             new_model_state.append(s)
             new_opt.append(o)
-            losses.append(loss)
-            zxs.append(zx)
-            zys.append(zy)
+            per_block.append((loss, *terms))
         new = StepState(new_params, new_model_state, new_opt)
-        metrics = StepMetrics(jnp.stack(losses), jnp.stack(zxs), jnp.stack(zys))
+        metrics = StepMetrics(*(jnp.stack(v) for v in zip(*per_block, strict=True)))
         return _keep_if(_all_finite(metrics.losses), new, state), metrics
 
     return LayerwiseStep(init, simultaneous if update == "simultaneous" else sequential)

@@ -1,8 +1,10 @@
 """The convenience loop [`train`][hsic.bottleneck.train] on top of the per-batch step.
 
 ``train`` runs the per-batch step of [`layerwise_step`][hsic.bottleneck.layerwise_step] over
-epochs of shuffled batches, and adds what a long run needs: per-epoch metrics and accuracies,
-a run directory with checkpoints, exact resumption, and a stop with
+epochs of shuffled batches, and adds what a long run needs: its settings from a
+[`Preset`][hsic.bottleneck.Preset] and explicit options, per-epoch metrics (with the
+saturation diagnostics) and accuracies (every ``eval_every`` epochs), the format stage, a run
+directory with checkpoints, exact resumption, and a stop with
 [`TrainingDiverged`][hsic.bottleneck.TrainingDiverged] on a NaN loss.
 [`load_run`][hsic.bottleneck.load_run] reads a run directory back.
 
@@ -17,6 +19,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from typing import Any, Literal
 
 import jax
@@ -36,15 +39,18 @@ from hsic.bottleneck._checkpoint import (
     write_jsonl,
 )
 from hsic.bottleneck._evaluate import (
+    FormatProtocol,
     class_map,
     features,
-    format_accuracy,
-    train_format,
+    fit_format,
+    format_protocol,
     unformatted_accuracy,
 )
 from hsic.bottleneck._models import Network, network_from_config
 from hsic.bottleneck._objective import Objective, check_objective
-from hsic.bottleneck._step import StepState, indexed_update, layerwise_step, paper_optimizer
+from hsic.bottleneck._presets import Preset
+from hsic.bottleneck._presets import preset as named_preset
+from hsic.bottleneck._step import StepState, indexed_update, layerwise_step
 
 __all__ = ["TrainResult", "TrainingDiverged", "load_run", "train"]
 
@@ -122,40 +128,100 @@ def _checkpoint_name(run_dir, epoch):
     return os.path.join(run_dir, f"epoch_{epoch:04d}")
 
 
-def _accuracies(model, params, state, data, x_train, y_train, format_epochs, rng):
-    """Unformatted (and, if ``format_epochs``, format) accuracies on train and test."""
-    num_classes = data.num_classes
+#: A block whose both ratios to their ceilings stay above this for a whole epoch is saturated.
+SATURATION_WARNING = 0.99
+
+
+def _unformatted(model, params, state, data, x_train, y_train):
+    """The unformatted ("HSIC-solve") accuracies on train and test."""
     f_train = features(model, params, state, x_train)
-    mapping = class_map(f_train, y_train, num_classes=num_classes)
+    mapping = class_map(f_train, y_train, num_classes=data.num_classes)
     record = {"train_acc_unformatted": unformatted_accuracy(f_train, y_train, mapping),
-              "test_acc_unformatted": None, "train_acc": None, "test_acc": None}
-    has_test = has_test_set(data)
-    f_test = features(model, params, state, data.x_test) if has_test else None
-    if has_test:
+              "test_acc_unformatted": None}
+    if has_test_set(data):
+        f_test = features(model, params, state, data.x_test)
         record["test_acc_unformatted"] = unformatted_accuracy(f_test, data.y_test, mapping)
-    if format_epochs:
-        layer = train_format(f_train, y_train, num_classes=num_classes, epochs=format_epochs,
-                             rng=rng)
-        record["train_acc"] = format_accuracy(layer, f_train, y_train)
-        if has_test:
-            record["test_acc"] = format_accuracy(layer, f_test, data.y_test)
     return record
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """The effective settings of a run: a preset's values, then the explicit options."""
+
+    preset: str | None
+    objective: Objective
+    batch_size: int
+    optimizer: optax.GradientTransformation
+    optimizer_settings: dict
+    update: Literal["simultaneous", "sequential"]
+    format: FormatProtocol | None
+
+
+def resolve_settings(
+    model: Network,
+    *,
+    preset: str | Preset | None,
+    objective: Objective | None,
+    batch_size: int | None,
+    optimizer: optax.GradientTransformation | None,
+    learning_rate: float | None,
+    update: str | None,
+    format: str | FormatProtocol | None,
+    format_epochs: int,
+) -> RunSettings:
+    """Each setting from the explicit option if given, else the preset's, else the default.
+
+    No preset is the ``"default"`` preset of the model. ``format_epochs > 0`` fits the format
+    layer with ``format`` (or the preset's, or ``"default"``) for that many epochs.
+    """
+    if not isinstance(model, Network):
+        raise ValueError(
+            "`model` must be a hsic.bottleneck.Network (from mlp(...) or resnet(...)); got "
+            f"{type(model).__name__}."
+        )
+    p = preset if isinstance(preset, Preset) else named_preset(preset or "default",
+                                                                 model=model.name)
+    if p.model != model.name:
+        raise ValueError(
+            f"`preset` {p.name!r} is for a {p.model}; `model` is a {model.name}. Use "
+            f"preset(name, model={model.name!r})."
+        )
+    if objective is not None:
+        check_objective(objective)
+    p = p.replace(objective=objective, batch_size=batch_size, learning_rate=learning_rate,
+                  update=update, format=format)
+    if optimizer is not None:
+        # An optax object has no portable description (its repr holds addresses).
+        optimizer_settings: dict = {"name": "custom"}
+    else:
+        optimizer = p.optimizer()
+        optimizer_settings = p.settings()["optimizer"]
+    protocol = p.format
+    format_epochs = check_non_negative_int(format_epochs, "format_epochs")
+    if format_epochs:
+        protocol = dataclasses.replace(protocol or format_protocol("default"),
+                                       epochs=format_epochs)
+    return RunSettings(p.name, p.objective, p.batch_size, optimizer, optimizer_settings,
+                       p.update, protocol)
 
 
 def train(
     model: Network,
     data: Any,
     *,
-    objective: Objective = Objective(),  # noqa: B008 (frozen: a shared default is safe)
+    preset: str | Preset | None = None,
+    objective: Objective | None = None,
     epochs: int = 5,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     optimizer: optax.GradientTransformation | None = None,
-    learning_rate: float = 0.01,
-    update: Literal["simultaneous", "sequential"] = "simultaneous",
+    learning_rate: float | None = None,
+    update: Literal["simultaneous", "sequential"] | None = None,
     rng: int | jax.Array = 0,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     evaluate: bool = True,
+    eval_every: int = 1,
+    format: str | FormatProtocol | None = None,  # noqa: A002 (the format stage's protocol)
     format_epochs: int = 0,
     progress: bool | None = None,
 ) -> TrainResult:
@@ -167,10 +233,24 @@ def train(
     gradient of its own loss ``loss_i = nHSIC(Z_i, X) − β·nHSIC(Z_i, Y)`` only, in the
     ``update`` order, with its own optimizer state. To write the loop yourself, use that step.
 
-    After each epoch it logs a record (per-block mean loss, ``nhsic_zx`` and ``nhsic_zy`` over
-    the epoch's batches; unformatted accuracies if ``evaluate``; format accuracies if
-    ``format_epochs``; cumulative ``wall_time``) and, with ``run_dir``, appends it to
-    ``run_dir/metrics.jsonl`` and writes a checkpoint ``run_dir/epoch_NNNN.npz/.json``.
+    **Settings.** Each of ``objective``, ``batch_size``, ``optimizer``/``learning_rate``,
+    ``update`` and ``format`` is the explicit option if given, else the ``preset``'s (a
+    [`Preset`][hsic.bottleneck.Preset] or its name: ``"default"``, what runs without a
+    preset, or ``"paper"``, the official code's configuration). The network is used as
+    given: build it with ``Preset.network`` for the preset's network options.
+    ``run_dir/config.json`` records every effective setting.
+
+    **Records.** After each epoch it logs a record: per block, the mean over the epoch's
+    batches of the loss, ``nhsic_zx``, ``nhsic_zy`` and their ratios to their ceilings
+    ``saturation_zx`` and ``saturation_zy`` (``nhsic_zx / tr(R_X)`` and ``nhsic_zy / tr(R_Y)``
+    for NOCCO; see [`StepMetrics`][hsic.bottleneck.StepMetrics]); the cumulative
+    ``wall_time``; and, at evaluated epochs (every ``eval_every``-th and the last), the
+    unformatted accuracies (if ``evaluate``) and those of a format layer fitted by
+    [`fit_format`][hsic.bottleneck.fit_format] (if there is a format protocol). With
+    ``run_dir`` it appends the record to ``run_dir/metrics.jsonl``, writes a checkpoint
+    ``run_dir/epoch_NNNN.npz/.json``, and after the last epoch's format layer writes
+    ``run_dir/format.json``. A ``RuntimeWarning`` is issued once if a block stays above 0.99
+    of both ceilings for a whole epoch: its HSIC terms are saturated and its gradients vanish.
 
     A NaN or inf loss stops training with [`TrainingDiverged`][hsic.bottleneck.TrainingDiverged]
     naming the block and the step; the weights of that step are discarded, and the last
@@ -179,20 +259,28 @@ def train(
     Args:
       model: the network ([`mlp`][hsic.bottleneck.mlp] or [`resnet`][hsic.bottleneck.resnet]).
       data: a [`Dataset`][hsic.bottleneck.Dataset] (``x_test`` may be None).
+      preset: a [`Preset`][hsic.bottleneck.Preset] or a preset's name; None: ``"default"``
+        (β = 50 for an MLP, 500 for a resnet; σ = 5; batch 256; SGD at lr 0.01, momentum 0.9,
+        weight decay 1e-3; simultaneous updates; no format layer).
       objective: the [`Objective`][hsic.bottleneck.Objective]: β, σ, the normalisation and ε.
       epochs: the total number of epochs (a resumed run continues up to it).
       batch_size: m.
-      optimizer: any optax optimizer; by default
-        [`paper_optimizer`][hsic.bottleneck.paper_optimizer]``(learning_rate)``.
-      learning_rate: the default optimizer's learning rate.
+      optimizer: any optax optimizer; by default the preset's SGD
+        ([`paper_optimizer`][hsic.bottleneck.paper_optimizer] with its learning rate,
+        momentum and weight decay).
+      learning_rate: the SGD's learning rate; not used with ``optimizer``.
       update: ``"simultaneous"`` or ``"sequential"`` (see
         [`layerwise_step`][hsic.bottleneck.layerwise_step]).
       rng: a non-negative int or a JAX key: the initial weights and the batch order.
-      run_dir: where to write ``config.json``, ``metrics.jsonl`` and checkpoints.
+      run_dir: where to write ``config.json``, ``metrics.jsonl``, checkpoints and
+        ``format.json``.
       resume: continue from the latest checkpoint in ``run_dir``.
-      evaluate: log the unformatted train/test accuracies after each epoch.
-      format_epochs: if > 0, also train a format layer for that many epochs after each epoch
-        and log its accuracies.
+      evaluate: log the unformatted train/test accuracies at evaluated epochs.
+      eval_every: evaluate every ``eval_every`` epochs, and always after the last.
+      format: the format stage's [`FormatProtocol`][hsic.bottleneck.FormatProtocol] or its
+        name (``"best"``, ``"paper"``, ...); default the preset's, or none (no format layer).
+      format_epochs: if > 0, fit a format layer at each evaluated epoch with ``format`` (or
+        ``"default"``) for that many epochs.
       progress: show a progress bar; by default only on a terminal.
 
     Returns:
@@ -218,10 +306,13 @@ def train(
       Ma, Lewis, Kleijn (2020), "The HSIC bottleneck: deep learning without
       back-propagation", AAAI.
     """
-    objective = check_objective(objective)
+    settings = resolve_settings(model, preset=preset, objective=objective,
+                                batch_size=batch_size, optimizer=optimizer,
+                                learning_rate=learning_rate, update=update, format=format,
+                                format_epochs=format_epochs)
+    objective, batch_size, protocol = settings.objective, settings.batch_size, settings.format
     epochs = check_positive_int(epochs, "epochs")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    format_epochs = check_non_negative_int(format_epochs, "format_epochs")
+    eval_every = check_positive_int(eval_every, "eval_every")
     if resume and run_dir is None:
         raise ValueError("`resume`=True needs a `run_dir` to resume from.")
     x_train, y_train = check_dataset(data)
@@ -233,17 +324,19 @@ def train(
         )
     if batch_size < 2:
         raise ValueError(f"`batch_size` must be at least 2 (HSIC needs pairs); got {batch_size}.")
-    if optimizer is None:
-        optimizer = paper_optimizer(learning_rate)
-    step = layerwise_step(model, objective=objective, optimizer=optimizer, update=update)
+    step = layerwise_step(model, objective=objective, optimizer=settings.optimizer,
+                          update=settings.update)
 
     init_key, order_base = run_seeds(rng)
     state = step.init(*model.init(init_key))
     config = {
-        "epochs": epochs, **dataclasses.asdict(objective), "batch_size": batch_size,
-        "update": update, "rng": int(rng) if is_number(rng, integer=True) else None,
+        "epochs": epochs, "preset": settings.preset, **dataclasses.asdict(objective),
+        "batch_size": batch_size, "optimizer": settings.optimizer_settings,
+        "update": settings.update,
+        "rng": int(rng) if is_number(rng, integer=True) else None,
         "num_classes": num_classes, "data": getattr(data, "name", None),
-        "model": model.config_dict(), "format_epochs": format_epochs,
+        "train_images": n, "model": model.config_dict(), "evaluate": bool(evaluate),
+        "eval_every": eval_every, "format": protocol.settings() if protocol else None,
     }
 
     start_epoch, wall_offset, history = 0, 0.0, []
@@ -273,6 +366,7 @@ def train(
     steps = n // batch_size
     bar = progress_bar((epochs - start_epoch) * steps, progress, "hsic bottleneck")
     started = time.perf_counter() - wall_offset
+    warned = False
     try:
         for epoch in range(start_epoch, epochs):
             order = epoch_order(order_base, epoch, n)
@@ -281,19 +375,32 @@ def train(
                 state, metrics = run_batch(state, x_dev, y_dev, order, b)
                 per_step.append(metrics)
                 bar.update(1)
-            losses, zx, zy = (np.asarray(jnp.stack(v)) for v in zip(*per_step, strict=True))
+            losses, zx, zy, sx, sy = (np.asarray(jnp.stack(v))
+                                      for v in zip(*per_step, strict=True))
             _raise_if_diverged(losses, epoch, steps, run_dir)
             record = {
                 "epoch": epoch + 1, "step": (epoch + 1) * steps,
                 "loss": losses.mean(axis=0).tolist(), "nhsic_zx": zx.mean(axis=0).tolist(),
-                "nhsic_zy": zy.mean(axis=0).tolist(), "train_acc": None, "test_acc": None,
+                "nhsic_zy": zy.mean(axis=0).tolist(),
+                "saturation_zx": sx.mean(axis=0).tolist(),
+                "saturation_zy": sy.mean(axis=0).tolist(), "train_acc": None, "test_acc": None,
                 "train_acc_unformatted": None, "test_acc_unformatted": None,
             }
-            if evaluate or format_epochs:
-                record.update(_accuracies(model, state.params, state.model_state, data, x_train,
-                                          y_train, format_epochs, rng=epoch))
-                if not evaluate:
-                    record["train_acc_unformatted"] = record["test_acc_unformatted"] = None
+            if not warned:
+                warned = _warn_if_saturated(sx, sy, epoch)
+            last = epoch + 1 == epochs
+            fitted = None
+            if last or (epoch + 1) % eval_every == 0:
+                if protocol is not None:  # its record holds the unformatted accuracies too
+                    fitted = fit_format(model, state.params, state.model_state, data,
+                                        protocol=protocol, rng=epoch).record
+                    keys = ("train_acc", "test_acc",
+                            *(("train_acc_unformatted", "test_acc_unformatted")
+                              if evaluate else ()))
+                    record.update({k: fitted[k] for k in keys})
+                elif evaluate:
+                    record.update(_unformatted(model, state.params, state.model_state, data,
+                                               x_train, y_train))
             record["wall_time"] = time.perf_counter() - started
             history.append(record)
             if run_dir is not None:
@@ -306,10 +413,31 @@ def train(
                 save_checkpoint(_optimizer_checkpoint(path), state.opt_states, meta)
                 save_checkpoint(path, {"params": state.params, "state": state.model_state}, meta)
                 append_jsonl(metrics_path, record)
+                if fitted is not None and last:
+                    write_json(os.path.join(run_dir, "format.json"),
+                               {"epoch": epoch + 1, **fitted})
     finally:
         bar.close()
     return TrainResult(model, list(state.params), list(state.model_state), tuple(history),
                        run_dir)
+
+
+def _warn_if_saturated(sx: np.ndarray, sy: np.ndarray, epoch: int) -> bool:
+    """Warn (and return True) if a block stayed above ``SATURATION_WARNING`` of both ceilings
+    in every batch of the epoch (``sx``, ``sy``: ``(steps, blocks)`` ratios)."""
+    saturated = np.all((sx > SATURATION_WARNING) & (sy > SATURATION_WARNING), axis=0)
+    if not saturated.any():
+        return False
+    blocks = ", ".join(str(int(i)) for i in np.flatnonzero(saturated))
+    warnings.warn(
+        f"Block(s) {blocks} stayed above {SATURATION_WARNING} of both ceilings (nHSIC(Z, X) "
+        f"/ tr(R_X) and nHSIC(Z, Y) / tr(R_Y) for NOCCO) in every batch of epoch {epoch + 1}: "
+        "their HSIC terms are saturated and their gradients vanish. Use "
+        "batch_norm='parameter-free' (a learnable BatchNorm scale inflates the outputs), or "
+        "a larger sigma. This warning is issued once per run.",
+        RuntimeWarning, stacklevel=3,
+    )
+    return True
 
 
 def _optimizer_checkpoint(path):
@@ -323,7 +451,7 @@ def _optimizer_checkpoint(path):
 def _check_resumable(saved: dict, config: dict):
     config = json.loads(json.dumps(config))  # as saved: tuples become lists
     for key in ("beta", "sigma", "batch_size", "normalisation", "epsilon", "update", "model",
-                "num_classes"):
+                "num_classes", "optimizer"):
         if key in saved and saved[key] != config[key]:
             raise ValueError(
                 f"Cannot resume: the checkpoint was trained with {key}={saved[key]!r}, but this "

@@ -50,6 +50,7 @@ from hsic._stats.features import (
     feature_pair,
     feature_statistic,
     feature_sums,
+    features_rng,
     gaussian_kernel,
 )
 from hsic._stats.gram import centred_grams, centred_sums
@@ -130,7 +131,7 @@ def _features(method: RFF | Nystrom, x, y, kx, ky, rng, mesh, progress) -> Outco
             f"`n_features` must be at most n = {n} (the number of samples); got "
             f"{method.n_features}. Use fewer landmarks."
         )
-    gx, gy, gnull = rng.spawn(3)
+    gx, gy, gnull = features_rng(rng)
     phi, psi = feature_pair(x, y, kx, ky, method.name, method.n_features, gx, gy)
     B = method.n_resamples
     if method.null == "spectral":

@@ -325,6 +325,8 @@ def test_bad_options_are_usage_errors(capsys, files, option):
         ("1,2\n3,4\n\n\n", [[1, 2], [3, 4]]),  # no header, trailing blank lines
         ('"x"\n-1.5\n2e3\n', [[-1.5], [2000]]),  # one quoted column
         ("\ufeffa, b\n 1 , 2\n", [[1, 2]]),  # byte-order mark, spaces
+        ("\n\na,b\r\n1,2\r\n3,4", [[1, 2], [3, 4]]),  # leading empty lines, CRLF, no last EOL
+        ("a\r1\r2\r\r", [[1], [2]]),  # old Mac line ends
     ],
 )
 def test_read_table_text(tmp_path, text, expected):
@@ -333,6 +335,30 @@ def test_read_table_text(tmp_path, text, expected):
     got = read_table(path)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, expected)
+
+
+def test_lines_are_counted_as_an_editor_does(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("\n\na,b\r\n1,2\r\n\r\n3,\r\n")
+    table = load_table(path)
+    assert table.lines.tolist() == [4, 5, 6]
+    assert table.blank.tolist() == [False, True, False]
+    with pytest.raises(DataFileError, match=r"t.csv, line 5: empty line inside the data"):
+        table.check_complete()
+    with pytest.raises(DataFileError, match=r"t.csv, line 6, column 2 \('b'\): missing value"):
+        table.take([0, 2]).check_complete()
+    # a line break inside a quoted cell: no line numbers, rows counted from 0 instead
+    path.write_text('a,b\n1,"2\n"\n3,x\n')
+    with pytest.raises(DataFileError, match=r"row 1, column 1 \('b'\) \(counting from 0\): 'x'"):
+        load_table(path)
+
+
+def test_missing_value_in_npy(tmp_path):
+    np.save(tmp_path / "m.npy", np.array([[1.0, 2.0], [3.0, np.nan]]))
+    table = load_table(tmp_path / "m.npy")
+    assert table.missing().tolist() == [False, True]
+    with pytest.raises(DataFileError, match=r"m.npy, row 1, column 1 \(counting from 0\)"):
+        table.check_complete()
 
 
 def test_read_table_npy_shapes(tmp_path):

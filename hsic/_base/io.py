@@ -274,6 +274,7 @@ def read_table(
 # --------------------------------------------------------------------------------------------
 
 _TOO_MANY = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_NOT_BLANK = re.compile(rb"\S")
 _LEADING_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t]*(?:\r\n|\r|\n))*")
 
 
@@ -287,7 +288,8 @@ def _is_number(cell: str) -> bool:
 
 def _count_breaks(data: bytes) -> int:
     """The number of line breaks (``\\n``, ``\\r\\n`` or ``\\r``), without a copy."""
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    returns = data.count(b"\r")
+    return data.count(b"\n") + (returns and returns - data.count(b"\r\n"))
 
 
 def _count_lines(data: bytes) -> int:
@@ -307,7 +309,7 @@ def _read_text(path: str | os.PathLike, data: bytes, sep: str) -> Table:
     skip = 0 if leading is None else _count_breaks(leading.group())  # empty lines before the data
     options = dict(sep=sep, skipinitialspace=True, skip_blank_lines=False, index_col=False)
     try:
-        if data.strip().removeprefix(b"\xef\xbb\xbf").strip() == b"":
+        if _NOT_BLANK.search(data, 0 if leading is None else leading.end()) is None:
             raise pd.errors.EmptyDataError
         first = pd.read_csv(
             io.BytesIO(data), header=None, nrows=1, dtype=str, keep_default_na=False,

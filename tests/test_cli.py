@@ -353,6 +353,17 @@ def test_lines_are_counted_as_an_editor_does(tmp_path):
         load_table(path)
 
 
+def test_mixed_types_in_a_long_file_give_the_line_not_a_pandas_warning(tmp_path):
+    """pandas reads long files in chunks, and warns (an error here) when a column's type
+    differs between them; the bad cell is reported instead."""
+    rows = [f"{i},{i / 2}" for i in range(300_000)]
+    rows[250_000] = "abc,1"
+    path = tmp_path / "long.csv"
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataFileError, match=r"line 250002, column 1 \('a'\): 'abc' is not a"):
+        load_table(path)
+
+
 def test_missing_value_in_npy(tmp_path):
     np.save(tmp_path / "m.npy", np.array([[1.0, 2.0], [3.0, np.nan]]))
     table = load_table(tmp_path / "m.npy")

@@ -18,6 +18,7 @@ import dataclasses
 import io
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -318,10 +319,12 @@ def _read_text(path: str | os.PathLike, data: bytes, sep: str) -> Table:
         cells = [str(c).strip() for c in first.iloc[0]]
         header = not any(_is_number(c) for c in cells)
         width = len(cells)
-        frame = pd.read_csv(
-            io.BytesIO(data), header=None, names=range(width), skiprows=skip + header,
-            encoding="utf-8-sig", **options,
-        )
+        with warnings.catch_warnings():  # mixed types in a column: reported below, precisely
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data), header=None, names=range(width), skiprows=skip + header,
+                encoding="utf-8-sig", **options,
+            )
     except pd.errors.EmptyDataError:
         raise DataFileError(
             path, "no data rows; expected one row of numbers per sample."

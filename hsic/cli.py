@@ -1,7 +1,11 @@
 """The ``hsic`` command-line tool: its commands, options, output and exit codes.
 
-* ``hsic test X Y``: an independence test between the samples in two data files (``.csv``,
-  ``.tsv`` or ``.npy``, one row per sample, read by :func:`hsic._base.io.read_table`);
+* ``hsic test X Y`` (or ``hsic test DATA --x COLS --y COLS``): an independence test between
+  the samples in two data files, or two sets of columns of one (``.csv``, ``.tsv`` or
+  ``.npy``, one row per sample, read by :func:`hsic._base.io.load_table`; missing values are
+  refused or, with ``--dropna``, dropped from both). Its method options are derived from the
+  fields of the method objects (:func:`method_options`), so that each method's options have
+  flags and a flag the method does not take is refused, as ``hsic.test`` refuses it;
 * ``hsic demo``: the same test on a built-in example (:func:`hsic.load_example`);
 * ``hsic compare``: MI estimators, HSIC and nHSIC on tasks with known MI (``hsic/mi/_cli.py``);
 * ``hsic --version``.

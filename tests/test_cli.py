@@ -387,6 +387,7 @@ def test_read_table_npy_shapes(tmp_path):
         ("b.csv", "a\n1\n\n2\n", "line 3: empty line inside the data: a missing value"),
         ("r.csv", "a,b\n1,2\n3\n", "line 3: expected 2 values, got 1"),
         ("l.csv", "a,b\n1,2\n3,4,5\n", "line 3: expected 2 values, got 3"),
+        ("k.csv", "\n\na,b\n1,2\n\n3,4,5\n", "line 6: expected 2 values, got 3"),
         ("i.csv", "a\n1\n-inf\n", "line 3, column 1 .'a'.: -inf is not finite"),
         ("u.csv", b"a\n\xff\n", "not a UTF-8 text file"),
         ("n.csv", "a,2\n1,2\n", "line 1, column 1: 'a' is not a number .a header row"),

@@ -352,11 +352,10 @@ def _read_text(path: str | os.PathLike, data: bytes, sep: str) -> Table:
     )
     for j in range(width):
         values[:, j] = _numbers(frame[j], table, j, header)
-    empty = np.isnan(values).all(axis=1)
     if row_lines is not None and np.isnan(values[:, -1]).any():
         lines = data.splitlines(keepends=False)
         blank = np.zeros(n, dtype=bool)
-        for i in np.flatnonzero(empty):
+        for i in np.flatnonzero(np.isnan(values).all(axis=1)):
             blank[i] = _is_blank(lines[row_lines[i] - 1])
         trailing = 0
         while trailing < n and blank[n - 1 - trailing]:

@@ -189,6 +189,7 @@ def train_backprop(
     """
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
+    keep_last = check_keep_last(keep_last)
     x_train, y_train = check_dataset(data)
     num_classes = check_positive_int(data.num_classes, "data.num_classes")
     n = x_train.shape[0]
@@ -198,7 +199,6 @@ def train_backprop(
         )
     if resume and run_dir is None:
         raise ValueError("`resume`=True needs a `run_dir` to resume from.")
-    keep_last = check_keep_last(keep_last)
     optimizer_settings = {"name": "custom"} if optimizer is not None else {
         "name": "sgd", "learning_rate": float(learning_rate), "momentum": float(momentum),
         "weight_decay": float(weight_decay)}

@@ -151,7 +151,14 @@ def test_non_empty_out_is_refused_and_overwrite_clears_the_run(idx_dir, tmp_path
     """A non-empty --out needs --resume or --overwrite; --overwrite deletes only the files an
     earlier run wrote (the stale format.json and figures included) and says what it kept."""
     run = tmp_path / "run"
-    (run / "optimizer").mkdir(parents=True)
+    args = ["bottleneck", "train", "--dataset", str(idx_dir), *TINY, "--epochs", "1",
+            "--out", str(run)]
+    # A start that fails before training leaves dataset.json: the corrected command runs.
+    for _ in range(2):
+        assert main([*args, "--batch-size", "1000"]) == 2
+        assert "`batch_size` must be at most" in capsys.readouterr().err
+    assert [p.name for p in run.iterdir()] == ["dataset.json"]
+    (run / "optimizer").mkdir()
     (run / "mine").mkdir()
     stale = ["config.json", "metrics.jsonl", "epoch_0007.npz", "epoch_0007.json",
              "format.json", "format_paper.json", "hsic_plane.png", "accuracy.png",
@@ -159,8 +166,6 @@ def test_non_empty_out_is_refused_and_overwrite_clears_the_run(idx_dir, tmp_path
              ".epoch_0008.npz.0123456789ab.tmp"]
     for name in [*stale, "notes.txt", "mine/keep.png", "optimizer/other.txt"]:
         (run / name).write_text("old")
-    args = ["bottleneck", "train", "--dataset", str(idx_dir), *TINY, "--epochs", "1",
-            "--out", str(run)]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"`--out` '{run}' is not empty" in err and "--resume" in err and "--overwrite" in err
@@ -168,7 +173,7 @@ def test_non_empty_out_is_refused_and_overwrite_clears_the_run(idx_dir, tmp_path
 
     assert main([*args, "--overwrite"]) == 0
     captured = capsys.readouterr()
-    assert "deleted 11 files" in captured.err and "kept 3 entries" in captured.err
+    assert "deleted 12 files" in captured.err and "kept 3 entries" in captured.err
     assert "mine, notes.txt, optimizer/other.txt" in captured.err
     left = {str(p.relative_to(run)) for p in run.rglob("*")}
     assert {"notes.txt", "mine/keep.png", "optimizer/other.txt"} <= left

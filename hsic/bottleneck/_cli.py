@@ -299,12 +299,15 @@ def _clear_run(run_dir) -> tuple[int, list[str]]:
 
 
 def _check_out(args) -> None:
-    """Refuse a ``--out`` that is a file, or a non-empty folder without --resume/--overwrite."""
+    """Refuse a ``--out`` that is a file, or a folder that holds more than an unstarted run's
+    ``dataset.json`` and ``config.json``, unless --resume or --overwrite is given."""
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"`--out` {out!r} is a file; give a folder for the run.")
     entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
-    if entries and not (args.resume or args.overwrite):
+    # What a start that failed before the first epoch leaves: nothing trained to lose.
+    unstarted = set(entries) <= {"dataset.json", "config.json"}
+    if not unstarted and not (args.resume or args.overwrite):
         shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
         raise ValueError(
             f"`--out` {out!r} is not empty (it holds {shown}). Give --resume to continue the run "
@@ -357,7 +360,8 @@ def _recorded(config: dict, kind: str, dataset: dict) -> dict[str, Any]:
                       eval_every=config.get("eval_every"),
                       format_protocol="none" if fmt is None else fmt.get("name"))
     if kind == "hsic":
-        values.update(sigma=config.get("sigma"), format_epochs=0 if fmt is None else fmt["epochs"])
+        values.update(sigma=config.get("sigma"),
+                      format_epochs=0 if fmt is None else fmt.get("epochs"))
     if kind == "sigma-combined":
         values.update(sigma_combined=config.get("sigmas"),
                       format_epochs=config.get("format_epochs"))

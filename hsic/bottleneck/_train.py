@@ -320,8 +320,8 @@ def train(
     ``run_dir`` it appends the record to ``run_dir/metrics.jsonl``, writes a checkpoint
     ``run_dir/epoch_NNNN.npz/.json``, and after the last epoch's format layer writes
     ``run_dir/format.json``; ``keep_last=k`` keeps only the ``k`` latest checkpoints. A
-    ``RuntimeWarning`` is issued once if a block stays above 0.99
-    of both ceilings for a whole epoch: its HSIC terms are saturated and its gradients vanish.
+    ``RuntimeWarning`` is issued once if a block stays above 0.99 of both ceilings for a whole
+    epoch: its HSIC terms are saturated and its gradients vanish.
 
     A NaN or inf loss stops training with [`TrainingDiverged`][hsic.bottleneck.TrainingDiverged]
     naming the block and the step; the weights of that step are discarded, and the last

@@ -176,3 +176,16 @@ def _check_centred_sums(x, y, estimator, n):
                                    rtol=1e-8)
     else:
         np.testing.assert_allclose(float(padded.kl) / n**2, ref.hsic_biased(K, L), rtol=1e-8)
+
+
+def test_padded_permutation_test_on_a_mesh_equals_one_device():
+    """With ``devices=``, the Gram matrices are computed once and replicated: the same null,
+    bit for bit (2 to 4 devices: ``tests/_multidevice_check.py``)."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(45, 2))
+    y = np.sin(x[:, :1]) + rng.normal(size=(45, 1))
+    method = hsic.Permutation(n_resamples=40, batch_size=16)
+    one = hsic.test(x, y, method=method, rng=3)
+    mesh = hsic.test(x, y, method=method, rng=3, devices=1)
+    np.testing.assert_array_equal(mesh.null_distribution, one.null_distribution)
+    assert mesh.statistic == one.statistic and mesh.pvalue == one.pvalue

@@ -105,7 +105,9 @@ class Permutation(_Resampling):
       n_resamples: B, the number of permutations.
       batch_size: permutations per device call (memory and progress granularity only: the
         result does not depend on it); ``None``: the test's default (250 for
-        [`hsic.test`][hsic.test], 100 for the joint and pairwise tests).
+        [`hsic.test`][hsic.test], 100 for the joint and pairwise tests). ``hsic.test``
+        recomputes the Gram matrices in each call (one compiled program per padded size of
+        n), so batches far below the default cost more.
     """
 
     name: ClassVar[str] = "permutation"

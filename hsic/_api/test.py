@@ -38,8 +38,7 @@ from hsic._nulls.gamma import gamma_null
 from hsic._nulls.mixtures import spectral_null
 from hsic._nulls.permutation import (
     feature_permutation_null,
-    permutation_null,
-    sharded_permutation_null,
+    gram_permutation_null,
 )
 from hsic._nulls.pvalues import Outcome, permutation_pvalue
 from hsic._nulls.wild_bootstrap import wild_bootstrap_null
@@ -53,7 +52,7 @@ from hsic._stats.features import (
     features_rng,
     gaussian_kernel,
 )
-from hsic._stats.gram import centred_grams, centred_sums
+from hsic._stats.gram import centred_sums
 from hsic._stats.inputs import prepare_pair
 
 __all__ = ["METHODS", "test"]
@@ -84,15 +83,11 @@ def _permutation(method: Permutation, x, y, kx, ky, rng, mesh, progress) -> Outc
         instead="Use method='gamma' (exact statistic, O(n) memory), or one of the "
         "large-scale methods 'rff', 'nystrom' or 'block'.",
     )
-    Kc, Lc, statistic = centred_grams(kx, ky, x, y)
-    B, batch = method.n_resamples, _batch(method)
-    if mesh is None:
-        null = permutation_null(Kc, Lc, rng, B, batch_size=batch, progress=progress)
-    else:
-        null = sharded_permutation_null(
-            Kc, Lc, rng, B, batch_size=batch, progress=progress, mesh=mesh
-        )
-    statistic = float(statistic)
+    B = method.n_resamples
+    # compiled once per padded size of n, not once per n (see gram_permutation_null)
+    statistic, null = gram_permutation_null(
+        kx, ky, x, y, rng, B, batch_size=_batch(method), progress=progress, mesh=mesh
+    )
     return Outcome(statistic, permutation_pvalue(null, statistic), null, {"n_resamples": B})
 
 

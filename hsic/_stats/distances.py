@@ -49,9 +49,10 @@ def _sq_dists(a: jax.Array, b: jax.Array, shift: ArrayLike) -> jax.Array:
     return jnp.maximum(d, 0.0)
 
 
-def _self_sq_dists(x: jax.Array) -> jax.Array:
-    """Squared distances within ``x``, with an exactly zero diagonal."""
-    d = _sq_dists(x, x, jnp.mean(x, axis=0))
+def _self_sq_dists(x: jax.Array, shift: ArrayLike | None = None) -> jax.Array:
+    """Squared distances within ``x``, with an exactly zero diagonal; ``shift`` is by default
+    the mean of ``x`` (padded data pass the mean of their samples)."""
+    d = _sq_dists(x, x, jnp.mean(x, axis=0) if shift is None else shift)
     if x.shape[1] == 1:
         return d
     return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, d)
@@ -65,7 +66,7 @@ def safe_sqrt(d: jax.Array) -> jax.Array:
 
 def pair_sq_dists(x: jax.Array, z: jax.Array | None, shift: ArrayLike | None) -> jax.Array:
     if z is None:
-        return _self_sq_dists(x)
+        return _self_sq_dists(x, shift)
     return _sq_dists(x, z, jnp.mean(z, axis=0) if shift is None else shift)
 
 

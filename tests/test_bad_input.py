@@ -425,3 +425,5 @@ def test_dataframe_column_names_in_errors():
         hsic.test(pd.DataFrame({"a": np.arange(40.0), "b": np.where(np.arange(40) == 3,
                                                                        np.inf, 1.0)}),
                   np.arange(40.0))
+    with pytest.raises(ValueError, match=r"got dtype object \(column 'city' has dtype "):
+        hsic.pairwise(pd.DataFrame({"a": np.arange(10.0), "city": list("abcdefghij")}))

@@ -362,7 +362,8 @@ def conditional_test(
 
     Raises:
       ValueError: on mismatched n, n < 10, NaN or inf, a constant variable, a method that is
-        not one of the above, or a kernel the method cannot use.
+        not one of the above, a kernel the method cannot use, KCI's n × n matrices too large
+        for memory (the message points to RCIT), or a NaN or infinite statistic.
 
     Example:
       >>> import numpy as np, hsic

@@ -326,7 +326,7 @@ def joint_test(
     Raises:
       ValueError: on fewer than 2 variables, mismatched n, too few samples, NaN or inf, a
         constant variable, a wrong number of kernels, a method that is not one of the above,
-        or n too large for memory.
+        n too large for memory, or a NaN or infinite statistic or null value.
 
     Example:
       >>> import numpy as np, hsic

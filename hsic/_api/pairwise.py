@@ -350,8 +350,9 @@ def pairwise(
 
     Raises:
       ValueError: on bad shapes, NaN or inf, a constant column, mismatched n, too few
-        samples, unknown names, a method that is not one of the above, or Gram matrices too
-        large for memory.
+        samples, unknown names, a method that is not one of the above, Gram matrices too
+        large for memory, or a pair whose statistic is NaN or infinite (named). Errors about
+        a DataFrame's columns use their names.
 
     Example:
       >>> import numpy as np, hsic

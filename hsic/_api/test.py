@@ -293,8 +293,14 @@ def test(
 
     Raises:
       ValueError: on mismatched n, too few samples, NaN or inf, a constant variable, bad
-        shapes or names, a method (or method option) that is not valid, or n too large for
-        memory (the message names the methods that fit).
+        shapes or names, a method (or method option) that is not valid, n too large for
+        memory (the message names the methods that fit), values beyond the dtype's range, or
+        a statistic or null value that is NaN or infinite (a fixed bandwidth far from the
+        data's scale, a linear kernel on huge values): never a p-value of a NaN.
+
+    Warns:
+      UserWarning: when ``n_resamples`` exceeds the n! distinct permutations.
+      RuntimeWarning: for a delta kernel on data whose values are mostly distinct.
 
     Example:
       >>> import numpy as np, hsic

@@ -110,6 +110,7 @@ def checked_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False
         arr = x
     else:
         columns = getattr(x, "columns", None)  # a pandas DataFrame (duck-typed)
+        dtypes = getattr(x, "dtypes", None) if columns is not None else None
         if hasattr(x, "to_numpy"):  # pandas DataFrame or Series
             x = x.to_numpy()
         try:
@@ -122,7 +123,7 @@ def checked_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False
         if arr.dtype.kind == "V" and jnp.issubdtype(arr.dtype, jnp.floating):
             arr = arr.astype(np.float32)  # bfloat16 or float8 (ml_dtypes): exact in float32
         if arr.dtype == object or arr.dtype.kind in "USMmV":
-            raise ValueError(_not_numbers(name, arr.dtype))
+            raise ValueError(_not_numbers(name, arr.dtype, _non_numeric_column(columns, dtypes)))
         if arr.dtype.kind == "c":
             raise ValueError(f"`{name}` must be real-valued; got complex dtype {arr.dtype}.")
     if arr.ndim not in (1, 2):
@@ -157,9 +158,19 @@ def checked_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False
     return arr.astype(dtype)
 
 
-def _not_numbers(name: str, dtype: np.dtype) -> str:
+def _non_numeric_column(columns: Any, dtypes: Any) -> str:
+    """`` (column 'city' has dtype object)`` for a DataFrame's first non-numeric column."""
+    if columns is None or dtypes is None:
+        return ""
+    for column, dtype in zip(columns, dtypes, strict=False):
+        if getattr(dtype, "kind", "O") not in "biuf":
+            return f" (column {column!r} has dtype {dtype})"
+    return ""
+
+
+def _not_numbers(name: str, dtype: np.dtype, where: str = "") -> str:
     """The message for data that do not hold numbers, with the advice that fits ``dtype``."""
-    message = f"`{name}` must hold numbers: {ACCEPTED_DTYPES}; got dtype {dtype}."
+    message = f"`{name}` must hold numbers: {ACCEPTED_DTYPES}; got dtype {dtype}{where}."
     if dtype.kind in "OUS":
         return (
             f"{message} For categories (strings), convert them to integer codes (e.g. with "

@@ -129,6 +129,18 @@ def test_gram_is_bit_for_bit_the_unscaled_formula_on_ordinary_data(kernel, dims)
         np.testing.assert_array_equal(new(k, z, x, shift), jax.jit(old)(z, x, shift))
 
 
+def test_traced_median_heuristic_is_scale_invariant():
+    # Under jax.jit the median heuristic runs in float32 JAX: its squared distances are taken
+    # on data brought to a unit spread first, so x·1e19 no longer overflows them.
+    x, y = _pair(seed=7)
+    x = np.column_stack([x, x[:, :1] ** 2]).astype(np.float32)
+    statistic = jax.jit(lambda a, b: hsic.hsic(a, b))
+    want = float(hsic.hsic(x, y))
+    for k in (-25, 19, 30):
+        got = float(statistic(x * np.float32(10.0**k), y.astype(np.float32)))
+        assert got == pytest.approx(want, rel=1e-4), k
+
+
 def test_unit_scale_is_a_power_of_two():
     for dtype in (np.float32, np.float64):
         for value in (1e-30, 3e-9, 0.75, 1.0, 1.5, 7.0, 1e19, 2.0**-126):

@@ -370,7 +370,7 @@ def test_huge_n_resamples_warns_before_running(monkeypatch):
     def stop(*args, **kwargs):
         raise RuntimeError("ran")
 
-    monkeypatch.setattr(test_module, "permutation_null", stop)
+    monkeypatch.setattr(test_module, "gram_permutation_null", stop)
     x, y = _pair()
     with pytest.warns(UserWarning, match=r"exceeds the 3628800 distinct"):
         with pytest.raises(RuntimeError, match="ran"):

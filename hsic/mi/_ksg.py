@@ -79,8 +79,9 @@ def ksg(
     ⟨·⟩ is the mean over the n points and ψ the digamma function.
 
     **Ties.** The counts are exact: the inequalities above are evaluated as written on the
-    distances computed in ``dtype`` (no noise is added, unlike scikit-learn, which adds
-    noise of relative size 1e-10 to the data). Variant 1 needs only the k-th distance, which
+    distances computed in ``dtype``, on the data as given (unlike scikit-learn, which first
+    scales each variable to unit variance, then adds noise of relative size 1e-10, and clips a
+    negative estimate to 0). Variant 1 needs only the k-th distance, which
     ties do not make ambiguous. For variant 2, when several points tie at the k-th distance,
     all of them count as neighbours in ε_x and ε_y (so the result does not depend on the
     order of the samples). Points with k or more exact duplicates have ε_i = 0, which the

@@ -1,4 +1,4 @@
-"""Figures for test results (the ``plot`` extra: ``pip install "hsic[plot]"``).
+"""Figures for test results (the ``plot`` extra: ``pip install ".[plot]"``).
 
 This module owns the package's matplotlib figures: the null distribution of a test with its
 observed statistic, and the heatmap of a [`PairwiseResult`][hsic.PairwiseResult].

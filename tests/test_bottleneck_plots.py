@@ -118,7 +118,7 @@ def test_accuracy_curves_skip_missing_values(tmp_path):
 def test_missing_matplotlib(tmp_path, monkeypatch):
     write_run(tmp_path)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
-    with pytest.raises(ImportError, match=r'pip install "hsic\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[plot\]"'):
         plot_run(tmp_path)
 
 

@@ -94,5 +94,5 @@ def test_errors(rng, data, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    with pytest.raises(ImportError, match=r'pip install "hsic\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[plot\]"'):
         hsic.plot.null_distribution(gamma)

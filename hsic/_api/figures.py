@@ -1,4 +1,4 @@
-"""Figures for test results (the ``plot`` extra: ``pip install "hsic[plot]"``); the public
+"""Figures for test results (the ``plot`` extra: ``pip install ".[plot]"``); the public
 module [`hsic.plot`][hsic.plot] re-exports them.
 
 This module owns the package's matplotlib figures: the null distribution of a test with its
@@ -26,7 +26,7 @@ def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
         from matplotlib.figure import Figure
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            'hsic.plot needs matplotlib; install it with: pip install "hsic[plot]"'
+            'hsic.plot needs matplotlib: pip install ".[plot]" in the hsic checkout'
         ) from err
     if ax is not None:
         return ax

@@ -211,7 +211,7 @@ class HSICTestResult(_PairBandwidths, TestResult):
         """Draw the null law and the observed statistic: ``hsic.plot.null_distribution(self)``.
 
         See [`hsic.plot.null_distribution`][hsic.plot.null_distribution] (needs matplotlib:
-        ``pip install "hsic[plot]"``).
+        ``pip install ".[plot]"``).
         """
         return figures.null_distribution(self, ax=ax, **kwargs)
 

@@ -100,7 +100,7 @@ def train_sigma_combined(
       >>> runs, layer, acc = train_sigma_combined(mlp([8], input_shape=(3,)), data,
       ...     sigmas=(1.0, 5.0), objective=Objective(beta=500.0), epochs=1, batch_size=64,
       ...     evaluate=False)
-      >>> len(runs), acc["train_acc"] > 0.8
+      >>> len(runs), acc["train_acc"] > 0.6
       (2, True)
     """
     if not sigmas:

@@ -5,7 +5,7 @@ nHSIC(Z, Y) over training, the picture of the information-bottleneck trade-off i
 and Kleijn 2020) and the accuracy curves. It reads ``metrics.jsonl`` (see
 `hsic.bottleneck._checkpoint.read_jsonl`) and writes PNG files.
 
-matplotlib is an optional extra (``pip install "hsic[plot]"``), imported only when a figure is
+matplotlib is an optional extra (``pip install ".[plot]"``), imported only when a figure is
 drawn. Figures are drawn with ``matplotlib.figure.Figure`` on an Agg canvas, so neither
 ``matplotlib.pyplot`` nor the user's global backend is touched.
 """
@@ -38,7 +38,7 @@ def _matplotlib() -> tuple[Any, Any]:
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError(
-            'Plotting needs matplotlib, an optional extra: pip install "hsic[plot]"'
+            'Plotting needs matplotlib (the plot extra): pip install ".[plot]" in the hsic checkout'
         ) from err
     return Figure, FigureCanvasAgg
 
@@ -169,7 +169,7 @@ def plot_run(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | None = 
       The paths of the written files, ``[hsic_plane.png, accuracy.png]``.
 
     Raises:
-      ImportError: if matplotlib is not installed (``pip install "hsic[plot]"``).
+      ImportError: if matplotlib is not installed (``pip install ".[plot]"``).
       ValueError: (a ``hsic._base.io.DataFileError``) naming the file, if the log is missing,
         empty, or a record lacks the per-layer values or changes the number of layers.
 

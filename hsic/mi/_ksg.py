@@ -81,7 +81,9 @@ def ksg(
     ⟨·⟩ is the mean over the n points and ψ the digamma function.
 
     **Ties.** The counts are exact: the inequalities above are evaluated as written on the
-    distances computed in ``dtype``, and by default no noise is added. Variant 1 needs only
+    distances computed in ``dtype``, on the data as given, and by default no noise is added
+    (unlike scikit-learn, which first scales each variable to unit variance, then adds noise of
+    relative size 1e-10, and clips a negative estimate to 0). Variant 1 needs only
     the k-th distance, which ties do not make ambiguous. For variant 2, when several points tie
     at the k-th distance, all of them count as neighbours in ε_x and ε_y (so the result does
     not depend on the order of the samples).

@@ -17,7 +17,7 @@ def _matplotlib():
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError(
-            "The figures need matplotlib: pip install 'hsic[plot]' (or matplotlib)."
+            'The figures need matplotlib: pip install ".[plot]" in the hsic checkout'
         ) from err
     return Figure, FigureCanvasAgg
 

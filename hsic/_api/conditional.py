@@ -26,7 +26,7 @@ from jax.typing import ArrayLike
 
 from hsic._api.methods import KCI, RCIT, Method, RCoT, as_method
 from hsic._api.results import ConditionalTestResult
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import as_numpy_samples, precision
 from hsic._nulls.mixtures import mixture_null
 from hsic._nulls.pvalues import Outcome
@@ -274,7 +274,7 @@ def conditional_test(
     kernel_x: str | _kernels.Kernel | None = None,
     kernel_y: str | _kernels.Kernel | None = None,
     kernel_z: str | _kernels.Kernel | None = None,
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
 ) -> ConditionalTestResult:
     """Test whether x and y are independent given z, with KCI, RCIT or RCoT.
 
@@ -333,11 +333,13 @@ def conditional_test(
         a Gaussian). For KCI this is the kernel of ẍ = (x, z/2).
       kernel_y: the same for y (RCIT: for ÿ = (y, z)).
       kernel_z: the same for z.
-      rng: a non-negative int or a JAX key (RCIT's and RCoT's features, the simulated null).
-        The same ``rng`` gives the same result. The streams are
-        ``hsic._base.rng.as_generator(rng).spawn(4)``: the features of x, y and z, then the
-        simulated null (KCI's simulated null uses ``as_generator(rng)`` itself; for an int,
-        that is ``np.random.default_rng(rng)``).
+      rng: the source of RCIT's and RCoT's features and of the simulated null: None
+        (default: fresh entropy), an int seed, a ``numpy.random.Generator`` (a seed is drawn
+        from it) or a JAX key; see the guide's *Randomness*. The seed used is recorded in
+        ``res.info["rng"]``, and passing it back repeats the run exactly.
+        The streams are ``np.random.default_rng(seed).spawn(4)``: the features of x, y and
+        z, then the simulated null (KCI's simulated null uses
+        ``np.random.default_rng(seed)`` itself).
 
     Returns:
       A [`ConditionalTestResult`][hsic.ConditionalTestResult]; its ``info`` holds ``null``,
@@ -369,7 +371,8 @@ def conditional_test(
       distribution of a sum of independent random variables", Annals of Probability 11.
     """
     method = as_method(method, METHODS, test="hsic.conditional_test")
-    generator = as_generator(rng)
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     standardised: list[np.ndarray] = [_standardise(a) for a in _check_data(x, y, z)]
     x, y, z = standardised
     outcome, kernels = RUNNERS[method.name](
@@ -378,5 +381,6 @@ def conditional_test(
     return ConditionalTestResult(
         statistic=outcome.statistic, pvalue=outcome.pvalue,
         null_distribution=outcome.null_distribution, method=method.name, n=x.shape[0],
-        kernel_x=kernels[0], kernel_y=kernels[1], kernel_z=kernels[2], info=outcome.info,
+        kernel_x=kernels[0], kernel_y=kernels[1], kernel_z=kernels[2],
+        info={**outcome.info, "rng": seed},
     )

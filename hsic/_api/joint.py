@@ -24,7 +24,7 @@ from jax.typing import ArrayLike
 
 from hsic._api.methods import Bootstrap, Gamma, Method, Permutation, as_method
 from hsic._api.results import JointTestResult
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     as_samples,
     check_fits_in_memory,
@@ -278,7 +278,7 @@ def joint_test(
     *,
     method: str | Method = "permutation",
     kernels: str | _kernels.Kernel | Sequence[str | _kernels.Kernel] = "gaussian",
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     dtype: str | np.dtype | None = None,
 ) -> JointTestResult:
     """Test whether d ≥ 2 variables are jointly independent, with dHSIC.
@@ -311,8 +311,10 @@ def joint_test(
       method: a method object (above), or its name for its defaults.
       kernels: one kernel (name or [`Kernel`][hsic.kernels.Kernel]) for all variables, or a
         list of d; ``"gaussian"`` uses the median heuristic on each variable separately.
-      rng: a non-negative int or a JAX key: the source of the permutations or bootstrap
-        draws. The same ``rng`` gives the same result.
+      rng: the source of the permutations or bootstrap draws: None (default: fresh entropy),
+        an int seed, a ``numpy.random.Generator`` (a seed is drawn from it) or a JAX key;
+        see the guide's *Randomness*. The seed used is recorded in ``res.info["rng"]``, and
+        passing it back repeats the run exactly.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
 
     Returns:
@@ -341,7 +343,8 @@ def joint_test(
       JRSS-B 80(1), 5–31.
     """
     method = as_method(method, METHODS, test="hsic.joint_test")
-    generator = as_generator(rng)
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     d = len(_check_variables(xs))
     xs, fitted, dtype = _prepare(
         xs, kernels, dtype, min_n=_min_n(method.name, d),
@@ -357,5 +360,5 @@ def joint_test(
         out = RUNNERS[method.name](method, grams, statistic, generator)
     return JointTestResult(
         statistic=out.statistic, pvalue=out.pvalue, null_distribution=out.null_distribution,
-        method=method.name, n=n, kernels=tuple(fitted), info=out.info,
+        method=method.name, n=n, kernels=tuple(fitted), info={**out.info, "rng": seed},
     )

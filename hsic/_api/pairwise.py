@@ -37,7 +37,7 @@ from jax.typing import ArrayLike
 
 from hsic._api.methods import Gamma, Method, Permutation, as_method
 from hsic._api.results import PairwiseResult
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     as_samples,
     check_choice,
@@ -293,7 +293,7 @@ def pairwise(
     method: str | Method = "permutation",
     adjust: Literal["bh", "bonferroni"] | None = None,
     kernel: str | _kernels.Kernel = "gaussian",
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     block_size: int = 64,
     dtype: str | np.dtype | None = None,
 ) -> PairwiseResult:
@@ -326,8 +326,10 @@ def pairwise(
         ``n_tests`` distinct pairs; the result's ``pvalue_adjusted``.
       kernel: a kernel name or [`Kernel`][hsic.kernels.Kernel], fitted to each column
         separately (not ``"precomputed"``).
-      rng: a non-negative int or a JAX key: the source of the permutations. The same ``rng``
-        gives the same result.
+      rng: the source of the permutations: None (default: fresh entropy), an int seed, a
+        ``numpy.random.Generator`` (a seed is drawn from it) or a JAX key; see the guide's
+        *Randomness*. The seed used is recorded in ``res.info["rng"]``, and passing it back
+        repeats the run exactly.
       block_size: columns per block (memory and speed only; results do not depend on it).
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
 
@@ -362,7 +364,8 @@ def pairwise(
         check_choice(adjust, "adjust", ADJUSTMENTS)
     block_size = check_positive_int(block_size, "block_size")
     kern = _check_kernel(kernel)
-    generator = as_generator(rng)
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     dtype = float_dtype(dtype)
     symmetric = Y is None
     permutation = method.name == "permutation"
@@ -421,7 +424,7 @@ def pairwise(
         null_distribution=None,
         method=method.name,
         n=n,
-        info=info,
+        info={**info, "rng": seed},
         pvalue_adjusted=adjusted,
         adjust=adjust,
         names_x=names_x,

@@ -31,7 +31,7 @@ from hsic._api.methods import (
 )
 from hsic._api.results import HSICTestResult
 from hsic._base.devices import resolve_mesh
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import check_fits_in_memory, float_dtype, precision
 from hsic._nulls.aggregated import aggregated_null
 from hsic._nulls.gamma import gamma_null
@@ -189,7 +189,7 @@ def test(
     method: str | Method = "permutation",
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     dtype: str | np.dtype | None = None,
     devices: int | jax.Device | Sequence[jax.Device] | None = None,
     mesh: jax.sharding.Mesh | None = None,
@@ -252,9 +252,11 @@ def test(
       kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel]; default Gaussian with the
         median heuristic computed on x alone. With ``"rff"``, a number is a Gaussian bandwidth.
       kernel_y: the same for y.
-      rng: a non-negative int or a JAX key: the source of every random choice
-        (permutations, features, landmarks, multipliers). The same ``rng`` gives the same
-        result.
+      rng: the source of every random choice (permutations, features, landmarks,
+        multipliers): None (default: fresh entropy), an int seed, a
+        ``numpy.random.Generator`` (a seed is drawn from it) or a JAX key; see the guide's
+        *Randomness*. The seed used is recorded in ``res.info["rng"]``, and passing it back
+        repeats the run exactly.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
       devices: run on several devices: an int (the first k of ``jax.devices()``), one
         ``jax.Device`` (run there) or a list of them. The gamma test splits its tiles over
@@ -301,7 +303,8 @@ def test(
             f"`devices`/`mesh` are not supported by method={method.name!r}; drop them."
         )
     device_mesh = resolve_mesh(devices=devices, mesh=mesh)
-    generator = as_generator(rng)
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     dtype = float_dtype(dtype)
     kernel_x, kernel_y = _kernels_for(method, kernel_x, kernel_y)
     with precision(dtype):
@@ -318,7 +321,7 @@ def test(
             n=x.shape[0],
             kernel_x=_kernels.as_python_floats(out.kernel_x or kx),
             kernel_y=_kernels.as_python_floats(out.kernel_y or ky),
-            info=out.info,
+            info={**out.info, "rng": seed},
         )
 
 

@@ -361,11 +361,11 @@ def test_result_object(rng):
     assert summary["info"] == {"d": 3, "n_resamples": 20} and len(summary["kernels"]) == 3
     stat, p = res
     assert (stat, p) == (res.statistic, res.pvalue)
-    text = repr(res)
+    text = str(res)
     assert "JointTestResult(method='permutation', d=3, n_resamples=20)" in text
     assert "kernel[2]" in text and "dHSIC" in text
     gamma = hsic.joint_test(xs, method="gamma")
-    assert "gamma_shape=" in repr(gamma) and json.dumps(gamma.to_dict())
+    assert "gamma_shape=" in str(gamma) and json.dumps(gamma.to_dict())
 
 
 # --------------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_names_from_dataframes_and_series(rng):
     np.testing.assert_array_equal(res.pvalue, plain.pvalue)
     series = hsic.pairwise(dx, pd.Series(Y[:, 0], name="target"), method="gamma")
     assert series.names_y == ("target",) and series.pvalue.shape == (4, 1)
-    assert "a ~" in repr(res) or "~ u" in repr(res)
+    assert "a ~" in str(res) or "~ u" in str(res)
 
 
 def test_result_object_and_to_dict(rng):
@@ -169,7 +169,7 @@ def test_result_object_and_to_dict(rng):
     assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["info"] == {"n_resamples": 19}
     assert json.loads(json.dumps(d)) == d
     assert len(res.pairs()) == 6
-    text = repr(res)
+    text = str(res)
     assert text.startswith("PairwiseResult(method='permutation', n_resamples=19)")
     assert "6 pairs tested, adjust='bh'" in text
     assert hsic.pairwise(X, method="gamma").info == {}

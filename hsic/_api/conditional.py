@@ -26,6 +26,7 @@ from jax.typing import ArrayLike
 
 from hsic._api.methods import KCI, RCIT, Method, RCoT, as_method
 from hsic._api.results import ConditionalTestResult
+from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import as_numpy_samples, precision
 from hsic._nulls.mixtures import mixture_null
@@ -275,6 +276,7 @@ def conditional_test(
     kernel_y: str | _kernels.Kernel | None = None,
     kernel_z: str | _kernels.Kernel | None = None,
     rng: RNGLike = None,
+    progress: bool | None = None,
 ) -> ConditionalTestResult:
     """Test whether x and y are independent given z, with KCI, RCIT or RCoT.
 
@@ -340,6 +342,9 @@ def conditional_test(
         The streams are ``np.random.default_rng(seed).spawn(4)``: the features of x, y and
         z, then the simulated null (KCI's simulated null uses
         ``np.random.default_rng(seed)`` itself).
+      progress: show a progress bar (with the elapsed time) while the test runs; ``None``
+        (default): only when stderr is a terminal and the work is long (KCI at n in the
+        thousands; ``hsic._base.progress``).
 
     Returns:
       A [`ConditionalTestResult`][hsic.ConditionalTestResult]; its ``info`` holds ``null``,
@@ -375,9 +380,16 @@ def conditional_test(
     generator = as_generator(seed)
     standardised: list[np.ndarray] = [_standardise(a) for a in _check_data(x, y, z)]
     x, y, z = standardised
+    n = x.shape[0]
+    features = getattr(method, "n_features", 1)
+    work = float(n) ** 3 if method.name == "kci" else float(n) * features**2
+    bar = make_bar(resolve_progress(progress, work), 1, f"conditional_test ({method.name})")
     outcome, kernels = RUNNERS[method.name](
         method, x, y, z, (kernel_x, kernel_y, kernel_z), generator
     )
+    if bar is not None:  # one compiled call: the bar shows the elapsed time
+        bar.update(1)
+        bar.close()
     return ConditionalTestResult(
         statistic=outcome.statistic, pvalue=outcome.pvalue,
         null_distribution=outcome.null_distribution, method=method.name, n=x.shape[0],

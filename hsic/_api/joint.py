@@ -24,6 +24,7 @@ from jax.typing import ArrayLike
 
 from hsic._api.methods import Bootstrap, Gamma, Method, Permutation, as_method
 from hsic._api.results import JointTestResult
+from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     as_samples,
@@ -60,7 +61,9 @@ def _min_n(method: str, d: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np.ndarray:
+def _resampling_null(
+    grams, rng, method: str, count: int, batch_size: int, progress: bool = False
+) -> np.ndarray:
     """The permutation or bootstrap null, ``count`` replicates drawn one after another from
     ``rng`` (variables 2..d permuted for a permutation; all d resampled with replacement for a
     bootstrap), evaluated in batches of ``batch_size`` (which cannot change the result).
@@ -69,6 +72,7 @@ def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np
     permute = method == "permutation"
     per_replicate = d - 1 if permute else d
     run = permuted_statistics if permute else bootstrapped_statistics
+    bar = make_bar(progress, count, f"joint_test ({method})", unit="resample")
     chunks, counts = [], []
     for start in range(0, count, batch_size):
         size = min(batch_size, count - start)
@@ -79,6 +83,11 @@ def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np
         indices[size:] = indices[size - 1]  # pad: one compiled shape per batch size
         chunks.append(run(grams, jax.device_put(indices)))
         counts.append(size)
+        if bar is not None:
+            chunks[-1].block_until_ready()
+            bar.update(size)
+    if bar is not None:
+        bar.close()
     host = jax.device_get(chunks)
     return np.concatenate([c[:k] for c, k in zip(host, counts, strict=True)])
 
@@ -136,22 +145,24 @@ def _gamma_null(grams, diagonals, n: int, statistic: float):
     return pvalue, shape, scale / n, mean, var
 
 
-def _resampled(method: Permutation | Bootstrap, grams, statistic, rng) -> Outcome:
+def _resampled(
+    method: Permutation | Bootstrap, grams, statistic, rng, progress: bool = False
+) -> Outcome:
     """The permutation or bootstrap test."""
     count = method.n_resamples
     batch = min(DEFAULT_BATCH if method.batch_size is None else method.batch_size, count)
     if method.name == "permutation" and len(grams) == 2:
         # dHSIC is HSIC_b: hsic.test's permutation engine, with the same draws
         Kc, Lc, statistic = centred_pair(*grams)
-        null = permutation_null(Kc, Lc, rng, count, batch_size=batch)
+        null = permutation_null(Kc, Lc, rng, count, batch_size=batch, progress=progress)
     else:
-        null = _resampling_null(grams, rng, method.name, count, batch)
+        null = _resampling_null(grams, rng, method.name, count, batch, progress)
     statistic = float(statistic)
     info = {"d": len(grams), "n_resamples": count}
     return Outcome(statistic, permutation_pvalue(null, statistic), null, info)
 
 
-def _gamma(method: Gamma, grams, statistic, rng) -> Outcome:
+def _gamma(method: Gamma, grams, statistic, rng, progress: bool = False) -> Outcome:
     """The gamma approximation (no resampling: ``rng`` is unused)."""
     n = grams[0].shape[0]
     statistic = float(statistic)
@@ -164,7 +175,7 @@ def _gamma(method: Gamma, grams, statistic, rng) -> Outcome:
     return Outcome(statistic, pvalue, None, info)
 
 
-#: The runner of each method: ``runner(method, grams, statistic, rng) -> Outcome``.
+#: The runner of each method: ``runner(method, grams, statistic, rng, progress) -> Outcome``.
 RUNNERS: dict[str, Callable[..., Outcome]] = {
     "permutation": _resampled, "bootstrap": _resampled, "gamma": _gamma
 }
@@ -280,6 +291,7 @@ def joint_test(
     kernels: str | _kernels.Kernel | Sequence[str | _kernels.Kernel] = "gaussian",
     rng: RNGLike = None,
     dtype: str | np.dtype | None = None,
+    progress: bool | None = None,
 ) -> JointTestResult:
     """Test whether d ≥ 2 variables are jointly independent, with dHSIC.
 
@@ -316,6 +328,8 @@ def joint_test(
         see the guide's *Randomness*. The seed used is recorded in ``res.info["rng"]``, and
         passing it back repeats the run exactly.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      progress: show a progress bar over the resamples; ``None`` (default): only when stderr
+        is a terminal and the work is long (``hsic._base.progress``).
 
     Returns:
       A [`JointTestResult`][hsic.JointTestResult]; its ``info`` holds ``d``, ``n_resamples``
@@ -357,7 +371,9 @@ def joint_test(
     )
     with precision(dtype):
         grams, statistic = grams_and_statistic(fitted, xs)
-        out = RUNNERS[method.name](method, grams, statistic, generator)
+        resamples = getattr(method, "n_resamples", 0)
+        show = resolve_progress(progress, float(resamples) * d * n * n)
+        out = RUNNERS[method.name](method, grams, statistic, generator, show)
     return JointTestResult(
         statistic=out.statistic, pvalue=out.pvalue, null_distribution=out.null_distribution,
         method=method.name, n=n, kernels=tuple(fitted), info={**out.info, "rng": seed},

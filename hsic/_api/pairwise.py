@@ -37,6 +37,7 @@ from jax.typing import ArrayLike
 
 from hsic._api.methods import Gamma, Method, Permutation, as_method
 from hsic._api.results import PairwiseResult
+from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     as_samples,
@@ -242,7 +243,7 @@ def _prepare(X, Y, method: Method, dtype):
     return cols_x, names_x, cols_y, names_y
 
 
-def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype):
+def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype, bar=None):
     """``n²·HSIC_b`` of every tested pair, and either the gamma test's ``Σ_{i≠j}(K̄L̄)²``
     (``perms`` is ``None``) or the permutation test's exceedance counts, block by block."""
     kl = np.full((p, q), np.nan)
@@ -264,6 +265,10 @@ def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, d
                 c = _count(x_block[0], y_block[0], thresholds, perms, batch)
                 counts[rows, cols] = c[: shape[0], : shape[1]]
             kl[rows, cols] = k[: shape[0], : shape[1]]
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     return kl, sq, counts
 
 
@@ -296,6 +301,7 @@ def pairwise(
     rng: RNGLike = None,
     block_size: int = 64,
     dtype: str | np.dtype | None = None,
+    progress: bool | None = None,
 ) -> PairwiseResult:
     """HSIC independence tests of every column of X against every column of Y, or of X itself.
 
@@ -332,6 +338,8 @@ def pairwise(
         repeats the run exactly.
       block_size: columns per block (memory and speed only; results do not depend on it).
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      progress: show a progress bar over the blocks of pairs; ``None`` (default): only when
+        stderr is a terminal and the work is long (``hsic._base.progress``).
 
     Returns:
       A [`PairwiseResult`][hsic.PairwiseResult]; its ``info`` holds ``n_resamples`` (B) for
@@ -394,8 +402,13 @@ def pairwise(
             perms = jax.device_put(draw_permutations(generator, B, n, B))
             batch = DEFAULT_BATCH if resampling.batch_size is None else resampling.batch_size
             info = {"n_resamples": B}
+        pairs = p * (p - 1) // 2 if symmetric else p * q
+        work = float(pairs) * (1 if perms is None else perms.shape[0]) * n * n
+        nb = len(blocks_x)
+        tiles = nb * (nb + 1) // 2 if symmetric else nb * len(blocks_y)
+        bar = make_bar(resolve_progress(progress, work), tiles, "pairwise", unit="block")
         kl, sq, counts = _sums_and_counts(
-            blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype
+            blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype, bar
         )
         statistic = kl / float(n * n)
         if permutation:

@@ -31,6 +31,7 @@ from hsic._api.methods import (
 )
 from hsic._api.results import HSICTestResult
 from hsic._base.devices import resolve_mesh
+from hsic._base.progress import resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import check_fits_in_memory, float_dtype, precision
 from hsic._nulls.aggregated import aggregated_null
@@ -126,13 +127,14 @@ def _wild_bootstrap(method: WildBootstrap, x, y, kx, ky, rng, mesh, progress) ->
 
 def _features(method: RFF | Nystrom, x, y, kx, ky, rng, mesh, progress) -> Outcome:
     n = x.shape[0]
-    if method.name == "nystrom" and method.n_features > n:
+    count = method.landmarks(n) if isinstance(method, Nystrom) else method.n_features
+    if method.name == "nystrom" and count > n:
         raise ValueError(
             f"`n_features` must be at most n = {n} (the number of samples); got "
-            f"{method.n_features}. Use fewer landmarks."
+            f"{count}. Use fewer landmarks."
         )
     gx, gy, gnull = features_rng(rng)
-    phi, psi = feature_pair(x, y, kx, ky, method.name, method.n_features, gx, gy)
+    phi, psi = feature_pair(x, y, kx, ky, method.name, count, gx, gy)
     B = method.n_resamples
     if method.null == "spectral":
         statistic, cxx, cyy = feature_sums(phi, psi, covariances=True, mesh=mesh)
@@ -142,7 +144,7 @@ def _features(method: RFF | Nystrom, x, y, kx, ky, rng, mesh, progress) -> Outco
         statistic = feature_statistic(phi, psi, mesh)
         null = feature_permutation_null(phi, psi, gnull, B, mesh)
     statistic = float(statistic)
-    info = {"null": method.null, "n_features": method.n_features, "n_resamples": B}
+    info = {"null": method.null, "n_features": count, "n_resamples": B}
     return Outcome(statistic, permutation_pvalue(null, statistic), null, info)
 
 
@@ -171,6 +173,16 @@ RUNNERS: dict[str, Callable[..., Outcome]] = {
 }
 
 
+def _work(method: Method, n: int) -> float:
+    """The entries a method's null reads (``B·n²`` per Gram pair), for ``progress=None``."""
+    if isinstance(method, Aggregated):
+        level = method.n_resamples if method.n_resamples_level is None else method.n_resamples_level
+        return float(method.n_resamples + level) * len(method.bandwidth_factors) ** 2 * n * n
+    if isinstance(method, Permutation):
+        return float(method.n_resamples) * n * n
+    return 0.0
+
+
 def _kernels_for(method: Method, kernel_x: Any, kernel_y: Any) -> tuple[Any, Any]:
     """The kernels a method can use: RFF needs Gaussian ones (a number is a Gaussian
     bandwidth), Nyström and block HSIC ones that evaluate new pairs of points."""
@@ -193,7 +205,7 @@ def test(
     dtype: str | np.dtype | None = None,
     devices: int | jax.Device | Sequence[jax.Device] | None = None,
     mesh: jax.sharding.Mesh | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> HSICTestResult:
     """Test whether x and y are independent, with the HSIC statistic.
 
@@ -265,7 +277,9 @@ def test(
         ``None``: JAX's default device. Not taken by ``"aggregated"`` and
         ``"wild_bootstrap"``.
       mesh: alternatively, a 1-D ``jax.sharding.Mesh``.
-      progress: show a progress bar over permutations.
+      progress: show a progress bar over permutations (``"permutation"``; ``"aggregated"``
+        labels its two stages); ``None`` (default): only when stderr is a terminal and the
+        work is long (``hsic._base.progress``).
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].
@@ -312,6 +326,7 @@ def test(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=MIN_N[method.name],
             reason=f"hsic.test with method={method.name!r}", constant="raise",
         )
+        progress = resolve_progress(progress, _work(method, x.shape[0]))
         out = RUNNERS[method.name](method, x, y, kx, ky, generator, device_mesh, progress)
         return HSICTestResult(
             statistic=out.statistic,

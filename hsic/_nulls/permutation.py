@@ -138,20 +138,21 @@ def permutation_null(
 
 
 def run_permutation_batches(
-    run_batch, rng, n: int, n_resamples: int, batch_size: int, padded_size: int, *, progress
+    run_batch, rng, n: int, n_resamples: int, batch_size: int, padded_size: int, *, progress,
+    desc: str = "permutations",
 ) -> np.ndarray:
     """The host loop of the permutation engine, shared by the one- and multi-device paths.
 
     Each batch of up to ``batch_size`` permutations is drawn in order from ``rng``, padded to
     ``padded_size`` rows, and passed to ``run_batch(perms)``, which places it on the
     device(s) explicitly and returns the permuted sums. Results are fetched once, at the end:
-    nothing in the loop waits for the device, except the progress bar.
+    nothing in the loop waits for the device, except the progress bar (labelled ``desc``).
     """
     bar = None
     if progress:
         from tqdm.auto import tqdm  # deferred: only progress bars need it
 
-        bar = tqdm(total=n_resamples, desc="permutations", unit="perm", leave=False)
+        bar = tqdm(total=n_resamples, desc=desc, unit="perm", leave=False)
     chunks, counts = [], []
     for start in range(0, n_resamples, batch_size):
         count = min(batch_size, n_resamples - start)

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hsic._base.rng import as_generator
-from hsic._base.validation import check_positive_float, check_positive_int, is_number
+from hsic._base.rng import RNGLike, as_generator
+from hsic._base.validation import check_positive_float, check_positive_int
 from hsic.bottleneck._checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -47,6 +47,7 @@ from hsic.bottleneck._train import (
     epoch_order,
     has_test_set,
     progress_bar,
+    run_seed,
     run_seeds,
     train,
 )
@@ -60,7 +61,7 @@ def train_sigma_combined(
     *,
     sigmas: Sequence[float] = (1.0, 5.0, 10.0),
     objective: Objective = Objective(),  # noqa: B008 (frozen: a shared default is safe)
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     format_epochs: int = 5,
     run_dir: str | os.PathLike | None = None,
     **train_kwargs: Any,
@@ -77,8 +78,9 @@ def train_sigma_combined(
       data: a [`Dataset`][hsic.bottleneck.Dataset].
       sigmas: the σ of each network.
       objective: the [`Objective`][hsic.bottleneck.Objective] of every network, but its σ.
-      rng: a non-negative int or a JAX key: every network's initial weights and batch order,
-        and the format layer's.
+      rng: every network's initial weights and batch order, and the format layer's: None
+        (default: fresh entropy), an int seed, a ``numpy.random.Generator`` or a JAX key; each
+        run's ``config.json`` records its own seed.
       format_epochs: epochs of the format layer.
       run_dir: optional parent directory of the runs.
       **train_kwargs: passed on to [`train`][hsic.bottleneck.train].
@@ -133,7 +135,7 @@ def train_backprop(
     batch_size: int = 256,
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float = 0.01,
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool | None = None,
@@ -154,7 +156,8 @@ def train_backprop(
       batch_size: mini-batch size.
       optimizer: any optax optimizer; by default ``paper_optimizer(learning_rate)``.
       learning_rate: the default optimizer's learning rate.
-      rng: a non-negative int or a JAX key: the initial weights and the batch order.
+      rng: the initial weights and the batch order, as for [`train`][hsic.bottleneck.train]
+        (None: fresh entropy, recorded in ``config.json``).
       run_dir: where to write ``config.json`` and the per-epoch checkpoints.
       resume: continue from the latest checkpoint in ``run_dir``.
       progress: show a progress bar; by default only on a terminal.
@@ -192,7 +195,8 @@ def train_backprop(
         "weight_decay": 1e-3}
     if optimizer is None:
         optimizer = paper_optimizer(learning_rate)
-    init_key, order_base = run_seeds(rng)
+    seed = run_seed(rng, run_dir, resume)
+    init_key, order_base = run_seeds(seed)
     k_net, k_head = jax.random.split(init_key)
     params, state = model.init(k_net)
     bound = 1.0 / math.sqrt(model.output_dim)
@@ -219,8 +223,8 @@ def train_backprop(
 
     step = jax.jit(step, donate_argnums=(0, 1, 2))
     config = {"method": "backprop", "epochs": epochs, "batch_size": batch_size,
-              "optimizer": optimizer_settings, "rng": int(rng) if is_number(rng, integer=True)
-              else None, "num_classes": num_classes, "data": getattr(data, "name", None),
+              "optimizer": optimizer_settings, "rng": seed,
+              "num_classes": num_classes, "data": getattr(data, "name", None),
               "train_images": n, "model": model.config_dict()}
     start, epoch_times = 0, []
     if run_dir is not None:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import check_non_negative_int, check_positive_int, is_number
 from hsic.bottleneck._checkpoint import (
     append_jsonl,
@@ -112,7 +112,21 @@ def progress_bar(total: int, enabled: bool | None, desc: str):
     return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
 
 
-def run_seeds(rng: int | jax.Array) -> tuple[jax.Array, int]:
+def run_seed(rng: RNGLike, run_dir: Any = None, resume: bool = False) -> int:
+    """The integer seed of a run, recorded in its ``config.json``: ``seed_of(rng)`` (``None``:
+    fresh entropy), except that a resumed run with ``rng=None`` takes the seed its
+    ``config.json`` recorded, so that it continues with the same batch order."""
+    if rng is None and resume and run_dir is not None:
+        path = os.path.join(os.fspath(run_dir), "config.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f).get("rng")
+            if is_number(saved, integer=True):
+                return int(saved)
+    return seed_of(rng)
+
+
+def run_seeds(rng: RNGLike) -> tuple[jax.Array, int]:
     """The initial-weights key and the batch-order base of a run, both drawn from ``rng``."""
     init_seed, order_base = (int(v) for v in as_generator(rng).integers(0, 2**62, size=2))
     return jax.random.key(init_seed), order_base
@@ -216,7 +230,7 @@ def train(
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float | None = None,
     update: Literal["simultaneous", "sequential"] | None = None,
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     evaluate: bool = True,
@@ -271,7 +285,10 @@ def train(
       learning_rate: the SGD's learning rate; not used with ``optimizer``.
       update: ``"simultaneous"`` or ``"sequential"`` (see
         [`layerwise_step`][hsic.bottleneck.layerwise_step]).
-      rng: a non-negative int or a JAX key: the initial weights and the batch order.
+      rng: the initial weights and the batch order: None (default: fresh entropy; a resumed
+        run takes its ``config.json``'s seed), an int seed, a ``numpy.random.Generator`` or a
+        JAX key. ``config.json`` (and ``TrainResult.config``) records the seed as ``"rng"``;
+        passing it back repeats the run.
       run_dir: where to write ``config.json``, ``metrics.jsonl``, checkpoints and
         ``format.json``.
       resume: continue from the latest checkpoint in ``run_dir``.
@@ -327,13 +344,14 @@ def train(
     step = layerwise_step(model, objective=objective, optimizer=settings.optimizer,
                           update=settings.update)
 
-    init_key, order_base = run_seeds(rng)
+    seed = run_seed(rng, run_dir, resume)
+    init_key, order_base = run_seeds(seed)
     state = step.init(*model.init(init_key))
     config = {
         "epochs": epochs, "preset": settings.preset, **dataclasses.asdict(objective),
         "batch_size": batch_size, "optimizer": settings.optimizer_settings,
         "update": settings.update,
-        "rng": int(rng) if is_number(rng, integer=True) else None,
+        "rng": seed,
         "num_classes": num_classes, "data": getattr(data, "name", None),
         "train_images": n, "model": model.config_dict(), "evaluate": bool(evaluate),
         "eval_every": eval_every, "format": protocol.settings() if protocol else None,

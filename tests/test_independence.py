@@ -167,7 +167,7 @@ def test_power_on_dependence_without_correlation(rng, method, make_y):
         (dict(kernel_x="rbf"), r"`kernel_x` must be one of 'gaussian'"),
         (dict(kernel_y=3), r"`kernel_y` must be one of"),
         (dict(rng=-1), r"`rng` must be a non-negative integer"),
-        (dict(rng="abc"), r"`rng` must be a non-negative integer or a JAX key"),
+        (dict(rng="abc"), r"`rng` must be a non-negative integer \(below 2\*\*64\), a JAX key"),
         (dict(x=np.ones(10)), r"`x` is constant"),
         (dict(dtype="int8"), r"`dtype` must be float32 or float64"),
         (dict(kernel_x="precomputed"), r"`x` must be a square \(n, n\) Gram matrix"),

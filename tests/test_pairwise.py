@@ -157,16 +157,16 @@ def test_names_from_dataframes_and_series(rng):
 
 def test_result_object_and_to_dict(rng):
     X, Y = _data(rng)
-    res = hsic.pairwise(X, method=hsic.Permutation(n_resamples=19), adjust="bh")
+    res = hsic.pairwise(X, method=hsic.Permutation(n_resamples=19), adjust="bh", rng=5)
     assert dataclasses.is_dataclass(res) and isinstance(res, hsic.TestResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.method = "gamma"
-    assert res.null_distribution is None and res.info == {"n_resamples": 19}
+    assert res.null_distribution is None and res.info == {"n_resamples": 19, "rng": 5}
     stat, p = res
     assert stat is res.statistic and p is res.pvalue
     d = res.to_dict()
     assert d["names_x"] == ["x0", "x1", "x2", "x3"] and d["statistic"][0][0] is None
-    assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["info"] == {"n_resamples": 19}
+    assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["info"] == {"n_resamples": 19, "rng": 5}
     assert json.loads(json.dumps(d)) == d
     assert len(res.pairs()) == 6
     text = str(res)
@@ -200,7 +200,7 @@ def test_method_names_are_the_default_method_objects(rng):
         by_object = hsic.pairwise(X, method=method, rng=3)
         np.testing.assert_array_equal(by_name.pvalue, by_object.pvalue)
         assert by_name.method == name
-    assert hsic.pairwise(X).info == {"n_resamples": 1000}
+    assert hsic.pairwise(X, rng=1).info == {"n_resamples": 1000, "rng": 1}
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.special
 from jax.typing import ArrayLike
 
-from hsic._api.methods import Bootstrap, Gamma, Method, Permutation, as_method
+from hsic._api.methods import DEFAULT_BATCH_SIZE, Bootstrap, Gamma, Method, Permutation, as_method
 from hsic._api.results import JointTestResult
 from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
@@ -48,7 +48,7 @@ __all__ = ["METHODS", "dhsic", "joint_test"]
 #: The methods of ``hsic.joint_test``, by name.
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Permutation, Bootstrap, Gamma)}
 #: Resamples per device call when the method object leaves ``batch_size`` to the test.
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = DEFAULT_BATCH_SIZE  # one default for every test
 
 
 def _min_n(method: str, d: int) -> int:
@@ -311,7 +311,7 @@ def joint_test(
       ``n·dHSIC``, matched to its estimated null mean and variance; no resampling, but
       approximate.
 
-    A method object's ``batch_size`` (resamples per device call; ``None``: 100) bounds memory
+    A method object's ``batch_size`` (resamples per device call; ``None``: 250) bounds memory
     only: it cannot change the result.
 
     Joint independence is stronger than pairwise independence: x, y iid ±1 and z = x·y are

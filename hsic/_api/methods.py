@@ -55,10 +55,14 @@ __all__ = [
     "RFF",
     "WildBootstrap",
     "as_method",
+    "DEFAULT_BATCH_SIZE",
 ]
 
 #: The nulls of the feature methods.
 FEATURE_NULLS = ("spectral", "permutation")
+#: Resamples per device call when a method object leaves ``batch_size`` to the test: the same
+#: for every test (memory and progress granularity only; results do not depend on it).
+DEFAULT_BATCH_SIZE = 250
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
@@ -104,8 +108,7 @@ class Permutation(_Resampling):
     Args:
       n_resamples: B, the number of permutations.
       batch_size: permutations per device call (memory and progress granularity only: the
-        result does not depend on it); ``None``: the test's default (250 for
-        [`hsic.test`][hsic.test], 100 for the joint and pairwise tests).
+        result does not depend on it); ``None``: 250, in every test.
     """
 
     name: ClassVar[str] = "permutation"
@@ -119,7 +122,7 @@ class Bootstrap(_Resampling):
     Args:
       n_resamples: B, the number of bootstrap samples.
       batch_size: bootstrap samples per device call (the result does not depend on it);
-        ``None``: the test's default.
+        ``None``: 250, as everywhere.
     """
 
     name: ClassVar[str] = "bootstrap"

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from hsic._api.methods import Gamma, Method, Permutation, as_method
+from hsic._api.methods import DEFAULT_BATCH_SIZE, Gamma, Method, Permutation, as_method
 from hsic._api.results import PairwiseResult
 from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
@@ -59,7 +59,7 @@ __all__ = ["ADJUSTMENTS", "METHODS", "adjust_pvalues", "pairwise"]
 #: The methods of ``hsic.pairwise``, by name.
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Permutation, Gamma)}
 #: Permutations per device call when the method object leaves ``batch_size`` to the test.
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = DEFAULT_BATCH_SIZE  # one default for every test
 ADJUSTMENTS = ("bh", "bonferroni")
 #: Smallest n each method accepts (as in ``hsic.test``).
 MIN_N = {"permutation": 5, "gamma": 6}
@@ -313,7 +313,7 @@ def pairwise(
       permutations of the samples; with ``method=hsic.Permutation(n_resamples=B)``, entry
       ``(i, j)`` equals ``hsic.test(X[:, i], Y[:, j], method=method, rng=rng).pvalue``: the
       p-value is ``(1 + #{null ≥ observed}) / (1 + B)``, ties within ``1000·eps`` (relative)
-      counting as extreme. Its ``batch_size`` (permutations per device call; ``None``: 100)
+      counting as extreme. Its ``batch_size`` (permutations per device call; ``None``: 250)
       bounds memory only. The smallest p-value is ``1/(1 + B)``, which a Bonferroni or BH
       adjustment over many pairs may never bring below your level: use ``"gamma"`` to screen
       many columns.

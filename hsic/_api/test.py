@@ -19,6 +19,7 @@ import scipy.special
 from jax.typing import ArrayLike
 
 from hsic._api.methods import (
+    DEFAULT_BATCH_SIZE,
     RFF,
     Aggregated,
     Block,
@@ -72,7 +73,7 @@ MIN_N = {
 #: The methods that can split their work over several devices.
 SHARDED = ("permutation", "gamma", "rff", "nystrom", "block")
 #: Permutations per device call when the method object leaves ``batch_size`` to the test.
-DEFAULT_BATCH = 250
+DEFAULT_BATCH = DEFAULT_BATCH_SIZE  # one default for every test
 
 
 def _batch(method: Any) -> int:

@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def data(rng):
     z = rng.normal(size=80)
-    return z + 0.5 * rng.normal(size=80), z + 0.5 * rng.normal(size=80), z
+    return z + 0.5 * rng.normal(size=80), z + 0.5 * rng.normal(size=80), z, rng.normal(size=80)
 
 
 def _calls(data):
     """Each public test with a random null, as ``rng -> result``."""
-    x, y, z = data
+    x, y, z, w = data  # w: independent of the others (its p-values vary with the draws)
     perm = hsic.Permutation(n_resamples=49)
     return {
         "test": lambda rng: hsic.test(x, y, method=perm, rng=rng),
@@ -39,7 +39,7 @@ def _calls(data):
         "conditional_test": lambda rng: hsic.conditional_test(
             x, y, z, method=hsic.RCIT(null="simulated", n_resamples=200), rng=rng
         ),
-        "pairwise": lambda rng: hsic.pairwise(np.c_[x, y, z], method=perm, rng=rng),
+        "pairwise": lambda rng: hsic.pairwise(np.c_[x, y, z, w], method=perm, rng=rng),
     }
 
 
@@ -142,7 +142,7 @@ def test_progress_rule(monkeypatch):
 
 
 def test_progress_auto_shows_a_bar_on_a_terminal_for_long_work(data, capsys, monkeypatch):
-    x, y, z = data
+    x, y, z, _ = data
     monkeypatch.setattr(_progress, "LONG_WORK", 1.0)  # everything counts as long
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     perm = hsic.Permutation(n_resamples=20)
@@ -168,14 +168,14 @@ def test_progress_auto_shows_a_bar_on_a_terminal_for_long_work(data, capsys, mon
 
 
 def test_method_and_kernel_names_are_case_insensitive(data):
-    x, y, z = data
+    x, y, z, _ = data
     gamma = hsic.test(x, y, method="gamma")
     for method, kernel in (("Gamma", "Gaussian"), ("GAMMA", "gaussian"), ("gamma", "GAUSSIAN")):
         res = hsic.test(x, y, method=method, kernel_x=kernel, kernel_y=kernel)
         assert res.method == "gamma" and res.pvalue == gamma.pvalue
     assert hsic.joint_test([x, y], method="Gamma").method == "gamma"
     assert hsic.conditional_test(x, y, z, method="KCI").method == "kci"
-    assert hsic.pairwise(np.c_[x, y], method="Gamma", kernel="Laplace").method == "gamma"
+    assert hsic.pairwise(np.c_[x, y], method="Gamma", kernel_x="Laplace").method == "gamma"
 
 
 # --------------------------------------------------------------------------------------------

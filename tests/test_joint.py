@@ -362,7 +362,7 @@ def test_result_object(rng):
     stat, p = res
     assert (stat, p) == (res.statistic, res.pvalue)
     text = str(res)
-    assert "JointTestResult(method='permutation', d=3, n_resamples=20)" in text
+    assert "JointTestResult(method='permutation', d=3, n_resamples=20, rng=0)" in text
     assert "kernel[2]" in text and "dHSIC" in text
     gamma = hsic.joint_test(xs, method="gamma")
     assert "gamma_shape=" in str(gamma) and json.dumps(gamma.to_dict())

@@ -170,7 +170,7 @@ def test_result_object_and_to_dict(rng):
     assert json.loads(json.dumps(d)) == d
     assert len(res.pairs()) == 6
     text = str(res)
-    assert text.startswith("PairwiseResult(method='permutation', n_resamples=19)")
+    assert text.startswith("PairwiseResult(method='permutation', n_resamples=19, rng=5)")
     assert "6 pairs tested, adjust='bh'" in text
     assert hsic.pairwise(X, method="gamma").info == {}
 
@@ -216,11 +216,20 @@ def test_a_method_of_another_test_is_refused(rng, method):
 def test_other_kernels(rng):
     X = rng.integers(0, 3, size=(50, 3))
     X[:, 2] = X[:, 0]
-    res = hsic.pairwise(X, method="gamma", kernel="delta")
+    res = hsic.pairwise(X, method="gamma", kernel_x="delta")
     assert res.bandwidths_x is None and res.pvalue[0, 2] < 1e-6
-    lin = hsic.pairwise(X.astype(float), method="gamma", kernel=hsic.kernels.Linear())
+    lin = hsic.pairwise(X.astype(float), method="gamma", kernel_x=hsic.kernels.Linear())
     single = hsic.test(X[:, 0], X[:, 1], method="gamma", kernel_x="linear", kernel_y="linear")
     np.testing.assert_allclose(lin.pvalue[0, 1], single.pvalue, rtol=1e-4)
+    # X's and Y's columns take their own kernels, as x and y do in hsic.test
+    Xf, Yf = X.astype(float), rng.normal(size=(50, 2))
+    mixed = hsic.pairwise(Xf, Yf, method="gamma", kernel_x="linear", kernel_y="laplace")
+    one = hsic.test(Xf[:, 1], Yf[:, 0], method="gamma", kernel_x="linear", kernel_y="laplace")
+    np.testing.assert_allclose(mixed.statistic[1, 0], one.statistic, rtol=1e-4)
+    np.testing.assert_allclose(mixed.pvalue[1, 0], one.pvalue, rtol=1e-4)
+    assert mixed.bandwidths_x is None and mixed.bandwidths_y[0] == pytest.approx(
+        one.bandwidth_y, rel=1e-5
+    )
 
 
 @pytest.mark.parametrize(
@@ -230,8 +239,9 @@ def test_other_kernels(rng):
         (dict(adjust="holm"), "`adjust` must be one of 'bh', 'bonferroni'"),
         (dict(block_size=0), "`block_size` must be a positive integer; got 0"),
         (dict(block_size=2.0), "`block_size` must be a positive integer; got 2.0"),
-        (dict(kernel="precomputed"), "`kernel` cannot be 'precomputed'"),
-        (dict(kernel="rbf"), "`kernel` must be one of"),
+        (dict(kernel_x="precomputed"), "`kernel_x` cannot be 'precomputed'"),
+        (dict(kernel_x="rbf"), "`kernel_x` must be one of"),
+        (dict(kernel_y="linear"), "`kernel_y` applies to the columns of Y"),
         (dict(rng=-1), "`rng` must be a non-negative integer"),
         (dict(dtype="int32"), "`dtype` must be float32 or float64"),
     ],

@@ -205,11 +205,11 @@ def _bandwidths(kernels: list) -> np.ndarray | None:
     return None if any(v is None for v in values) else np.asarray(values, dtype=np.float64)
 
 
-def _check_kernel(kernel: Any) -> _kernels.Kernel:
-    kern = _kernels.get_kernel(kernel, "kernel")
+def _check_kernel(kernel: Any, name: str) -> _kernels.Kernel:
+    kern = _kernels.get_kernel(kernel, name)
     if isinstance(kern, _kernels.Precomputed):
         raise ValueError(
-            "`kernel` cannot be 'precomputed' in hsic.pairwise, which computes one Gram matrix "
+            f"`{name}` cannot be 'precomputed' in hsic.pairwise, which computes one Gram matrix "
             "per column; use hsic.test for precomputed Gram matrices."
         )
     return kern
@@ -297,7 +297,8 @@ def pairwise(
     *,
     method: str | Method = "permutation",
     adjust: Literal["bh", "bonferroni"] | None = None,
-    kernel: str | _kernels.Kernel = "gaussian",
+    kernel_x: str | _kernels.Kernel = "gaussian",
+    kernel_y: str | _kernels.Kernel | None = None,
     rng: RNGLike = None,
     block_size: int = 64,
     dtype: str | np.dtype | None = None,
@@ -330,8 +331,11 @@ def pairwise(
       method: a method object (above), or its name for its defaults.
       adjust: ``None``, ``"bh"`` (Benjamini–Hochberg) or ``"bonferroni"``, over the
         ``n_tests`` distinct pairs; the result's ``pvalue_adjusted``.
-      kernel: a kernel name or [`Kernel`][hsic.kernels.Kernel], fitted to each column
-        separately (not ``"precomputed"``).
+      kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel] for the columns of X,
+        fitted to each column separately (not ``"precomputed"``), as ``hsic.test``'s
+        ``kernel_x``.
+      kernel_y: the same for the columns of Y; ``None`` (default): ``kernel_x``. With
+        ``Y=None`` it must be left ``None``.
       rng: the source of the permutations: None (default: fresh entropy), an int seed, a
         ``numpy.random.Generator`` (a seed is drawn from it) or a JAX key; see the guide's
         *Randomness*. The seed used is recorded in ``res.info["rng"]``, and passing it back
@@ -371,7 +375,13 @@ def pairwise(
     if adjust is not None:
         check_choice(adjust, "adjust", ADJUSTMENTS)
     block_size = check_positive_int(block_size, "block_size")
-    kern = _check_kernel(kernel)
+    kern = _check_kernel(kernel_x, "kernel_x")
+    if Y is None and kernel_y is not None:
+        raise ValueError(
+            "`kernel_y` applies to the columns of Y; with Y=None the columns of X are tested "
+            f"against each other with `kernel_x`. Drop `kernel_y`; got {kernel_y!r}."
+        )
+    kern_y = kern if kernel_y is None else _check_kernel(kernel_y, "kernel_y")
     seed = seed_of(rng)
     generator = as_generator(seed)
     dtype = float_dtype(dtype)
@@ -392,7 +402,7 @@ def pairwise(
         if symmetric:
             kernels_y, blocks_y = kernels_x, blocks_x
         else:
-            kernels_y = _fit_kernels(kern, cols_y, "Y", names_y)
+            kernels_y = _fit_kernels(kern_y, cols_y, "Y", names_y)
             blocks_y = _blocks(cols_y, kernels_y, block, dtype, squares=not permutation)
 
         perms, batch, info = None, 0, {}

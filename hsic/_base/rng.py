@@ -131,7 +131,7 @@ def as_key(rng: Any, name: str = "rng") -> jax.Array:
         # jax converts the NumPy key data; its stub asks for a jax.Array
         return jax.random.wrap_key_data(data)  # type: ignore[arg-type]
     seed = seed_of(rng, name)
-    if jax.config.jax_default_prng_impl != "threefry2x32":
+    if getattr(jax.config, "jax_default_prng_impl", "threefry2x32") != "threefry2x32":
         return jax.random.key(seed % _WORD)
     words = np.array([seed >> 32, seed % _WORD], dtype=np.uint32)
     return jax.random.wrap_key_data(words)  # type: ignore[arg-type]

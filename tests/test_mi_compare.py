@@ -209,10 +209,14 @@ def test_rng_reproducible_and_matters():
     d = hsic.mi.compare("normal-1d-0.8", rng=0, repeats=3, **kwargs)
     assert strip(r for r in d.runs if r["seed"] == 1) == strip(a.runs)
     assert d.config["seeds"] == [0, 1, 2] and d.config["rng"] == 0
-    # A JAX key draws the seeds; the same key, the same runs.
+    # A JAX key is its seed: key(0) runs what rng=0 runs.
     e = hsic.mi.compare("normal-1d-0.8", rng=jax.random.key(0), repeats=2, **kwargs)
-    f = hsic.mi.compare("normal-1d-0.8", rng=jax.random.key(0), repeats=2, **kwargs)
+    f = hsic.mi.compare("normal-1d-0.8", rng=0, repeats=2, **kwargs)
     assert strip(e.runs) == strip(f.runs) and len({r["seed"] for r in e.runs}) == 2
+    # None: a fresh seed, recorded; passing it back repeats the comparison.
+    g = hsic.mi.compare("normal-1d-0.8", repeats=1, **kwargs)
+    h = hsic.mi.compare("normal-1d-0.8", rng=g.config["rng"], repeats=1, **kwargs)
+    assert isinstance(g.config["rng"], int) and strip(g.runs) == strip(h.runs)
 
 
 def test_callables_get_the_repetition_seed_as_rng():

@@ -172,7 +172,7 @@ def test_result_object_and_to_dict(rng):
     text = str(res)
     assert text.startswith("PairwiseResult(method='permutation', n_resamples=19, rng=5)")
     assert "6 pairs tested, adjust='bh'" in text
-    assert hsic.pairwise(X, method="gamma").info == {}
+    assert hsic.pairwise(X, method="gamma", rng=2).info == {"rng": 2}
 
 
 def test_rng_and_block_and_batch_invariance(rng):

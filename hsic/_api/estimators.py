@@ -79,7 +79,9 @@ def hsic(
       n_features: ``"rff"``: D, an even number of features per variable; ``"nystrom"``: m,
         the number of landmarks per variable.
       block_size: ``"block"``: rows per block, from 4 to n.
-      rng: ``"rff"`` and ``"nystrom"``: a non-negative int or a JAX key.
+      rng: ``"rff"`` and ``"nystrom"``: an int seed, a JAX key, a ``numpy.random.Generator``
+        or None (fresh entropy); default 0, so that the statistic is a fixed function of the
+        data.
 
     Returns:
       A scalar array.

@@ -69,6 +69,9 @@ class TrainResult:
       state: its BatchNorm statistics.
       history: one metrics record per epoch (as written to ``metrics.jsonl``).
       run_dir: the run directory, or None.
+      config: every effective setting, as written to ``run_dir/config.json``; ``"rng"`` is the
+        run's seed (drawn from fresh entropy when ``rng=None``): ``train(..., rng=seed)``
+        repeats the run.
     """
 
     model: Network
@@ -76,6 +79,7 @@ class TrainResult:
     state: list
     history: tuple[dict, ...]
     run_dir: str | None = None
+    config: dict = dataclasses.field(default_factory=dict)
 
 
 def check_dataset(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -437,7 +441,7 @@ def train(
     finally:
         bar.close()
     return TrainResult(model, list(state.params), list(state.model_state), tuple(history),
-                       run_dir)
+                       run_dir, config)
 
 
 def _warn_if_saturated(sx: np.ndarray, sy: np.ndarray, epoch: int) -> bool:

@@ -69,7 +69,7 @@ def test_sequential_and_simultaneous_differ_after_the_first_block():
     """One step: block 0 sees the same input in both orders; block 1 sees the updated block 0
     only in the sequential order."""
     one = bt.Dataset(DATA.x_train[:64], DATA.y_train[:64], None, None, 4, "one batch")
-    runs = {u: bt.train(NET, one, epochs=1, update=u, evaluate=False, **SETTINGS)
+    runs = {u: bt.train(NET, one, epochs=1, update=u, evaluate=False, rng=0, **SETTINGS)
             for u in ("simultaneous", "sequential")}
     a, b = runs["simultaneous"].params, runs["sequential"].params
     for leaf_a, leaf_b in zip(jax.tree_util.tree_leaves(a[0]), jax.tree_util.tree_leaves(b[0]),

@@ -452,8 +452,8 @@ def compare(
     task_list = _check_tasks(tasks)
     sizes = _check_int_list(n, "n", minimum=8)
     repeats = check_positive_int(repeats, "repeats")
-    seed = seed_of(rng)
-    seed_list = _repeat_seeds(seed, repeats)
+    first_seed = seed_of(rng)
+    seed_list = _repeat_seeds(first_seed, repeats)
     n_resamples = check_number(
         n_resamples, "n_resamples", "a non-negative integer (0: no tests)", integer=True, low=0
     )
@@ -492,7 +492,7 @@ def compare(
     records = _summarise(runs, specs, task_list, sizes, alpha)
     config = dict(
         tasks=[t.name for t in task_list], n=sizes, repeats=repeats,
-        rng=seed, seeds=seed_list,
+        rng=first_seed, seeds=seed_list,
         estimators=[s.name for s in specs], n_resamples=n_resamples, alpha=alpha,
         options={k: _plain(v) for k, v in (options or {}).items()},
         machine=platform.platform(), python=platform.python_version(),

@@ -98,7 +98,7 @@ def train_sigma_combined(
       >>> data = Dataset(x, y, None, None, 2, "toy")
       >>> runs, layer, acc = train_sigma_combined(mlp([8], input_shape=(3,)), data,
       ...     sigmas=(1.0, 5.0), objective=Objective(beta=500.0), epochs=1, batch_size=64,
-      ...     evaluate=False)
+      ...     evaluate=False, rng=0)
       >>> len(runs), acc["train_acc"] > 0.8
       (2, True)
     """
@@ -175,7 +175,7 @@ def train_backprop(
       >>> y = rng.integers(0, 2, 256).astype(np.int32)
       >>> x = (rng.normal(size=(256, 4)) + 2.0 * y[:, None]).astype(np.float32)
       >>> _, _, head, acc = train_backprop(mlp([16], input_shape=(4,)),
-      ...     Dataset(x, y, None, None, 2, "toy"), epochs=3, batch_size=32)
+      ...     Dataset(x, y, None, None, 2, "toy"), epochs=3, batch_size=32, rng=0)
       >>> acc["train_acc"] > 0.8
       True
     """

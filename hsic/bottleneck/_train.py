@@ -318,7 +318,7 @@ def train(
       >>> x = (rng.normal(size=(256, 4)) + 2.0 * y[:, None]).astype(np.float32)
       >>> data = Dataset(x, y, None, None, 2, "toy")
       >>> result = train(mlp([16, 2], input_shape=(4,)), data, objective=Objective(beta=50.0),
-      ...                epochs=2, batch_size=64)
+      ...                epochs=2, batch_size=64, rng=0)
       >>> last = result.history[-1]
       >>> len(result.history), last.get("train_acc_unformatted") > 0.8
       (2, True)

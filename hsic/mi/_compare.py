@@ -436,7 +436,7 @@ def compare(
     Example:
       >>> import hsic.mi
       >>> res = hsic.mi.compare(["normal-1d-0.8", "independent-normal-3x3"], n=200, repeats=2,
-      ...                       estimators=["gaussian", "hsic"], n_resamples=20)
+      ...                       estimators=["gaussian", "hsic"], n_resamples=20, rng=0)
       >>> [(r["estimator"], r["task"], r["power"]) for r in res.records]
       [('gaussian', 'normal-1d-0.8', 1.0), ('gaussian', 'independent-normal-3x3', 0.0),
        ('hsic', 'normal-1d-0.8', 1.0), ('hsic', 'independent-normal-3x3', 0.0)]

@@ -148,6 +148,7 @@ def test_progress_auto_shows_a_bar_on_a_terminal_for_long_work(data, capsys, mon
     perm = hsic.Permutation(n_resamples=20)
     runs = {
         "permutations": lambda: hsic.test(x, y, method=perm),
+        "wild bootstrap": lambda: hsic.test(x, y, method=hsic.WildBootstrap(n_resamples=20)),
         "joint_test (permutation)": lambda: hsic.joint_test([x, y, z], method=perm),
         "pairwise": lambda: hsic.pairwise(np.c_[x, y, z], method=perm),
         "conditional_test (kci)": lambda: hsic.conditional_test(x, y, z),

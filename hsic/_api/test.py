@@ -122,7 +122,7 @@ def _aggregated(method: Aggregated, x, y, kx, ky, rng, mesh, progress) -> Outcom
 def _wild_bootstrap(method: WildBootstrap, x, y, kx, ky, rng, mesh, progress) -> Outcome:
     return wild_bootstrap_null(
         x, y, kx, ky, rng, n_resamples=method.n_resamples, length=method.length,
-        batch_size=_batch(method),
+        batch_size=_batch(method), progress=progress,
     )
 
 
@@ -179,7 +179,7 @@ def _work(method: Method, n: int) -> float:
     if isinstance(method, Aggregated):
         level = method.n_resamples if method.n_resamples_level is None else method.n_resamples_level
         return float(method.n_resamples + level) * len(method.bandwidth_factors) ** 2 * n * n
-    if isinstance(method, Permutation):
+    if isinstance(method, Permutation | WildBootstrap):
         return float(method.n_resamples) * n * n
     return 0.0
 
@@ -278,9 +278,9 @@ def test(
         ``None``: JAX's default device. Not taken by ``"aggregated"`` and
         ``"wild_bootstrap"``.
       mesh: alternatively, a 1-D ``jax.sharding.Mesh``.
-      progress: show a progress bar over permutations (``"permutation"``; ``"aggregated"``
-        labels its two stages); ``None`` (default): only when stderr is a terminal and the
-        work is long (``hsic._base.progress``).
+      progress: show a progress bar over the resamples (``"permutation"``,
+        ``"wild_bootstrap"``; ``"aggregated"`` labels its two stages); ``None`` (default):
+        only when stderr is a terminal and the work is long (``hsic._base.progress``).
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].

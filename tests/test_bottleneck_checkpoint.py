@@ -327,3 +327,92 @@ def test_jsonl_errors(tmp_path):
     with pytest.raises(ValueError, match=r"`record`\['s'\] must hold numbers.*dtype <U1"):
         append_jsonl(tmp_path / "new.jsonl", {"s": np.array(["a"])})
     assert not (tmp_path / "new.jsonl").exists()  # nothing half-written
+
+
+# --- retention: train(keep_last=...) ------------------------------------------------------------
+
+
+def tiny_run():
+    """A 2-class problem small enough for a few one-step epochs."""
+    from hsic import bottleneck as bt
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 64).astype(np.int32)
+    x = (rng.normal(size=(64, 3)) + 2.0 * y[:, None]).astype(np.float32)
+    data = bt.Dataset(x, y, None, None, 2, "toy")
+    settings = dict(epochs=3, batch_size=64, evaluate=False, rng=1, learning_rate=0.05)
+    return bt, bt.mlp([4], input_shape=(3,)), data, settings
+
+
+def test_keep_last_keeps_the_latest_checkpoints_and_the_weights(tmp_path):
+    """keep_last=2: the two latest epochs' checkpoints (and optimizer states) stay, the run's
+    weights are those of a run that keeps every checkpoint, and it resumes from the latest."""
+    bt, net, data, settings = tiny_run()
+    kept = bt.train(net, data, run_dir=tmp_path / "kept", keep_last=2, **settings)
+    every = bt.train(net, data, run_dir=tmp_path / "all", **settings)
+    assert_trees_equal(kept.params, every.params)
+    names = lambda d: sorted(p.name for p in d.glob("epoch_*"))  # noqa: E731
+    assert names(tmp_path / "all") == [f"epoch_000{e}.{s}" for e in (1, 2, 3)
+                                       for s in ("json", "npz")]
+    expected = [f"epoch_000{e}.{s}" for e in (2, 3) for s in ("json", "npz")]
+    assert names(tmp_path / "kept") == expected == names(tmp_path / "kept" / "optimizer")
+    assert json.loads((tmp_path / "kept" / "config.json").read_text())["keep_last"] == 2
+    resumed = bt.train(net, data, run_dir=tmp_path / "kept", resume=True, keep_last=2,
+                       **{**settings, "epochs": 4})
+    full = bt.train(net, data, **{**settings, "epochs": 4})
+    assert_trees_equal(resumed.params, full.params)
+    assert names(tmp_path / "kept")[0] == "epoch_0003.json"
+
+
+def test_keep_last_deletes_only_after_the_new_checkpoint_is_written(tmp_path, monkeypatch):
+    """A crash while saving epoch 2's checkpoint leaves epoch 1's, the latest complete one."""
+    from hsic.bottleneck import _train
+
+    bt, net, data, settings = tiny_run()
+    real = _train.save_checkpoint
+
+    def crash_at_epoch_2(path, tree, meta):
+        if meta["epoch"] == 2 and "optimizer" not in str(path):
+            raise OSError("disk full")
+        real(path, tree, meta)
+
+    monkeypatch.setattr(_train, "save_checkpoint", crash_at_epoch_2)
+    with pytest.raises(OSError, match="disk full"):
+        bt.train(net, data, run_dir=tmp_path, keep_last=1, **settings)
+    assert os.path.basename(latest_checkpoint(tmp_path)) == "epoch_0001"
+
+
+def test_prune_checkpoints(tmp_path):
+    """The keep_last - 1 latest earlier epochs stay; each goes .json (the commit record) first,
+    orphaned .npz files of older epochs go too, and later epochs (another run's) stay."""
+    from hsic.bottleneck import _train
+
+    (tmp_path / "optimizer").mkdir()
+    for epoch in (1, 2, 3, 4, 9):
+        for folder in (tmp_path, tmp_path / "optimizer"):
+            save_checkpoint(folder / f"epoch_{epoch:04d}", {"w": np.ones(2)}, {"epoch": epoch})
+    (tmp_path / "epoch_0000.npz").write_bytes(b"orphan")  # a crash between the deletions
+    (tmp_path / "notes.json").write_text("{}")
+    removed = []
+    real = os.remove
+
+    def record(path):
+        removed.append(os.path.basename(path))
+        real(path)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_train.os, "remove", record)
+        _train.prune_checkpoints(str(tmp_path), 2, 4)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert left == ["epoch_0003.json", "epoch_0003.npz", "epoch_0004.json", "epoch_0004.npz",
+                    "epoch_0009.json", "epoch_0009.npz", "notes.json"]
+    assert sorted(p.name for p in (tmp_path / "optimizer").iterdir())[0] == "epoch_0003.json"
+    assert removed.index("epoch_0002.json") < removed.index("epoch_0002.npz")
+
+
+@pytest.mark.parametrize("keep_last", [0, -1, 1.5, True])
+def test_keep_last_must_be_a_positive_int(tmp_path, keep_last):
+    bt, net, data, settings = tiny_run()
+    for trainer in (bt.train, bt.train_backprop):
+        with pytest.raises(ValueError, match="`keep_last` must be a positive integer"):
+            trainer(net, data, run_dir=tmp_path, keep_last=keep_last, epochs=1)

@@ -253,12 +253,12 @@ def _numpy_conv(x, w, b, stride, pad=None):
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (14, 14, 64)])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv_matches_numpy_and_lax_nchw(shape, stride, rng):
-    from hsic.bottleneck._models import _conv
+    from hsic.bottleneck._convolution import conv2d
 
     x = rng.normal(size=(2, *shape)).astype(np.float32)
     w = (rng.normal(size=(5, 5, shape[-1], 6)) / 5).astype(np.float32)
     b = rng.normal(size=(6,)).astype(np.float32)
-    got = np.asarray(jax.jit(_conv, static_argnames="stride")(w, b, x, stride=stride))
+    got = np.asarray(jax.jit(conv2d, static_argnames="stride")(w, b, x, stride=stride))
     assert got.dtype == np.float32
     assert got.shape == (2, -(-shape[0] // stride), -(-shape[1] // stride), 6)
     np.testing.assert_allclose(got, _numpy_conv(x, w, b, stride), rtol=1e-4, atol=1e-4)
@@ -267,6 +267,66 @@ def test_conv_matches_numpy_and_lax_nchw(shape, stride, rng):
         x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), (stride, stride), [(2, 2), (2, 2)],
         dimension_numbers=("NCHW", "OIHW", "NCHW")).transpose(0, 2, 3, 1) + b
     np.testing.assert_allclose(got, other, rtol=1e-4, atol=1e-4)
+
+
+def _numpy_weight_grad(x, g, k, stride, pad):
+    """Direct transcription of ∂/∂w Σ g·conv(x, w): dW[dy,dx,c,o] = Σ x̃[n, s·i+dy, s·j+dx, c]
+    · g[n,i,j,o] (float64)."""
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out_h, out_w = g.shape[1:3]
+    g = np.asarray(g, np.float64)
+    return np.stack([np.stack([np.einsum(
+        "nhwc,nhwo->co", xp[:, dy:dy + stride * out_h:stride, dx:dx + stride * out_w:stride], g)
+        for dx in range(k)]) for dy in range(k)])
+
+
+@pytest.mark.parametrize("shape,k,stride,padded", [
+    ((14, 14, 8), 5, 1, True),    # the residual convolution: the DFT weight gradient
+    ((12, 12, 4), 5, 1, True),    # the paper preset's 12 × 12 maps
+    ((9, 7, 3), 3, 1, True),      # odd, non-square maps, a 3 × 3 kernel
+    ((28, 28, 1), 5, 2, False),   # the unpadded stem: XLA's gradient
+    ((28, 28, 1), 5, 2, True),
+])
+def test_conv_gradients_match_numpy(shape, k, stride, padded, rng):
+    """Both gradients of conv2d (the DFT weight gradient where it applies) against float64
+    NumPy: the weights' by the direct sum, the input's by the adjoint of the convolution."""
+    from hsic.bottleneck._convolution import conv2d
+
+    x = rng.normal(size=(3, *shape)).astype(np.float32)
+    w = (rng.normal(size=(k, k, shape[-1], 6)) / k).astype(np.float32)
+    b = rng.normal(size=(6,)).astype(np.float32)
+    out = conv2d(w, b, x, stride=stride, padded=padded)
+    g = rng.normal(size=out.shape).astype(np.float32)
+
+    def loss(w_, b_, x_):
+        return jnp.sum(conv2d(w_, b_, x_, stride=stride, padded=padded) * g)
+
+    dw, db, dx = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(w, b, x)
+    pad = k // 2 if padded else 0
+    ref_dw = _numpy_weight_grad(x, g, k, stride, pad)
+    scale = np.max(np.abs(ref_dw))
+    assert np.max(np.abs(np.asarray(dw, np.float64) - ref_dw)) <= 1e-5 * scale
+    np.testing.assert_allclose(db, g.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-4)
+    # the input gradient: <dx, v> = <g, conv(v) - b> for a random direction v (adjoint identity)
+    v = rng.normal(size=x.shape)
+    lhs = float(np.sum(np.asarray(dx, np.float64) * v))
+    rhs = float(np.sum(np.asarray(g, np.float64) * (_numpy_conv(v, w, np.zeros(6), stride, pad))))
+    assert abs(lhs - rhs) <= 1e-4 * (abs(rhs) + 1.0)
+
+
+def test_dft_weight_gradient_is_used_and_matches_xla(rng):
+    """The stride-1 'same' convolution's weight gradient is the DFT one (conv2d's own, not
+    XLA's) and equals XLA's to float32 rounding; other convolutions keep XLA's."""
+    from hsic.bottleneck._convolution import conv2d, weight_grad_dft
+
+    x = jnp.asarray(rng.normal(size=(4, 10, 10, 5)).astype(np.float32))
+    w = jnp.asarray(rng.normal(size=(5, 5, 5, 7)).astype(np.float32) / 5)
+    g = jnp.asarray(rng.normal(size=(4, 10, 10, 7)).astype(np.float32))
+    ours = jax.grad(lambda w_: jnp.sum(conv2d(w_, jnp.zeros(7), x, stride=1) * g))(w)
+    np.testing.assert_array_equal(ours, weight_grad_dft(x, g, 5))
+    xla = jax.grad(lambda w_: jnp.sum(jax.lax.conv_general_dilated(
+        x, w_, (1, 1), [(2, 2), (2, 2)], dimension_numbers=("NHWC", "HWIO", "NHWC")) * g))(w)
+    np.testing.assert_allclose(ours, xla, rtol=0, atol=2e-5 * float(jnp.max(jnp.abs(xla))))
 
 
 def test_residual_block_matches_numpy(rng):

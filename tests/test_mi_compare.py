@@ -368,3 +368,32 @@ def test_cli_compare_user_errors(argv, message, capsys):
 def test_cli_compare_usage_error(capsys):
     assert main(["compare", "--seeds", "0", "--out", "r.csv"]) == 2
     assert "must be a positive integer; got '0'" in capsys.readouterr().err
+
+
+def test_cli_compare_without_out_prints_the_table(tmp_path, capsys, monkeypatch):
+    """Without --out the summary goes to stdout and no file is written."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--tasks", "normal-1d-0.8", "--n", "60", "--seeds", "2",
+                 "--estimators", "gaussian", "--permutations", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["estimator", "task", "n"]
+    row = lines[2].split()
+    direct = hsic.mi.compare(["normal-1d-0.8"], n=60, repeats=2, estimators=["gaussian"],
+                             n_resamples=0).records[0]
+    assert row[:3] == ["gaussian", "normal-1d-0.8", "60"]
+    assert float(row[4]) == pytest.approx(direct["estimate_mean"], rel=1e-3)
+    assert not any("Wrote" in line for line in lines) and list(tmp_path.iterdir()) == []
+
+
+def test_cli_compare_quick_preset(capsys):
+    """--quick runs the QUICK tasks at its n and seeds; options given win over it."""
+    from hsic.mi._cli import QUICK
+
+    assert main(["compare", "--quick", "--estimators", "gaussian", "--permutations", "0"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[1] for r in rows] == QUICK["tasks"].split(",")
+    assert {r[2] for r in rows} == {QUICK["n"]}
+    assert main(["compare", "--quick", "--n", "80", "--tasks", "normal-1d-0.8",
+                 "--estimators", "gaussian", "--permutations", "0"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[1:3] for r in rows] == [["normal-1d-0.8", "80"]]

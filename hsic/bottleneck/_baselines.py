@@ -41,12 +41,15 @@ from hsic.bottleneck._models import Network
 from hsic.bottleneck._objective import Objective, check_objective
 from hsic.bottleneck._step import paper_optimizer
 from hsic.bottleneck._train import (
+    EpochProgress,
     TrainingDiverged,
     TrainResult,
     check_dataset,
+    check_keep_last,
+    checkpoint_name,
     epoch_order,
     has_test_set,
-    progress_bar,
+    prune_checkpoints,
     run_seed,
     run_seeds,
     train,
@@ -135,9 +138,12 @@ def train_backprop(
     batch_size: int = 256,
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float = 0.01,
+    momentum: float = 0.9,
+    weight_decay: float = 1e-3,
     rng: RNGLike = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    keep_last: int | None = None,
     progress: bool | None = None,
 ) -> tuple[list, list, FormatLayer, dict]:
     """The backprop baseline: the same network plus a linear softmax, end to end.
@@ -154,13 +160,18 @@ def train_backprop(
       data: a [`Dataset`][hsic.bottleneck.Dataset].
       epochs: passes over the data.
       batch_size: mini-batch size.
-      optimizer: any optax optimizer; by default ``paper_optimizer(learning_rate)``.
+      optimizer: any optax optimizer; by default ``paper_optimizer(learning_rate,
+        momentum=momentum, weight_decay=weight_decay)``.
       learning_rate: the default optimizer's learning rate.
+      momentum: the default optimizer's momentum (0: plain SGD).
+      weight_decay: the default optimizer's (L2) weight decay.
       rng: the initial weights and the batch order, as for [`train`][hsic.bottleneck.train]
         (None: fresh entropy, recorded in ``config.json``).
       run_dir: where to write ``config.json`` and the per-epoch checkpoints.
       resume: continue from the latest checkpoint in ``run_dir``.
-      progress: show a progress bar; by default only on a terminal.
+      keep_last: keep only this many of the latest checkpoints (as in ``train``); None: all.
+      progress: True: a progress bar; False: nothing; None (the default): the bar on a
+        terminal, else one line per epoch on stderr.
 
     Returns:
       ``(params, state, head, accuracies)``: ``head`` is the trained softmax layer as a
@@ -181,6 +192,7 @@ def train_backprop(
     """
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
+    keep_last = check_keep_last(keep_last)
     x_train, y_train = check_dataset(data)
     num_classes = check_positive_int(data.num_classes, "data.num_classes")
     n = x_train.shape[0]
@@ -191,10 +203,10 @@ def train_backprop(
     if resume and run_dir is None:
         raise ValueError("`resume`=True needs a `run_dir` to resume from.")
     optimizer_settings = {"name": "custom"} if optimizer is not None else {
-        "name": "sgd", "learning_rate": float(learning_rate), "momentum": 0.9,
-        "weight_decay": 1e-3}
+        "name": "sgd", "learning_rate": float(learning_rate), "momentum": float(momentum),
+        "weight_decay": float(weight_decay)}
     if optimizer is None:
-        optimizer = paper_optimizer(learning_rate)
+        optimizer = paper_optimizer(learning_rate, momentum=momentum, weight_decay=weight_decay)
     seed = run_seed(rng, run_dir, resume)
     init_key, order_base = run_seeds(seed)
     k_net, k_head = jax.random.split(init_key)
@@ -225,7 +237,7 @@ def train_backprop(
     config = {"method": "backprop", "epochs": epochs, "batch_size": batch_size,
               "optimizer": optimizer_settings, "rng": seed,
               "num_classes": num_classes, "data": getattr(data, "name", None),
-              "train_images": n, "model": model.config_dict()}
+              "train_images": n, "model": model.config_dict(), "keep_last": keep_last}
     start, epoch_times = 0, []
     if run_dir is not None:
         run_dir = os.fspath(run_dir)
@@ -234,9 +246,11 @@ def train_backprop(
         if latest is not None:
             tree, meta = load_checkpoint(latest, {"trainable": trainable, "state": state,
                                                   "opt_state": opt_state})
-            saved = {k: v for k, v in meta.get("config", {}).items() if k != "epochs"}
+            # The number of epochs may grow, and the retention may change.
+            free = ("epochs", "keep_last")
+            saved = {k: v for k, v in meta.get("config", {}).items() if k not in free}
             if saved != {k: v for k, v in json.loads(json.dumps(config)).items()
-                         if k != "epochs"}:
+                         if k not in free}:
                 raise ValueError(
                     f"Cannot resume: the checkpoint in {run_dir} was trained with other "
                     "settings (see its config.json). Use the same settings, or a new run "
@@ -247,7 +261,7 @@ def train_backprop(
         write_json(os.path.join(run_dir, "config.json"), config)
     x_dev, y_dev = jnp.asarray(x_train), jnp.asarray(y_train)
     steps = n // batch_size
-    bar = progress_bar((epochs - start) * steps, progress, "backprop")
+    bar = EpochProgress((epochs - start) * steps, progress, "backprop", epochs)
     try:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
@@ -263,11 +277,14 @@ def train_backprop(
                     f"The backprop loss became {float(value)} in epoch {epoch + 1}; lower the "
                     "learning rate."
                 )
+            bar.epoch_done(epoch + 1, epoch_times[-1], f"loss (last batch) {float(value):.4g}")
             if run_dir is not None:
-                save_checkpoint(os.path.join(run_dir, f"epoch_{epoch + 1:04d}"),
+                save_checkpoint(checkpoint_name(run_dir, epoch + 1),
                                 {"trainable": trainable, "state": state, "opt_state": opt_state},
                                 {"epoch": epoch + 1, "step": (epoch + 1) * steps,
                                  "epoch_times": epoch_times, "config": config})
+                if keep_last is not None:
+                    prune_checkpoints(run_dir, keep_last, epoch + 1)
     finally:
         bar.close()
     params = list(trainable["net"])

@@ -36,6 +36,7 @@ from jax.typing import ArrayLike
 
 from hsic._base.rng import as_key
 from hsic._base.validation import check_choice, check_positive_int, float_dtype
+from hsic.bottleneck._convolution import conv2d
 
 __all__ = ["ACTIVATIONS", "BATCH_NORMS", "STEM_PADDINGS", "Network", "mlp", "resnet"]
 
@@ -98,21 +99,6 @@ def _batch_norm(params, state, h, *, train: bool):
     return out, state
 
 
-def _conv(w, b, h, *, stride: int, padded: bool = True):
-    """A convolution, NHWC input, HWIO kernel: 'same'-padded (padding 2 for 5×5) or, with
-    ``padded=False``, unpadded ('valid').
-
-    XLA's own convolution: im2col, shifted GEMMs and the other layouts were no faster (see
-    benchmarks/README.md, ResNet convolutions).
-    """
-    pad = w.shape[0] // 2 if padded else 0
-    out = jax.lax.conv_general_dilated(
-        h, w, (stride, stride), [(pad, pad), (pad, pad)],
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    )
-    return out + b
-
-
 def _dense_block_init(key, d_in, d_out, dtype, learnable):
     kw, kb = jax.random.split(key)
     bn_params, bn_state = _bn_init(d_out, dtype, learnable)
@@ -146,7 +132,7 @@ def _stem_init(key, c_in, channels, dtype, learnable):
 
 
 def _stem(params, state, h, *, train, act, padded):
-    h = _conv(params["w"], params["b"], h, stride=2, padded=padded)
+    h = conv2d(params["w"], params["b"], h, stride=2, padded=padded)
     h, bn = _batch_norm(params["bn"], state["bn"], h, train=train)
     return act(h), {"bn": bn}
 
@@ -160,7 +146,7 @@ def _residual_init(key, channels, dtype, learnable):
 
 def _residual(params, state, h, *, train, act):
     """conv 5×5 (padding 2) → BN → act → + identity → BN → act."""
-    z = _conv(params["w"], params["b"], h, stride=1)
+    z = conv2d(params["w"], params["b"], h, stride=1)
     z, bn1 = _batch_norm(params["bn1"], state["bn1"], z, train=train)
     z = act(z) + h
     z, bn2 = _batch_norm(params["bn2"], state["bn2"], z, train=train)

@@ -14,9 +14,11 @@ run resumed from its per-epoch checkpoint ends with exactly the weights of an un
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -116,6 +118,45 @@ def progress_bar(total: int, enabled: bool | None, desc: str):
     return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
 
 
+class EpochProgress:
+    """A run's progress: a bar over the steps on a terminal, else one line per epoch.
+
+    ``enabled=None`` (the default of ``train`` and ``train_backprop``) shows the bar when
+    stderr is a terminal and otherwise prints one line per epoch to stderr, so that the log
+    of a run under ``nohup`` or a batch system is not empty; ``True`` always shows the bar,
+    ``False`` shows nothing.
+    """
+
+    def __init__(self, total_steps: int, enabled: bool | None, desc: str, epochs: int):
+        tty = sys.stderr.isatty()
+        self.lines = enabled is None and not tty
+        self.bar = progress_bar(total_steps, enabled, desc)
+        self.desc, self.epochs = desc, epochs
+
+    def update(self, steps: int = 1) -> None:
+        self.bar.update(steps)
+
+    def epoch_done(self, epoch: int, seconds: float, details: str) -> None:
+        """Print ``desc: epoch e/E, t s: details`` when lines are on."""
+        if self.lines:
+            print(f"{self.desc}: epoch {epoch}/{self.epochs}, {seconds:.1f} s: {details}",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def epoch_summary(record: dict) -> str:
+    """The per-epoch line's details: the per-block losses and the accuracies logged."""
+    parts = ["loss per block [" + ", ".join(f"{v:.4g}" for v in record["loss"]) + "]"]
+    for key, label in (("train_acc", "train acc"), ("test_acc", "test acc"),
+                       ("train_acc_unformatted", "unformatted train acc"),
+                       ("test_acc_unformatted", "unformatted test acc")):
+        if record.get(key) is not None:
+            parts.append(f"{label} {100 * record[key]:.2f}%")
+    return ", ".join(parts)
+
+
 def run_seed(rng: RNGLike, run_dir: Any = None, resume: bool = False) -> int:
     """The integer seed of a run, recorded in its ``config.json``: ``seed_of(rng)`` (``None``:
     fresh entropy), except that a resumed run with ``rng=None`` takes the seed its
@@ -142,8 +183,36 @@ def epoch_order(order_base: int, epoch: int, n: int) -> jax.Array:
     return jnp.asarray(np.random.default_rng([order_base, epoch]).permutation(n).astype(np.int32))
 
 
-def _checkpoint_name(run_dir, epoch):
+def checkpoint_name(run_dir: str, epoch: int) -> str:
+    """The path (without suffix) of a run's checkpoint after ``epoch``: ``epoch_NNNN``."""
     return os.path.join(run_dir, f"epoch_{epoch:04d}")
+
+
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.(npz|json)")
+
+
+def prune_checkpoints(run_dir: str, keep_last: int, epoch: int) -> None:
+    """Delete the epoch checkpoints of ``run_dir`` older than the ``keep_last`` latest.
+
+    Called after the checkpoint of ``epoch`` is completely written: of the checkpoints of
+    earlier epochs, the ``keep_last - 1`` latest stay. Each one goes with its ``.json`` (the
+    commit record) first, so it disappears from `latest_checkpoint` at once, then its
+    ``.npz``, then its optimizer state in ``optimizer/``. Files of later epochs (another run's)
+    are left alone.
+    """
+    earlier = set()
+    for folder in (run_dir, os.path.join(run_dir, "optimizer")):
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(folder):
+                match = _EPOCH_FILE.fullmatch(name)
+                if match and int(match.group(1)) < epoch:
+                    earlier.add(int(match.group(1)))
+    for old in sorted(earlier, reverse=True)[keep_last - 1:]:
+        path = checkpoint_name(run_dir, old)
+        for base in (path, _optimizer_checkpoint(path)):
+            for suffix in (".json", ".npz"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(base + suffix)
 
 
 #: A block whose both ratios to their ceilings stay above this for a whole epoch is saturated.
@@ -237,6 +306,7 @@ def train(
     rng: RNGLike = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    keep_last: int | None = None,
     evaluate: bool = True,
     eval_every: int = 1,
     format: str | FormatProtocol | None = None,  # noqa: A002 (the format stage's protocol)
@@ -267,8 +337,9 @@ def train(
     [`fit_format`][hsic.bottleneck.fit_format] (if there is a format protocol). With
     ``run_dir`` it appends the record to ``run_dir/metrics.jsonl``, writes a checkpoint
     ``run_dir/epoch_NNNN.npz/.json``, and after the last epoch's format layer writes
-    ``run_dir/format.json``. A ``RuntimeWarning`` is issued once if a block stays above 0.99
-    of both ceilings for a whole epoch: its HSIC terms are saturated and its gradients vanish.
+    ``run_dir/format.json``; ``keep_last=k`` keeps only the ``k`` latest checkpoints. A
+    ``RuntimeWarning`` is issued once if a block stays above 0.99 of both ceilings for a whole
+    epoch: its HSIC terms are saturated and its gradients vanish.
 
     A NaN or inf loss stops training with [`TrainingDiverged`][hsic.bottleneck.TrainingDiverged]
     naming the block and the step; the weights of that step are discarded, and the last
@@ -296,13 +367,17 @@ def train(
       run_dir: where to write ``config.json``, ``metrics.jsonl``, checkpoints and
         ``format.json``.
       resume: continue from the latest checkpoint in ``run_dir``.
+      keep_last: keep only this many of the latest epoch checkpoints in ``run_dir``: the
+        older ones are deleted once the new one is completely written. None (the default)
+        keeps them all.
       evaluate: log the unformatted train/test accuracies at evaluated epochs.
       eval_every: evaluate every ``eval_every`` epochs, and always after the last.
       format: the format stage's [`FormatProtocol`][hsic.bottleneck.FormatProtocol] or its
         name (``"best"``, ``"paper"``, ...); default the preset's, or none (no format layer).
       format_epochs: if > 0, fit a format layer at each evaluated epoch with ``format`` (or
         ``"default"``) for that many epochs.
-      progress: show a progress bar; by default only on a terminal.
+      progress: True: a progress bar; False: nothing; None (the default): the bar when
+        stderr is a terminal, else one line per epoch on stderr (time, losses, accuracies).
 
     Returns:
       A [`TrainResult`][hsic.bottleneck.TrainResult].
@@ -336,6 +411,7 @@ def train(
     eval_every = check_positive_int(eval_every, "eval_every")
     if resume and run_dir is None:
         raise ValueError("`resume`=True needs a `run_dir` to resume from.")
+    keep_last = check_keep_last(keep_last)
     x_train, y_train = check_dataset(data)
     num_classes = check_positive_int(data.num_classes, "data.num_classes")
     n = x_train.shape[0]
@@ -359,6 +435,7 @@ def train(
         "num_classes": num_classes, "data": getattr(data, "name", None),
         "train_images": n, "model": model.config_dict(), "evaluate": bool(evaluate),
         "eval_every": eval_every, "format": protocol.settings() if protocol else None,
+        "keep_last": keep_last,
     }
 
     start_epoch, wall_offset, history = 0, 0.0, []
@@ -386,7 +463,7 @@ def train(
     run_batch = indexed_update(step, num_classes=num_classes, batch_size=batch_size)
     x_dev, y_dev = jnp.asarray(x_train), jnp.asarray(y_train)
     steps = n // batch_size
-    bar = progress_bar((epochs - start_epoch) * steps, progress, "hsic bottleneck")
+    bar = EpochProgress((epochs - start_epoch) * steps, progress, "hsic bottleneck", epochs)
     started = time.perf_counter() - wall_offset
     warned = False
     try:
@@ -425,16 +502,21 @@ def train(
                                                x_train, y_train))
             record["wall_time"] = time.perf_counter() - started
             history.append(record)
+            previous = history[-2]["wall_time"] if len(history) > 1 else wall_offset
+            bar.epoch_done(epoch + 1, record["wall_time"] - (previous or 0.0),
+                           epoch_summary(record))
             if run_dir is not None:
                 meta = {"epoch": epoch + 1, "step": record["step"], "config": config,
                         "wall_time": record["wall_time"]}
-                path = _checkpoint_name(run_dir, epoch + 1)
+                path = checkpoint_name(run_dir, epoch + 1)
                 # The optimizer state first, in a subdirectory: the network's checkpoint is
                 # the commit record that latest_checkpoint finds.
                 os.makedirs(os.path.dirname(_optimizer_checkpoint(path)), exist_ok=True)
                 save_checkpoint(_optimizer_checkpoint(path), state.opt_states, meta)
                 save_checkpoint(path, {"params": state.params, "state": state.model_state}, meta)
                 append_jsonl(metrics_path, record)
+                if keep_last is not None:
+                    prune_checkpoints(run_dir, keep_last, epoch + 1)
                 if fitted is not None and last:
                     write_json(os.path.join(run_dir, "format.json"),
                                {"epoch": epoch + 1, **fitted})
@@ -442,6 +524,13 @@ def train(
         bar.close()
     return TrainResult(model, list(state.params), list(state.model_state), tuple(history),
                        run_dir, config)
+
+
+def check_keep_last(keep_last: int | None) -> int | None:
+    """``keep_last``, checked: None (keep every checkpoint) or a positive int."""
+    if keep_last is None:
+        return None
+    return check_positive_int(keep_last, "keep_last")
 
 
 def _warn_if_saturated(sx: np.ndarray, sy: np.ndarray, epoch: int) -> bool:
@@ -487,7 +576,7 @@ def _raise_if_diverged(losses: np.ndarray, epoch: int, steps: int, run_dir):
     if not bad.any():
         return
     step, layer = np.argwhere(bad)[0]
-    where = (f"The last good checkpoint is {_checkpoint_name(run_dir, epoch)}."
+    where = (f"The last good checkpoint is {checkpoint_name(run_dir, epoch)}."
              if run_dir is not None and epoch > 0 else "No checkpoint was written.")
     raise TrainingDiverged(
         f"The loss of block {layer} became {losses[step, layer]} at step "
@@ -525,11 +614,22 @@ def load_run(
       (True, 50.0, True)
     """
     run_dir = os.fspath(run_dir)
+    config_path = os.path.join(run_dir, "config.json")
+    config = None
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    method = config.get("method") if isinstance(config, dict) else None
+    if method is not None:  # train_backprop's, or the command line's sigma-combined parent
+        raise ValueError(
+            f"`run_dir` {run_dir!r} is a {method} run, not one of train's: it has no "
+            "HSIC-trained network to load."
+        )
     path = checkpoint or latest_checkpoint(run_dir)
     if path is None:
         raise ValueError(f"`run_dir` {run_dir!r} holds no checkpoint; train a network first.")
-    with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-        config = json.load(f)
+    if config is None:
+        raise ValueError(f"`run_dir` {run_dir!r} has no config.json; it was not written by train.")
     model = network_from_config(config["model"])
     params, state = model.init(0)
     tree, _ = load_checkpoint(path, {"params": params, "state": state})

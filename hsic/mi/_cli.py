@@ -1,8 +1,9 @@
 """The ``hsic compare`` command: the MI/HSIC comparison harness from the command line.
 
 [`hsic.cli`][hsic.cli] registers it through [`add_compare_command`]; this module turns the
-options into a call of [`hsic.mi.compare`][hsic.mi.compare], writes the table (``.csv`` or
-``.json``) and, on request, the figures, and prints a short summary.
+options into a call of [`hsic.mi.compare`][hsic.mi.compare], prints a summary table, and on
+request writes the full table (``--out``: ``.csv`` or ``.json``) and the figures. ``--quick``
+runs a small preset (`QUICK`) that finishes in seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ import sys
 __all__ = ["add_compare_command"]
 
 _DEFAULT_ESTIMATORS = "ksg,gaussian,hsic,nhsic"
+
+#: The settings of a plain run, and of ``--quick``: three tasks of known, increasing MI (two
+#: of them in one family, for the rank correlation), a non-Gaussian one and an independent
+#: pair (for the tests' size), at one small n. Options given on the command line win.
+DEFAULTS = {"tasks": "all", "n": "200,1000", "seeds": 3, "permutations": 100}
+QUICK = {"tasks": "normal-1d-0.8,normal-dense-3x3-0.5,additive-uniform-0.5,"
+                  "independent-normal-3x3", "n": "200", "seeds": 2, "permutations": 50}
 
 
 def add_compare_command(commands) -> None:
@@ -30,23 +38,24 @@ def add_compare_command(commands) -> None:
         ),
         epilog=(
             "Example: hsic compare --tasks normal-1d-0.8,independent-normal-3x3 --n 200,1000 "
-            "--seeds 3 --estimators ksg,infonce,hsic --out results.csv --figures figs"
+            "--seeds 3 --estimators ksg,infonce,hsic --out results.csv --figures figs. "
+            "A first look: hsic compare --quick"
         ),
     )
     compare.add_argument(
         "--tasks",
-        default="all",
+        default=None,
         metavar="NAMES",
         help="comma-separated task names, or 'all' for the standard suite (default: all)",
     )
     compare.add_argument(
-        "--n", default="200,1000", metavar="SIZES",
-        help="comma-separated sample sizes (default: %(default)s)",
+        "--n", default=None, metavar="SIZES",
+        help=f"comma-separated sample sizes (default: {DEFAULTS['n']})",
     )
     compare.add_argument(
-        "--seeds", type=positive_int, default=3, metavar="S",
+        "--seeds", type=positive_int, default=None, metavar="S",
         help="repetitions (samples) per task and n, with seeds 0..S-1 (compare's `repeats`; "
-        "default: %(default)s)",
+        f"default: {DEFAULTS['seeds']})",
     )
     compare.add_argument(
         "--estimators", default=_DEFAULT_ESTIMATORS, metavar="NAMES",
@@ -54,9 +63,9 @@ def add_compare_command(commands) -> None:
         "smile, hsic, nhsic (default: %(default)s)",
     )
     compare.add_argument(
-        "--permutations", type=non_negative_int, default=100, metavar="B",
+        "--permutations", type=non_negative_int, default=None, metavar="B",
         help="permutations of each independence test (compare's `n_resamples`); 0 for no "
-        "tests (default: %(default)s)",
+        f"tests (default: {DEFAULTS['permutations']})",
     )
     compare.add_argument(
         "--alpha", type=probability, default=0.05,
@@ -67,8 +76,14 @@ def add_compare_command(commands) -> None:
         help="training steps of the neural estimators (default: theirs, 500)",
     )
     compare.add_argument(
-        "--out", required=True, metavar="PATH",
-        help="where to write the table: a .csv or .json file",
+        "--out", default=None, metavar="PATH",
+        help="also write the full table to a .csv or .json file (without it, only the "
+        "summary is printed)",
+    )
+    compare.add_argument(
+        "--quick", action="store_true",
+        help=f"a quick look, in seconds: --tasks {QUICK['tasks']} --n {QUICK['n']} --seeds "
+        f"{QUICK['seeds']} --permutations {QUICK['permutations']} (options given win)",
     )
     compare.add_argument(
         "--figures", metavar="DIR",
@@ -88,9 +103,12 @@ def _run_compare(args: argparse.Namespace) -> None:
     import hsic.mi
     from hsic.mi._bounds import BOUNDS
 
-    out = pathlib.Path(args.out)
-    if out.suffix.lower() not in (".csv", ".json"):
+    out = None if args.out is None else pathlib.Path(args.out)
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--out must end in .csv or .json; got {args.out!r}.")
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     tasks = list(hsic.mi.tasks.TASKS) if args.tasks == "all" else _split(args.tasks, "--tasks")
     sizes = []
     for text in _split(args.n, "--n"):
@@ -108,9 +126,10 @@ def _run_compare(args: argparse.Namespace) -> None:
         n_resamples=args.permutations, alpha=args.alpha, options=options,
         progress=sys.stderr.isatty(),
     )
-    result.save(out)
     print(_table(result))
-    print(f"\nWrote {out} ({len(result.records)} rows).")
+    if out is not None:
+        result.save(out)
+        print(f"\nWrote {out} ({len(result.records)} rows).")
     if args.figures:
         for path in result.plot(args.figures):
             print(f"Wrote {path}.")

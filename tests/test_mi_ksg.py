@@ -224,9 +224,11 @@ def test_digamma_table_matches_scipy():
     assert _ksg._digamma_table(0).shape == (1,)
 
 
-def test_duplicates_warn():
+def test_duplicates_are_refused():
+    # Discrete data (each value 4 times): refused, with the jitter option named (issue 18;
+    # tests/test_bad_input.py checks the jittered estimate against scikit-learn).
     x = np.repeat(np.arange(50.0), 4)
-    with pytest.warns(RuntimeWarning, match="exact duplicates"):
+    with pytest.raises(ValueError, match="exact duplicates .* Pass jitter=1e-10"):
         hsic.mi.ksg(x, x, k=3)
 
 

@@ -28,7 +28,12 @@ from hsic._api.methods import KCI, RCIT, Method, RCoT, as_method
 from hsic._api.results import ConditionalTestResult
 from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
-from hsic._base.validation import as_numpy_samples, precision
+from hsic._base.validation import (
+    as_numpy_samples,
+    check_fits_in_memory,
+    precision,
+    transposed_hint,
+)
 from hsic._nulls.mixtures import mixture_null
 from hsic._nulls.pvalues import Outcome
 from hsic._stats import kernels as _kernels
@@ -114,8 +119,18 @@ def _fit(spec, data: np.ndarray, name: str, default: float) -> _kernels.Kernel:
     return _kernels.as_python_floats(kernel.fit(data, name=name))
 
 
+#: Dense n × n float64 arrays that KCI holds at its peak (three Gram matrices and their
+#: centred forms, the regression's factor and residual operator, A, B and their product).
+KCI_MATRICES = 12
+
+
 def _kci(method: KCI, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
     n = x.shape[0]
+    check_fits_in_memory(
+        n, KCI_MATRICES, np.float64, what="method='kci'",
+        instead="Use method='rcit' or 'rcot' (random Fourier features: O(n) memory, O(n·D²) "
+        "time), or test a random subsample of the rows.",
+    )
     xx = np.concatenate([x, 0.5 * z], axis=1)
     width = kci_bandwidth(n, z.shape[1])
     kx = _fit(specs[0], xx, "kernel_x", width)
@@ -255,9 +270,10 @@ def _check_data(x, y, z) -> list[np.ndarray]:
     n = arrays[0].shape[0]
     for arr, name in zip(arrays[1:], ("y", "z"), strict=True):
         if arr.shape[0] != n:
+            hint = transposed_hint({k: a.shape for k, a in zip("xyz", arrays, strict=True)})
             raise ValueError(
                 f"`x`, `y` and `z` must have the same number of samples (rows); `x` has {n} and "
-                f"`{name}` has {arr.shape[0]}."
+                f"`{name}` has {arr.shape[0]}.{hint}"
             )
     if n < MIN_N:
         raise ValueError(f"hsic.conditional_test needs at least {MIN_N} samples; got n={n}.")
@@ -353,7 +369,8 @@ def conditional_test(
 
     Raises:
       ValueError: on mismatched n, n < 10, NaN or inf, a constant variable, a method that is
-        not one of the above, or a kernel the method cannot use.
+        not one of the above, a kernel the method cannot use, KCI's n × n matrices too large
+        for memory (the message points to RCIT), or a NaN or infinite statistic.
 
     Example:
       >>> import numpy as np, hsic

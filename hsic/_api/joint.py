@@ -14,7 +14,7 @@ another, so the null does not depend on the batching.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -31,9 +31,11 @@ from hsic._base.validation import (
     check_fits_in_memory,
     float_dtype,
     precision,
+    transposed_hint,
+    warn_if_beyond_permutations,
 )
 from hsic._nulls.permutation import permutation_null
-from hsic._nulls.pvalues import Outcome, permutation_pvalue
+from hsic._nulls.pvalues import Outcome, check_finite, permutation_pvalue
 from hsic._stats import kernels as _kernels
 from hsic._stats.dhsic import (
     bootstrapped_statistics,
@@ -166,6 +168,7 @@ def _gamma(method: Gamma, grams, statistic, rng, progress: bool = False) -> Outc
     """The gamma approximation (no resampling: ``rng`` is unused)."""
     n = grams[0].shape[0]
     statistic = float(statistic)
+    check_finite(statistic)
     diagonals = [float(jnp.mean(jnp.diagonal(K))) for K in grams]
     pvalue, shape, scale, mean, var = _gamma_null(grams, diagonals, n, statistic)
     info = {
@@ -266,9 +269,10 @@ def _prepare(
         n = arrays[0].shape[0]
         for j, arr in enumerate(arrays[1:], start=1):
             if arr.shape[0] != n:
+                hint = transposed_hint({f"xs[{i}]": tuple(a.shape) for i, a in enumerate(arrays)})
                 raise ValueError(
                     f"Every variable must have the same number of samples (rows): `xs[0]` has "
-                    f"{n} and `xs[{j}]` has {arr.shape[0]}."
+                    f"{n} and `xs[{j}]` has {arr.shape[0]}.{hint}"
                 )
         if n < min_n:
             raise ValueError(f"{reason} needs at least {min_n} samples; got n={n}.")
@@ -338,7 +342,7 @@ def joint_test(
     Raises:
       ValueError: on fewer than 2 variables, mismatched n, too few samples, NaN or inf, a
         constant variable, a wrong number of kernels, a method that is not one of the above,
-        or n too large for memory.
+        n too large for memory, or a NaN or infinite statistic or null value.
 
     Example:
       >>> import numpy as np, hsic
@@ -369,6 +373,9 @@ def joint_test(
         n, d + 4, dtype, what=f"hsic.joint_test with d={d}",
         instead="Test a random subsample of the rows.",
     )
+    if method.name == "permutation":  # variables 2..d are permuted
+        count = cast(Permutation, method).n_resamples
+        warn_if_beyond_permutations(count, n, variables=d - 1)
     with precision(dtype):
         grams, statistic = grams_and_statistic(fitted, xs)
         resamples = getattr(method, "n_resamples", 0)

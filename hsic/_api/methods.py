@@ -108,7 +108,9 @@ class Permutation(_Resampling):
     Args:
       n_resamples: B, the number of permutations.
       batch_size: permutations per device call (memory and progress granularity only: the
-        result does not depend on it); ``None``: 250, in every test.
+        result does not depend on it); ``None``: 250, in every test. ``hsic.test``
+        recomputes the Gram matrices in each call (one compiled program per padded size of
+        n), so batches far below the default cost more.
     """
 
     name: ClassVar[str] = "permutation"

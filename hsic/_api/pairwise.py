@@ -46,10 +46,12 @@ from hsic._base.validation import (
     check_positive_int,
     float_dtype,
     precision,
+    transposed_hint,
+    warn_if_beyond_permutations,
 )
 from hsic._nulls.gamma import gamma_law
 from hsic._nulls.permutation import draw_permutations, pad_rows, permuted_stack_sums
-from hsic._nulls.pvalues import tie_threshold
+from hsic._nulls.pvalues import check_finite, tie_threshold
 from hsic._stats import kernels as _kernels
 from hsic._stats.distances import median_distance_columns, median_distance_numpy, warn_fallback
 from hsic._stats.gram import centre
@@ -228,9 +230,10 @@ def _prepare(X, Y, method: Method, dtype):
         names_y = _names(Y, arr_y.shape[1], "y")
         cols_y = _columns(arr_y, "Y", names_y, dtype)
         if cols_y.shape[0] != cols_x.shape[0]:
+            hint = transposed_hint({"X": tuple(cols_x.shape), "Y": tuple(cols_y.shape)})
             raise ValueError(
                 "`X` and `Y` must have the same number of samples (rows); "
-                f"got {cols_x.shape[0]} and {cols_y.shape[0]}."
+                f"got {cols_x.shape[0]} and {cols_y.shape[0]}.{hint}"
             )
     n, p = cols_x.shape
     if symmetric and p < 2:
@@ -270,6 +273,16 @@ def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, d
     if bar is not None:
         bar.close()
     return kl, sq, counts
+
+
+def _check_pairs_finite(kl, symmetric: bool, names_x, names_y) -> None:
+    """Raise (``check_finite``, naming the first pair) if a tested pair's statistic is not
+    finite."""
+    tested = np.triu(np.ones(kl.shape, dtype=bool), 1) if symmetric else np.ones(kl.shape, bool)
+    bad = tested & ~np.isfinite(kl)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        check_finite(kl[i, j], what=f"statistic of the pair {names_x[i]!r}, {names_y[j]!r}")
 
 
 def _gamma_pvalues(kl, sq, blocks_x, blocks_y, n, symmetric, names_x, names_y) -> np.ndarray:
@@ -351,8 +364,9 @@ def pairwise(
 
     Raises:
       ValueError: on bad shapes, NaN or inf, a constant column, mismatched n, too few
-        samples, unknown names, a method that is not one of the above, or Gram matrices too
-        large for memory.
+        samples, unknown names, a method that is not one of the above, Gram matrices too
+        large for memory, or a pair whose statistic is NaN or infinite (named). Errors about
+        a DataFrame's columns use their names.
 
     Example:
       >>> import numpy as np, hsic
@@ -409,6 +423,7 @@ def pairwise(
         if permutation:
             resampling = cast(Permutation, method)  # method.name == "permutation"
             B = resampling.n_resamples
+            warn_if_beyond_permutations(B, n)
             perms = jax.device_put(draw_permutations(generator, B, n, B))
             batch = DEFAULT_BATCH if resampling.batch_size is None else resampling.batch_size
             info = {"n_resamples": B}
@@ -420,6 +435,7 @@ def pairwise(
         kl, sq, counts = _sums_and_counts(
             blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype, bar
         )
+        _check_pairs_finite(kl, symmetric, names_x, names_y)
         statistic = kl / float(n * n)
         if permutation:
             pvalue = (1.0 + counts) / (1.0 + cast(Permutation, method).n_resamples)

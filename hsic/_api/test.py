@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
-import scipy.special
 from jax.typing import ArrayLike
 
 from hsic._api.methods import (
@@ -34,16 +33,20 @@ from hsic._api.results import HSICTestResult
 from hsic._base.devices import resolve_mesh
 from hsic._base.progress import resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
-from hsic._base.validation import check_fits_in_memory, float_dtype, precision
+from hsic._base.validation import (
+    check_fits_in_memory,
+    float_dtype,
+    precision,
+    warn_if_beyond_permutations,
+)
 from hsic._nulls.aggregated import aggregated_null
 from hsic._nulls.gamma import gamma_null
 from hsic._nulls.mixtures import spectral_null
 from hsic._nulls.permutation import (
     feature_permutation_null,
-    permutation_null,
-    sharded_permutation_null,
+    gram_permutation_null,
 )
-from hsic._nulls.pvalues import Outcome, permutation_pvalue
+from hsic._nulls.pvalues import Outcome, check_finite, normal_pvalue, permutation_pvalue
 from hsic._nulls.wild_bootstrap import wild_bootstrap_null
 from hsic._stats import kernels as _kernels
 from hsic._stats.block import block_values
@@ -55,7 +58,7 @@ from hsic._stats.features import (
     features_rng,
     gaussian_kernel,
 )
-from hsic._stats.gram import centred_grams, centred_sums
+from hsic._stats.gram import centred_sums
 from hsic._stats.inputs import prepare_pair
 
 __all__ = ["METHODS", "test"]
@@ -86,15 +89,11 @@ def _permutation(method: Permutation, x, y, kx, ky, rng, mesh, progress) -> Outc
         instead="Use method='gamma' (exact statistic, O(n) memory), or one of the "
         "large-scale methods 'rff', 'nystrom' or 'block'.",
     )
-    Kc, Lc, statistic = centred_grams(kx, ky, x, y)
-    B, batch = method.n_resamples, _batch(method)
-    if mesh is None:
-        null = permutation_null(Kc, Lc, rng, B, batch_size=batch, progress=progress)
-    else:
-        null = sharded_permutation_null(
-            Kc, Lc, rng, B, batch_size=batch, progress=progress, mesh=mesh
-        )
-    statistic = float(statistic)
+    B = method.n_resamples
+    # compiled once per padded size of n, not once per n (see gram_permutation_null)
+    statistic, null = gram_permutation_null(
+        kx, ky, x, y, rng, B, batch_size=_batch(method), progress=progress, mesh=mesh
+    )
     return Outcome(statistic, permutation_pvalue(null, statistic), null, {"n_resamples": B})
 
 
@@ -105,12 +104,6 @@ def _gamma(method: Gamma, x, y, kx, ky, rng, mesh, progress) -> Outcome:
 
 
 def _aggregated(method: Aggregated, x, y, kx, ky, rng, mesh, progress) -> Outcome:
-    for kernel, name in ((kx, "kernel_x"), (ky, "kernel_y")):
-        if not isinstance(kernel, (_kernels.Gaussian, _kernels.Laplace)):
-            raise ValueError(
-                f"`{name}` must be a Gaussian or Laplace kernel for method='aggregated', which "
-                f"aggregates over bandwidths; got {type(kernel).__name__}."
-            )
     level = method.n_resamples if method.n_resamples_level is None else method.n_resamples_level
     return aggregated_null(
         x, y, kx, ky, rng, n_resamples=method.n_resamples, n_resamples_level=level,
@@ -155,6 +148,7 @@ def _block(method: Block, x, y, kx, ky, rng, mesh, progress) -> Outcome:
     )
     h, hkk, hll = (np.asarray(v, dtype=np.float64) for v in (h, hkk, hll))
     statistic = float(h.mean())
+    check_finite(statistic)
     variance = float(np.sum(2.0 * hkk * hll / (block_size * (block_size - 3.0))))
     if not variance > 0:
         raise ValueError(
@@ -164,7 +158,7 @@ def _block(method: Block, x, y, kx, ky, rng, mesh, progress) -> Outcome:
     null_std = math.sqrt(variance) / n_blocks
     info = {"null": "normal", "block_size": block_size, "n_blocks": n_blocks,
             "null_std": null_std}
-    return Outcome(statistic, float(scipy.special.ndtr(-statistic / null_std)), None, info)
+    return Outcome(statistic, normal_pvalue(statistic, null_std), None, info)
 
 
 #: The runner of each method: ``runner(method, x, y, kx, ky, rng, mesh, progress)``.
@@ -184,9 +178,33 @@ def _work(method: Method, n: int) -> float:
     return 0.0
 
 
+def _warn_if_beyond_permutations(method: Method, n: int) -> None:
+    """Warn if a method's permutations outnumber the n! distinct ones."""
+    permuted = getattr(method, "null", "permutation") == "permutation"
+    if method.name in ("permutation", "aggregated", "rff", "nystrom") and permuted:
+        resampled = cast(Permutation | Aggregated | RFF | Nystrom, method)
+        warn_if_beyond_permutations(resampled.n_resamples, n, stacklevel=4)
+    level = getattr(method, "n_resamples_level", None)
+    if level is not None:
+        warn_if_beyond_permutations(level, n, name="n_resamples_level", stacklevel=4)
+
+
 def _kernels_for(method: Method, kernel_x: Any, kernel_y: Any) -> tuple[Any, Any]:
     """The kernels a method can use: RFF needs Gaussian ones (a number is a Gaussian
-    bandwidth), Nyström and block HSIC ones that evaluate new pairs of points."""
+    bandwidth), Nyström and block HSIC ones that evaluate new pairs of points, HSICAgg ones with
+    a bandwidth. Checked before the data are, so that a kernel a method cannot use is refused
+    first."""
+    if method.name == "aggregated":
+        kernels = []
+        for spec, name in ((kernel_x, "kernel_x"), (kernel_y, "kernel_y")):
+            kernel = _kernels.get_kernel(spec, name)
+            if not isinstance(kernel, (_kernels.Gaussian, _kernels.Laplace)):
+                raise ValueError(
+                    f"`{name}` must be a Gaussian or Laplace kernel for method='aggregated', "
+                    f"which aggregates over bandwidths; got {type(kernel).__name__}."
+                )
+            kernels.append(kernel)
+        return kernels[0], kernels[1]
     if method.name == "rff":
         return gaussian_kernel(kernel_x, "kernel_x"), gaussian_kernel(kernel_y, "kernel_y")
     if method.name in ("nystrom", "block"):
@@ -287,8 +305,14 @@ def test(
 
     Raises:
       ValueError: on mismatched n, too few samples, NaN or inf, a constant variable, bad
-        shapes or names, a method (or method option) that is not valid, or n too large for
-        memory (the message names the methods that fit).
+        shapes or names, a method (or method option) that is not valid, n too large for
+        memory (the message names the methods that fit), values beyond the dtype's range, or
+        a statistic or null value that is NaN or infinite (a fixed bandwidth far from the
+        data's scale, a linear kernel on huge values): never a p-value of a NaN.
+
+    Warns:
+      UserWarning: when ``n_resamples`` exceeds the n! distinct permutations.
+      RuntimeWarning: for a delta kernel on data whose values are mostly distinct.
 
     Example:
       >>> import numpy as np, hsic
@@ -327,6 +351,7 @@ def test(
             x, y, kernel_x, kernel_y, dtype=dtype, min_n=MIN_N[method.name],
             reason=f"hsic.test with method={method.name!r}", constant="raise",
         )
+        _warn_if_beyond_permutations(method, x.shape[0])
         progress = resolve_progress(progress, _work(method, x.shape[0]))
         out = RUNNERS[method.name](method, x, y, kx, ky, generator, device_mesh, progress)
         return HSICTestResult(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, TypeGuard
 
@@ -37,7 +38,12 @@ __all__ = [
     "check_options_apply",
     "float_dtype",
     "is_traced",
+    "transposed_hint",
+    "warn_if_beyond_permutations",
 ]
+
+#: What the data arguments accept, for the messages.
+ACCEPTED_DTYPES = "floats (float16, bfloat16, float32 or float64), integers or bools"
 
 
 def is_traced(x: Any) -> TypeGuard[jax.core.Tracer]:
@@ -99,9 +105,12 @@ def checked_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False
     """The checks of ``as_samples``, on the host: a NumPy ``(n, d)`` array of ``dtype``, or
     ``x`` itself (reshaped and cast, still traced) inside a user's ``jax.jit``."""
     arr: Any  # a tracer or a NumPy array
+    columns = None
     if is_traced(x):
         arr = x
     else:
+        columns = getattr(x, "columns", None)  # a pandas DataFrame (duck-typed)
+        dtypes = getattr(x, "dtypes", None) if columns is not None else None
         if hasattr(x, "to_numpy"):  # pandas DataFrame or Series
             x = x.to_numpy()
         try:
@@ -111,11 +120,10 @@ def checked_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False
                 f"`{name}` must be a rectangular array with one row per sample; "
                 f"could not convert it: {err}"
             ) from err
+        if arr.dtype.kind == "V" and jnp.issubdtype(arr.dtype, jnp.floating):
+            arr = arr.astype(np.float32)  # bfloat16 or float8 (ml_dtypes): exact in float32
         if arr.dtype == object or arr.dtype.kind in "USMmV":
-            raise ValueError(
-                f"`{name}` must hold numbers (float, int or bool); got dtype {arr.dtype}. "
-                "Convert categories to integer codes and use kernel 'delta'."
-            )
+            raise ValueError(_not_numbers(name, arr.dtype, _non_numeric_column(columns, dtypes)))
         if arr.dtype.kind == "c":
             raise ValueError(f"`{name}` must be real-valued; got complex dtype {arr.dtype}.")
     if arr.ndim not in (1, 2):
@@ -141,12 +149,134 @@ def checked_samples(x: Any, name: str, *, dtype: DTypeLike, square: bool = False
             count = int((~finite).sum())
             raise ValueError(
                 f"`{name}` must be finite; got {count} NaN or inf value(s), the first at "
-                f"row {bad[0]}, column {bad[1]}. Drop or impute them first."
+                f"row {bad[0]}, {_column_label(columns, bad[1])}. Drop or impute them first."
             )
         if square and not np.allclose(arr, arr.T, rtol=1e-5, atol=1e-8):
             raise ValueError(f"`{name}` must be a symmetric Gram matrix for kernel 'precomputed'.")
+        _check_range(arr, name, np.dtype(dtype), columns)
         return np.asarray(arr, dtype=dtype)
     return arr.astype(dtype)
+
+
+def _non_numeric_column(columns: Any, dtypes: Any) -> str:
+    """`` (column 'city' has dtype object)`` for a DataFrame's first non-numeric column."""
+    if columns is None or dtypes is None:
+        return ""
+    for column, dtype in zip(columns, dtypes, strict=False):
+        if getattr(dtype, "kind", "O") not in "biuf":
+            return f" (column {column!r} has dtype {dtype})"
+    return ""
+
+
+def _not_numbers(name: str, dtype: np.dtype, where: str = "") -> str:
+    """The message for data that do not hold numbers, with the advice that fits ``dtype``."""
+    message = f"`{name}` must hold numbers: {ACCEPTED_DTYPES}; got dtype {dtype}{where}."
+    if dtype.kind in "OUS":
+        return (
+            f"{message} For categories (strings), convert them to integer codes (e.g. with "
+            "pandas.factorize) and use kernel 'delta'."
+        )
+    if dtype.kind in "Mm":
+        return f"{message} Convert times to numbers first (e.g. seconds since the first)."
+    return message
+
+
+def _column_label(columns: Any, j: int) -> str:
+    """``column 'name'`` for a DataFrame's column, else ``column j``."""
+    if columns is not None and j < len(columns):
+        return f"column {columns[j]!r}"
+    return f"column {j}"
+
+
+def _check_range(arr: np.ndarray, name: str, dtype: np.dtype, columns: Any = None) -> None:
+    """Raise if converting the finite array ``arr`` to the float ``dtype`` would overflow to inf,
+    or turn a whole column into zeros or subnormal numbers (values beyond float32's range in a
+    float64 array)."""
+    if arr.dtype.kind != "f" or arr.dtype.itemsize <= dtype.itemsize or arr.size == 0:
+        return
+    info = np.finfo(dtype)
+    largest = np.max(np.abs(arr), axis=0)
+    advice = (
+        f"Pass dtype='float64', or rescale `{name}` (e.g. divide it by its standard deviation: "
+        "the tests with Gaussian or Laplace kernels do not depend on the data's units)."
+    )
+    if largest.max() > info.max:
+        j = int(np.argmax(largest))
+        raise ValueError(
+            f"`{name}` holds values up to {largest[j]:.3g} in magnitude "
+            f"({_column_label(columns, j)}), beyond the range of {dtype} (largest finite value "
+            f"{info.max:.3g}): they would overflow to inf. {advice}"
+        )
+    tiny = (largest > 0) & (largest < info.tiny)
+    if tiny.any():
+        j = int(np.argmax(tiny))
+        raise ValueError(
+            f"`{name}` holds values of at most {largest[j]:.3g} in magnitude "
+            f"({_column_label(columns, j)}), below the range of {dtype} (smallest normal value "
+            f"{info.tiny:.3g}): they would become 0 or lose their precision. {advice}"
+        )
+
+
+def transposed_hint(shapes: dict[str, tuple[int, ...]]) -> str:
+    """A hint for a mismatched number of rows: which of the named ``(n, d)`` shapes look
+    transposed (more columns than rows, and as many columns as another variable has rows, or
+    every variable so), or ``""``.
+
+    Example:
+      >>> from hsic._base.validation import transposed_hint
+      >>> print(transposed_hint({"x": (3, 100), "y": (100, 1)}).strip())  # doctest: +ELLIPSIS
+      `x` has shape (3, 100): was it passed transposed? Samples are rows: ... e.g. `x.T`.
+    """
+    rows = {name: shape[0] for name, shape in shapes.items()}
+    wide = {name for name, shape in shapes.items() if len(shape) == 2 and shape[1] > shape[0]}
+    suspects = [
+        name for name in shapes if name in wide
+        and any(shapes[name][1] == rows[other] for other in shapes if other != name)
+    ]
+    if not suspects and len(wide) == len(shapes) and len({s[1] for s in shapes.values()}) == 1:
+        suspects = list(shapes)  # all transposed: the same number of columns
+    if not suspects:
+        return ""
+    listed = " and ".join(f"`{name}` has shape {tuple(shapes[name])}" for name in suspects)
+    verb = "was it" if len(suspects) == 1 else "were they"
+    return (
+        f" {listed}: {verb} passed transposed? Samples are rows: pass an (n, d) array, e.g. "
+        f"`{suspects[0]}.T`."
+    )
+
+
+def warn_if_beyond_permutations(
+    n_resamples: int, n: int, *, variables: int = 1, name: str = "n_resamples",
+    stacklevel: int = 3,
+) -> None:
+    """Warn if ``n_resamples`` exceeds the ``(n!)^variables`` distinct permutations of ``n``
+    samples (``variables`` variables permuted independently): the draws then repeat, and the
+    extra work buys no precision.
+
+    Example:
+      >>> import warnings
+      >>> from hsic._base.validation import warn_if_beyond_permutations
+      >>> with warnings.catch_warnings(record=True) as caught:
+      ...     warnings.simplefilter("always")
+      ...     warn_if_beyond_permutations(10**12, 10)
+      >>> print(caught[0].message)  # doctest: +ELLIPSIS
+      `n_resamples`=1000000000000 exceeds the 3628800 distinct permutations of n=10 samples...
+    """
+    count = 1
+    for i in range(2, n + 1):
+        count *= i
+        if count**variables >= n_resamples:
+            return
+    total = count**variables
+    what = "n!" if variables == 1 else f"(n!)^{variables}"
+    warnings.warn(
+        f"`{name}`={n_resamples} exceeds the {total} distinct permutations of n={n} samples "
+        f"({what}): the permutations repeat, so the p-value gains no precision beyond what "
+        f"{total} distinct ones give, and the run takes {n_resamples / total:.3g} times longer. "
+        f"Use `{name}` <= {total}, or more samples.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def is_constant(x: jax.Array | np.ndarray) -> bool:
@@ -163,8 +293,9 @@ def check_same_n(
     """Check that ``x`` and ``y`` have the same number of rows, and at least ``min_n``."""
     n, m = x.shape[0], y.shape[0]
     if n != m:
+        hint = transposed_hint({"x": tuple(x.shape), "y": tuple(y.shape)})
         raise ValueError(
-            f"`x` and `y` must have the same number of samples (rows); got {n} and {m}."
+            f"`x` and `y` must have the same number of samples (rows); got {n} and {m}.{hint}"
         )
     if n < min_n:
         raise ValueError(f"{reason} needs at least {min_n} samples; got n={n}.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.special
 
+from hsic._nulls.pvalues import check_finite
 from hsic._stats.gram import CentredSums
 
 __all__ = ["gamma_law", "gamma_null"]
@@ -58,6 +59,7 @@ def gamma_null(sums: CentredSums, n: int) -> tuple[float, float, float, float]:
       gamma law of ``HSIC_b`` itself (its scale is ``v/μ``, i.e. the ``n·HSIC_b`` scale / n).
     """
     kl = float(sums.kl)
+    check_finite(kl / n / n)
     shape, scale, pvalue = gamma_law(
         kl, sums.kl_sq_off, sums.k_total, sums.l_total, sums.k_trace, sums.l_trace, n
     )

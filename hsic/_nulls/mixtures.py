@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from hsic._nulls.pvalues import Outcome, permutation_pvalue
+from hsic._nulls.pvalues import Outcome, check_finite, permutation_pvalue
 
 __all__ = [
     "MIXTURE_NULLS",
@@ -52,8 +52,11 @@ def spectral_null(cxx, cyy, n: float, rng: np.random.Generator, draws: int, eps:
     """Draws of ``Σ_ij λ_i η_j z_ij² / n``, ``z_ij ~ N(0, 1)``: the null of the statistic.
 
     The normals are drawn in chunks of whole draws, one after another, so the result does not
-    depend on the chunk size.
+    depend on the chunk size. Non-finite covariances (from non-finite features) give NaN
+    draws, which the p-value refuses (``check_finite``) rather than an eigensolver error.
     """
+    if not (np.all(np.isfinite(cxx)) and np.all(np.isfinite(cyy))):
+        return np.full(draws, np.nan)
     lam = positive_eigenvalues(cxx, eps)
     eta = positive_eigenvalues(cyy, eps)
     weights = np.outer(lam, eta).ravel()
@@ -125,6 +128,7 @@ def mixture_null(
     Raises:
       ValueError: when the weights are all 0 (``"gamma"``, ``"hbe"``).
     """
+    check_finite(statistic)
     s1, s2, s3 = sums
     info: dict[str, Any] = {"null": null}
     draws = None

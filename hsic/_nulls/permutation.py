@@ -27,11 +27,13 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from hsic._base.devices import check_mesh
+from hsic._stats.gram import masked_centred_grams, padded_pair
 
 __all__ = [
     "PERMUTATION_ROWS",
     "draw_permutations",
     "feature_permutation_null",
+    "gram_permutation_null",
     "pad_rows",
     "permutation_null",
     "permuted_stack_sums",
@@ -94,12 +96,17 @@ def permuted_sums(Kp: jax.Array, Lc: jax.Array, perms: jax.Array) -> jax.Array:
     return permuted_stack_sums(Kp[None], Lc[None], perms)[:, 0, 0]
 
 
-def draw_permutations(rng: np.random.Generator, count: int, n: int, size: int) -> np.ndarray:
-    """``count`` permutations drawn one after another (so batching cannot change them),
-    padded to ``size`` rows by repeating the last."""
-    perms = np.empty((size, n), dtype=np.int32)
+def draw_permutations(
+    rng: np.random.Generator, count: int, n: int, size: int, width: int | None = None
+) -> np.ndarray:
+    """``count`` permutations of n drawn one after another (so batching cannot change them),
+    padded to ``size`` rows by repeating the last. With ``width`` (> n, for data padded to
+    ``width`` rows), each permutation leaves the padding rows ``n, ..., width − 1`` in place:
+    the draws are those of ``width=None``."""
+    perms = np.empty((size, n if width is None else width), dtype=np.int32)
     for b in range(count):
-        perms[b] = rng.permutation(n)
+        perms[b, :n] = rng.permutation(n)
+    perms[:, n:] = np.arange(n, perms.shape[1], dtype=np.int32)
     perms[count:] = perms[count - 1]
     return perms
 
@@ -137,16 +144,103 @@ def permutation_null(
     )
 
 
+@jax.jit
+def _gram_permuted_sums(kx, ky, x, y, n, perms):
+    """``(HSIC_b, Σ_ij K̄_ij L̄_{p(i)p(j)} for each row p of perms)`` on data padded to m rows
+    (the first ``n``, a traced scalar, are samples): the centred Gram matrices and a batch
+    of permuted sums in one compiled program per padded size."""
+    Kc, Lc, statistic = masked_centred_grams(kx, ky, x, y, n)
+    # Materialise K̄ and L̄ before the permuted sums: without the barrier XLA may recompute
+    # their entries inside the gathers, differently on one device and on a mesh (1 ulp).
+    Kc, Lc = jax.lax.optimization_barrier((Kc, Lc))
+    return statistic, permuted_sums(pad_rows(Kc), Lc, perms)
+
+
+@jax.jit
+def _padded_grams(kx, ky, x, y, n):
+    """``(pad_rows(K̄), L̄, HSIC_b)`` on padded data, for the sharded path."""
+    Kc, Lc, statistic = masked_centred_grams(kx, ky, x, y, n)
+    return pad_rows(Kc), Lc, statistic
+
+
+def gram_permutation_null(
+    kx,
+    ky,
+    x: jax.Array,
+    y: jax.Array,
+    rng: np.random.Generator,
+    n_resamples: int,
+    *,
+    batch_size: int = 250,
+    progress: bool = False,
+    mesh: Mesh | None = None,
+) -> tuple[float, np.ndarray]:
+    """``(HSIC_b, null)``: the statistic and ``permutation_null`` of the data, from fitted
+    kernels, compiled once per padded size rather than once per n; with ``mesh``, each batch
+    of permutations is split over its devices (the same null, as in
+    ``sharded_permutation_null``).
+
+    ``x`` and ``y`` are padded to ``bucket_size(n)`` rows (``hsic._stats.gram.padded_pair``);
+    the centred Gram matrices are zero outside their ``n × n`` block and each permutation of
+    n, drawn from ``rng`` exactly as ``permutation_null`` draws it, leaves the padding rows in
+    place, so the null is ``permutation_null``'s to float rounding. Each batch recomputes the
+    Gram matrices inside the same compiled program (O(n²d), against O(batch·n²) for its
+    permutations), which keeps one program per size.
+
+    Example:
+      >>> import numpy as np
+      >>> from hsic._stats.gram import centred_grams
+      >>> from hsic._nulls.permutation import gram_permutation_null, permutation_null
+      >>> from hsic.kernels import Gaussian
+      >>> x = np.linspace(0.0, 1.0, 30, dtype=np.float32)[:, None]   # padded to 32 rows
+      >>> k = Gaussian(0.5)
+      >>> stat, null = gram_permutation_null(k, k, x, x**2, np.random.default_rng(0), 20)
+      >>> K, L, ref = centred_grams(k, k, x, x**2)
+      >>> bool(np.allclose(null, permutation_null(K, L, np.random.default_rng(0), 20)))
+      True
+    """
+    n = x.shape[0]
+    xp, yp, count = padded_pair(x, y, kx, ky)
+    m = xp.shape[0]
+    batch_size = min(batch_size, n_resamples)
+    statistics = []
+    if mesh is None:
+        size = batch_size
+
+        def run_batch(perms):
+            statistic, sums = _gram_permuted_sums(kx, ky, xp, yp, count, jax.device_put(perms))
+            statistics.append(statistic)
+            return sums
+    else:  # K̄ and L̄ computed once, then replicated (the same values as on one device)
+        axis = check_mesh(mesh)
+        size = -(-batch_size // mesh.size) * mesh.size  # a multiple of the device count
+        Kp, Lc, statistic = _padded_grams(kx, ky, xp, yp, count)
+        statistics.append(statistic)
+        Kp, Lc = jax.device_put((Kp, Lc), NamedSharding(mesh, P()))
+        split = NamedSharding(mesh, P(axis))
+
+        def run_batch(perms):
+            return _sharded_permuted_sums(Kp, Lc, jax.device_put(perms, split), mesh=mesh)
+
+    null = run_permutation_batches(
+        run_batch, rng, n, n_resamples, batch_size, size, progress=progress, width=m
+    )
+    return float(statistics[0]), null
+
+
+
 def run_permutation_batches(
     run_batch, rng, n: int, n_resamples: int, batch_size: int, padded_size: int, *, progress,
     desc: str = "permutations",
+    width: int | None = None,
 ) -> np.ndarray:
     """The host loop of the permutation engine, shared by the one- and multi-device paths.
 
     Each batch of up to ``batch_size`` permutations is drawn in order from ``rng``, padded to
-    ``padded_size`` rows, and passed to ``run_batch(perms)``, which places it on the
-    device(s) explicitly and returns the permuted sums. Results are fetched once, at the end:
-    nothing in the loop waits for the device, except the progress bar (labelled ``desc``).
+    ``padded_size`` rows (and to ``width`` columns, see ``draw_permutations``), and passed to
+    ``run_batch(perms)``, which places it on the device(s) explicitly and returns the
+    permuted sums. Results are fetched once, at the end: nothing in the loop waits for the
+    device, except the progress bar (labelled ``desc``).
     """
     bar = None
     if progress:
@@ -156,7 +250,7 @@ def run_permutation_batches(
     chunks, counts = [], []
     for start in range(0, n_resamples, batch_size):
         count = min(batch_size, n_resamples - start)
-        chunks.append(run_batch(draw_permutations(rng, count, n, padded_size)))
+        chunks.append(run_batch(draw_permutations(rng, count, n, padded_size, width)))
         counts.append(count)
         if bar is not None:
             chunks[-1].block_until_ready()

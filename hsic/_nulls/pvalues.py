@@ -5,6 +5,11 @@ is never 0 (Phipson & Smyth 2010), and null statistics within floating-point rou
 observed one count as at least as extreme. Every resampling test of the package (permutation,
 wild bootstrap, feature nulls, dHSIC, HSICAgg, pairwise, the conditional tests' simulated
 nulls) uses this one rule.
+
+**Non-finite values.** A NaN or infinite statistic or null value never becomes a p-value
+(``NaN ≥ t`` is False, so it would count as the most extreme outcome, or as none): every
+p-value of the package, resampled or approximate, and every ``Outcome``, goes through
+``check_finite``, which raises a ``ValueError`` that says why such a value arises and what to do.
 """
 
 from __future__ import annotations
@@ -12,11 +17,69 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.special
 
-__all__ = ["TIE_RTOL_EPS", "Outcome", "permutation_pvalue", "pvalues_against", "tie_threshold"]
+__all__ = [
+    "TIE_RTOL_EPS",
+    "Outcome",
+    "check_finite",
+    "normal_pvalue",
+    "permutation_pvalue",
+    "pvalues_against",
+    "tie_threshold",
+]
 
 #: Ties within this many machine epsilons (relative) count as extreme.
 TIE_RTOL_EPS = 1000
+
+
+#: Why a statistic or null value is not finite, and what to do: the end of ``check_finite``'s
+#: message.
+NON_FINITE_CAUSES = (
+    "the kernel computations overflowed or underflowed the floating-point range (float32 holds "
+    "magnitudes from about 1e-38 to 3e38), or the data hold such extreme values: for example a "
+    "fixed kernel bandwidth tiny or huge beside the data's distances (compare it with "
+    "hsic.kernels.median_distance), or a linear or polynomial kernel on values too large for "
+    "the dtype. Rescale the data, choose a bandwidth on the data's scale, or pass "
+    "dtype='float64'."
+)
+
+
+def check_finite(statistic: Any, null: Any = None, *, what: str = "statistic") -> None:
+    """Raise a ``ValueError`` if the observed ``statistic`` (a number or an array of them) or
+    any value of ``null`` is NaN or infinite: such a value never becomes a p-value.
+
+    The one rule, and the one message, for every test of the package.
+
+    Args:
+      statistic: the observed statistic (or statistics).
+      null: the resampled or simulated null values, or ``None``.
+      what: what ``statistic`` is, for the message (e.g. "statistic of the pair ('a', 'b')").
+
+    Example:
+      >>> import numpy as np
+      >>> from hsic._nulls.pvalues import check_finite
+      >>> check_finite(0.5, np.array([0.1, 0.2]))
+      >>> check_finite(float("nan"))
+      Traceback (most recent call last):
+      ...
+      ValueError: The statistic is nan, so it has no p-value: the kernel computations ...
+    """
+    observed = np.asarray(statistic, dtype=np.float64)
+    if not np.all(np.isfinite(observed)):
+        bad = observed[~np.isfinite(observed)].flat[0]
+        raise ValueError(f"The {what} is {bad}, so it has no p-value: {NON_FINITE_CAUSES}")
+    if null is None:
+        return
+    values = np.asarray(null, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():
+        count = int(values.size - np.count_nonzero(finite))
+        bad = values[~finite].flat[0]
+        raise ValueError(
+            f"{count} of the {values.size} null values behind the {what} are not finite (the "
+            f"first is {bad}), so there is no p-value: {NON_FINITE_CAUSES}"
+        )
 
 
 def tie_threshold(observed, dtype) -> np.ndarray:
@@ -46,6 +109,7 @@ def permutation_pvalue(null: np.ndarray, observed: float) -> float:
       0.75
     """
     null = np.asarray(null)
+    check_finite(observed, null)
     count = int(np.sum(null >= tie_threshold(observed, null.dtype)))
     return (1.0 + count) / (1.0 + len(null))
 
@@ -60,6 +124,7 @@ def pvalues_against(null: np.ndarray, stats: np.ndarray) -> np.ndarray:
     Returns:
       ``(m, J)`` p-values, with the tie rule of ``permutation_pvalue``.
     """
+    check_finite(stats, null)
     out = np.empty(stats.shape, dtype=np.float64)
     b = null.shape[0]
     for j in range(null.shape[1]):
@@ -69,8 +134,32 @@ def pvalues_against(null: np.ndarray, stats: np.ndarray) -> np.ndarray:
     return out
 
 
-class Outcome(NamedTuple):
+def normal_pvalue(statistic: float, null_std: float) -> float:
+    """``P(N(0, null_std²) ≥ statistic)``: the upper tail of a centred normal null.
+
+    Example:
+      >>> from hsic._nulls.pvalues import normal_pvalue
+      >>> normal_pvalue(0.0, 1.0)
+      0.5
+    """
+    check_finite(statistic)
+    return float(scipy.special.ndtr(-statistic / null_std))
+
+
+class _OutcomeFields(NamedTuple):
+    statistic: float
+    pvalue: float
+    null_distribution: np.ndarray | None
+    info: dict[str, Any]
+    kernel_x: Any = None
+    kernel_y: Any = None
+
+
+class Outcome(_OutcomeFields):
     """What a test method computes from prepared data: the common fields of every result.
+
+    Building one checks that the statistic and the null are finite (``check_finite``): no
+    method can hand a p-value of a NaN statistic up to a result.
 
     Attributes:
       statistic: the observed statistic.
@@ -82,9 +171,18 @@ class Outcome(NamedTuple):
       kernel_y: the same for y.
     """
 
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray | None
-    info: dict[str, Any]
-    kernel_x: Any = None
-    kernel_y: Any = None
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        statistic: float,
+        pvalue: float,
+        null_distribution: np.ndarray | None,
+        info: dict[str, Any],
+        kernel_x: Any = None,
+        kernel_y: Any = None,
+    ) -> Outcome:
+        check_finite(statistic, null_distribution)
+        return super().__new__(
+            cls, statistic, pvalue, null_distribution, info, kernel_x, kernel_y
+        )

@@ -27,11 +27,42 @@ __all__ = [
     "median_distance_numpy",
     "pair_sq_dists",
     "safe_sqrt",
+    "unit_scale",
     "warn_fallback",
 ]
 
 MEDIAN_SUBSAMPLE = 1000
 """The median heuristic looks at no more than this many (evenly spaced) samples."""
+
+
+def unit_scale(value: ArrayLike) -> jax.Array:
+    """``2^−e`` for ``2^e <= value < 2^(e+1)``: the power of two that brings a positive float
+    ``value`` (a bandwidth, a spread) into ``[1, 2)``, in ``value``'s dtype (clamped to its
+    normal range). Traced or not; no gradient flows through it.
+
+    Multiplying by a power of two is exact in floating point (short of overflow and
+    underflow), so a computation on scaled data and a scaled bandwidth gives bit for bit the
+    result of the unscaled one wherever that one stays within the dtype's range, and a
+    result independent of the data's units everywhere else. The exponent is read from the
+    float's bits (no ``log2`` or ``exp2``, whose rounding is up to the backend).
+
+    Example:
+      >>> from hsic._stats.distances import unit_scale
+      >>> float(unit_scale(3.0)), round(float(unit_scale(1e-30) * 1e-30), 4)
+      (0.5, 1.2677)
+    """
+    value = jax.lax.stop_gradient(jnp.asarray(value))
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        value = value.astype(jnp.zeros(()).dtype)
+    info = jnp.finfo(value.dtype)
+    int_type = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[value.dtype.itemsize]
+    bias = info.maxexp - 1
+    bits = jax.lax.bitcast_convert_type(value, int_type)
+    exponent = ((bits >> info.nmant) & (2 * info.maxexp - 1)) - bias  # value's e (biased field)
+    power = jnp.clip(-exponent, info.minexp, info.maxexp - 1)  # a normal power of two
+    return jax.lax.bitcast_convert_type(
+        ((power + bias) << info.nmant).astype(int_type), value.dtype
+    )
 
 
 def _sq_dists(a: jax.Array, b: jax.Array, shift: ArrayLike) -> jax.Array:
@@ -49,9 +80,10 @@ def _sq_dists(a: jax.Array, b: jax.Array, shift: ArrayLike) -> jax.Array:
     return jnp.maximum(d, 0.0)
 
 
-def _self_sq_dists(x: jax.Array) -> jax.Array:
-    """Squared distances within ``x``, with an exactly zero diagonal."""
-    d = _sq_dists(x, x, jnp.mean(x, axis=0))
+def _self_sq_dists(x: jax.Array, shift: ArrayLike | None = None) -> jax.Array:
+    """Squared distances within ``x``, with an exactly zero diagonal; ``shift`` is by default
+    the mean of ``x`` (padded data pass the mean of their samples)."""
+    d = _sq_dists(x, x, jnp.mean(x, axis=0) if shift is None else shift)
     if x.shape[1] == 1:
         return d
     return jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, d)
@@ -65,7 +97,7 @@ def safe_sqrt(d: jax.Array) -> jax.Array:
 
 def pair_sq_dists(x: jax.Array, z: jax.Array | None, shift: ArrayLike | None) -> jax.Array:
     if z is None:
-        return _self_sq_dists(x)
+        return _self_sq_dists(x, shift)
     return _sq_dists(x, z, jnp.mean(z, axis=0) if shift is None else shift)
 
 
@@ -361,13 +393,18 @@ def _median_distance_impl(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     if x.shape[1] == 1:
         return _median_1d(jax.lax.stop_gradient(x)[rows, 0], exact=True)
     sub = jax.lax.stop_gradient(x)[rows]
+    # Squared distances on data brought to a unit spread by a power of two (exact): no
+    # overflow or underflow in float32 for data of any magnitude.
+    scale = unit_scale(jnp.max(jnp.abs(sub - jnp.mean(sub, axis=0))))
+    sub = sub * scale
     sigma, used_fallback = _median_of_squares(_self_sq_dists(sub))
     # A zero median may come from tiny distances that the expansion rounded to 0: then redo it
     # from the differences (only in that case: lax.cond runs one branch).
-    return jax.lax.cond(
+    sigma, used_fallback = jax.lax.cond(
         used_fallback, lambda: _median_of_squares(_exact_sq_dists(sub)),
         lambda: (sigma, used_fallback),
     )
+    return sigma / scale, used_fallback
 
 
 def _subsample_rows(n: int) -> np.ndarray:
@@ -425,11 +462,22 @@ def median_distance_numpy(x: np.ndarray) -> tuple[float, bool]:
     come from ``scipy.spatial.distance.pdist`` (d ≤ 8: from the differences, accurate; larger d:
     the Gram expansion ``‖a‖² + ‖b‖² − 2aᵀb`` after a common shift, one BLAS call, redone from
     the differences when it gives a zero median), and their two middle values from
-    ``_middle_order_statistics``.
+    ``_middle_order_statistics``. The samples are first brought to a unit spread by a power of
+    two (exact), so that squared distances neither overflow nor underflow, whatever the units.
     """
+    sub = np.asarray(x, dtype=np.float64)[_subsample_rows(len(x))]
+    spread = float(np.max(np.abs(sub - sub.mean(axis=0)))) if sub.size else 0.0
+    if not 0.0 < spread < math.inf:
+        return _median_distance_numpy(sub)
+    scale = math.ldexp(1.0, -math.frexp(spread)[1])
+    sigma, used_fallback = _median_distance_numpy(sub * scale)
+    return sigma / scale, used_fallback
+
+
+def _median_distance_numpy(sub: np.ndarray) -> tuple[float, bool]:
+    """``median_distance_numpy`` on the (scaled) subsample ``sub``."""
     from scipy.spatial.distance import pdist  # deferred: scipy.spatial is slow to import
 
-    sub = np.asarray(x, dtype=np.float64)[_subsample_rows(len(x))]
     if sub.shape[1] == 1:
         return _median_1d_numpy(sub[:, 0])
     if sub.shape[1] <= 8:

@@ -139,8 +139,13 @@ def _nystrom_map(kernel: _kernels.Kernel, x: jax.Array, landmarks: jax.Array, w:
 
 def _nystrom_whitening(k_mm: np.ndarray, eps: float) -> np.ndarray:
     """``W = U Λ₊^{-1/2}`` from ``K_mm = U Λ Uᵀ`` (float64, on the host: an ``m × m`` problem
-    with nothing to compile); eigenvalues ``λ ≤ m·eps·λ_max`` get a zero column."""
-    eigenvalues, vectors = np.linalg.eigh(np.asarray(k_mm, dtype=np.float64))
+    with nothing to compile); eigenvalues ``λ ≤ m·eps·λ_max`` get a zero column. A non-finite
+    ``K_mm`` gives a NaN ``W``: the statistic is then NaN, which the p-value layer refuses, with
+    its reasons, rather than an eigensolver error."""
+    k_mm = np.asarray(k_mm, dtype=np.float64)
+    if not np.all(np.isfinite(k_mm)):
+        return np.full_like(k_mm, np.nan)
+    eigenvalues, vectors = np.linalg.eigh(k_mm)
     tol = len(eigenvalues) * eps * max(float(eigenvalues.max()), 0.0)
     keep = eigenvalues > tol
     inv_sqrt = np.where(keep, 1.0 / np.sqrt(np.where(keep, eigenvalues, 1.0)), 0.0)

@@ -16,22 +16,35 @@ a CPU, writing ``n × n`` arrays to fresh memory costs more than computing the k
 
 Both centre the matrices explicitly before multiplying (rather than expanding
 ``tr(KHLH)`` into large terms that cancel), which keeps float32 accurate as n grows.
+
+**Padded sizes.** A jitted kernel compiles once per input shape. So that a new n does not
+compile again, concrete data are padded on the host to ``bucket_size(n)`` rows (a few sizes
+per octave, steps of at most 64 rows) and the kernels take the true n as a traced scalar: the
+padding rows and columns are masked out of every sum, and centring divides by n, so the
+results are those of the unpadded data to float rounding (``padded_pair``,
+``masked_centred_grams``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jax.typing import ArrayLike
 
 from hsic._base.devices import check_mesh
-from hsic._base.validation import check_choice, check_fits_in_memory, check_positive_int
+from hsic._base.validation import (
+    check_choice,
+    check_fits_in_memory,
+    check_positive_int,
+    is_traced,
+)
 from hsic._stats import kernels as _kernels
 
 __all__ = [
@@ -39,13 +52,16 @@ __all__ = [
     "CentredSums",
     "ESTIMATORS",
     "MIN_N",
+    "bucket_size",
     "centre",
     "centred_grams",
     "centred_sums",
     "cka",
     "cka_from_gram",
     "hsic_from_gram",
+    "masked_centred_grams",
     "normaliser",
+    "padded_pair",
     "sharded_centred_sums",
     "tile_rows",
 ]
@@ -78,9 +94,11 @@ def _centre_entries(
     return out
 
 
-def _centring_means(row_sums: jax.Array, n: float, unbiased: bool) -> tuple[jax.Array, jax.Array]:
+def _centring_means(row_sums: jax.Array, n: Any, unbiased: bool) -> tuple[jax.Array, jax.Array]:
+    """Row means and grand mean for centring, from the row sums; ``n`` is the number of
+    samples, an int or (for padded data, see ``padded_pair``) a traced scalar."""
     total = jnp.sum(row_sums)
-    n = float(n)
+    n = float(n) if isinstance(n, (int, float, np.integer)) else jnp.asarray(n, row_sums.dtype)
     if unbiased:
         return row_sums / (n - 2), total / ((n - 1) * (n - 2))
     return row_sums / n, total / (n * n)
@@ -209,11 +227,30 @@ def _centred_block_sums(Kb, Lb, keep, diagonal, rk_rows, rk, gk, rl_rows, rl, gl
     return jnp.sum(product), jnp.sum(Kc * Kc), jnp.sum(Lc * Lc), kl_sq_off
 
 
-def _block_masks(row_ids, n, unbiased):
+def _unpadded(n: Any, m: int) -> bool:
+    """Whether the true sample count ``n`` is known to be all ``m`` rows (no padding)."""
+    return isinstance(n, (int, np.integer)) and int(n) == m
+
+
+def _block_masks(row_ids, n, unbiased, m):
+    """Masks of a block of rows ``row_ids`` against ``m`` columns, of which the first ``n``
+    are samples (the rest padding): ``keep`` (the entries summed) and the diagonal."""
+    columns = jnp.arange(m)
     valid = (row_ids < n)[:, None]
-    diagonal = row_ids[:, None] == jnp.arange(n)[None, :]
+    if not _unpadded(n, m):
+        valid = valid & (columns < n)[None, :]
+    diagonal = row_ids[:, None] == columns[None, :]
     keep = valid & ~diagonal if unbiased else valid
     return keep, diagonal & valid
+
+
+def _sample_mean(x: jax.Array, n: Any) -> jax.Array:
+    """The mean of the first ``n`` rows of ``x`` (the rest padding): the shift of the distance
+    expansion (see ``hsic._stats.distances``), the same whether or not ``x`` is padded."""
+    if _unpadded(n, x.shape[0]):
+        return jnp.mean(x, axis=0)
+    valid = (jnp.arange(x.shape[0]) < n)[:, None]
+    return jnp.sum(jnp.where(valid, x, 0.0), axis=0) / jnp.asarray(n, x.dtype)
 
 
 def _finish(partials, totals, traces):
@@ -223,16 +260,20 @@ def _finish(partials, totals, traces):
 
 
 @functools.partial(jax.jit, static_argnames=("unbiased",))
-def _dense_sums(kx, ky, x, y, *, unbiased: bool) -> CentredSums:
-    """All of ``CentredSums`` from the full Gram matrices."""
-    n = x.shape[0]
-    K, L = kx.gram(x), ky.gram(y)
-    keep, diagonal = _block_masks(jnp.arange(n), n, unbiased)
+def _dense_sums(kx, ky, x, y, n, *, unbiased: bool) -> CentredSums:
+    """All of ``CentredSums`` from the full Gram matrices of the first ``n`` rows of ``x`` and
+    ``y`` (a traced scalar: the rest is padding, see ``padded_pair``)."""
+    m = x.shape[0]
+    K = kx.gram(x, shift=_sample_mean(x, n))
+    L = ky.gram(y, shift=_sample_mean(y, n))
+    keep, diagonal = _block_masks(jnp.arange(m), n, unbiased, m)
     rk, rl, k_trace, l_trace = _row_sums(K, L, keep, diagonal)
     rk_mean, gk = _centring_means(rk, n, unbiased)
     rl_mean, gl = _centring_means(rl, n, unbiased)
     partials = _centred_block_sums(K, L, keep, diagonal, rk_mean, rk_mean, gk, rl_mean, rl_mean, gl)
-    return _finish(partials, (jnp.sum(K), jnp.sum(L)), (k_trace, l_trace))
+    valid = keep | diagonal
+    totals = (jnp.sum(jnp.where(valid, K, 0.0)), jnp.sum(jnp.where(valid, L, 0.0)))
+    return _finish(partials, totals, (k_trace, l_trace))
 
 
 def tile_rows(n: int) -> int:
@@ -242,25 +283,30 @@ def tile_rows(n: int) -> int:
     return int(min(rows, 2 ** math.ceil(math.log2(n))))
 
 
-def two_pass_sums(kx, ky, x, y, tiles, *, unbiased: bool, rows: int, pad: int, gather=None):
+def two_pass_sums(
+    kx, ky, x, y, tiles, *, unbiased: bool, rows: int, pad: int, gather=None, n=None
+):
     """The two passes of the tiled algorithm over the row tiles ``tiles``.
 
     Pass 1 computes the row sums, pass 2 the centred products; each tile's Gram blocks are
     computed in both passes and never stored. ``x`` and ``y`` are padded with ``pad`` rows
     (masked out). ``gather`` combines the per-tile results of several devices (the sharded
-    path passes an all-gather); by default ``tiles`` are all the tiles.
+    path passes an all-gather); by default ``tiles`` are all the tiles. ``n`` is the number
+    of samples when only the first rows of ``x`` and ``y`` are samples (a traced scalar, see
+    ``padded_pair``); by default all of them.
     """
     gather = gather or (lambda tree: tree)
-    n = x.shape[0]
+    m = x.shape[0]
+    n = m if n is None else n
     xp = jnp.pad(x, ((0, pad), (0, 0)))
     yp = jnp.pad(y, ((0, pad), (0, 0)))
-    shift_x, shift_y = jnp.mean(x, axis=0), jnp.mean(y, axis=0)
+    shift_x, shift_y = _sample_mean(x, n), _sample_mean(y, n)
 
     def tile(i):
         row_ids = i * rows + jnp.arange(rows)
         Kb = kx.gram(jax.lax.dynamic_slice_in_dim(xp, i * rows, rows), x, shift=shift_x)
         Lb = ky.gram(jax.lax.dynamic_slice_in_dim(yp, i * rows, rows), y, shift=shift_y)
-        return row_ids, Kb, Lb, *_block_masks(row_ids, n, unbiased)
+        return row_ids, Kb, Lb, *_block_masks(row_ids, n, unbiased, m)
 
     def pass_1(i):
         _, Kb, Lb, keep, diagonal = tile(i)
@@ -271,8 +317,8 @@ def two_pass_sums(kx, ky, x, y, tiles, *, unbiased: bool, rows: int, pad: int, g
         return rk, rl, jnp.sum(rk), jnp.sum(rl), k_trace, l_trace
 
     rk, rl, k_totals, l_totals, k_traces, l_traces = gather(jax.lax.map(pass_1, tiles))
-    rk_mean, gk = _centring_means(rk.reshape(-1)[:n], n, unbiased)
-    rl_mean, gl = _centring_means(rl.reshape(-1)[:n], n, unbiased)
+    rk_mean, gk = _centring_means(rk.reshape(-1)[:m], n, unbiased)  # 0 beyond n
+    rl_mean, gl = _centring_means(rl.reshape(-1)[:m], n, unbiased)
     rk_pad, rl_pad = jnp.pad(rk_mean, (0, pad)), jnp.pad(rl_mean, (0, pad))
 
     def pass_2(i):
@@ -287,12 +333,12 @@ def two_pass_sums(kx, ky, x, y, tiles, *, unbiased: bool, rows: int, pad: int, g
 
 
 @functools.partial(jax.jit, static_argnames=("unbiased", "rows"))
-def _tiled_sums(kx, ky, x, y, *, unbiased: bool, rows: int) -> CentredSums:
+def _tiled_sums(kx, ky, x, y, n, *, unbiased: bool, rows: int) -> CentredSums:
     """The same sums as ``_dense_sums``, streaming over ``rows``-row tiles: O(n) memory."""
     n_tiles = -(-x.shape[0] // rows)
     pad = n_tiles * rows - x.shape[0]
     return two_pass_sums(
-        kx, ky, x, y, jnp.arange(n_tiles), unbiased=unbiased, rows=rows, pad=pad
+        kx, ky, x, y, jnp.arange(n_tiles), unbiased=unbiased, rows=rows, pad=pad, n=n
     )
 
 
@@ -329,8 +375,10 @@ def centred_sums(x, y, kx, ky, *, estimator: str, algorithm: str, mesh=None) -> 
                 x.shape[0], 4, x.dtype, what="algorithm='dense'",
                 instead="Use algorithm='tiled', which is exact and needs O(n) memory.",
             )
-        return _dense_sums(kx, ky, x, y, unbiased=unbiased)
-    return _tiled_sums(kx, ky, x, y, unbiased=unbiased, rows=tile_rows(x.shape[0]))
+        xp, yp, n = padded_pair(x, y, kx, ky)
+        return _dense_sums(kx, ky, xp, yp, n, unbiased=unbiased)
+    xp, yp, n = padded_pair(x, y, kx, ky)
+    return _tiled_sums(kx, ky, xp, yp, n, unbiased=unbiased, rows=tile_rows(xp.shape[0]))
 
 
 def sharded_centred_sums(
@@ -409,3 +457,83 @@ def centred_grams(kx, ky, x: jax.Array, y: jax.Array):
     Kc = centre(kx.gram(x))
     Lc = centre(ky.gram(y))
     return Kc, Lc, jnp.sum(Kc * Lc) / float(x.shape[0]) ** 2
+
+
+# Padding to a few sizes, so that a new n does not compile the kernels again. -----------------
+
+#: The largest step between the padded sizes of ``bucket_size``.
+BUCKET_STEP = 64
+
+
+def bucket_size(n: int) -> int:
+    """The number of rows ``n`` samples are padded to before a jitted kernel sees them.
+
+    ``n`` rounded up to a multiple of ``s = min(64, 2^(⌈log₂ n⌉ − 2))``, a quarter of the
+    power of two at or above n, and at most ``BUCKET_STEP``: the sizes are ..., 48, 64, 96,
+    128, 192, 256, 320, 384, ... . Each jitted kernel compiles once per size, so the 101
+    values of n from 100 to 200 share three (128, 192, 256). Padding adds fewer than s rows:
+    at most half of n (just above 128), fewer than 64 beyond (under 6.3 % of n above 1024,
+    under 0.7 % above 10⁴).
+
+    Example:
+      >>> from hsic._stats.gram import bucket_size
+      >>> [bucket_size(n) for n in (5, 100, 150, 200, 1000, 10_000)]
+      [6, 128, 192, 256, 1024, 10048]
+    """
+    step = min(BUCKET_STEP, 2 ** max(0, (n - 1).bit_length() - 2))
+    return -(-n // step) * step
+
+
+def _pad_rows_host(a: Any, m: int, square: bool) -> jax.Array:
+    """``a`` with rows appended up to ``m`` on the host (copies of its last row, or zero rows
+    and columns for a precomputed Gram matrix), then sent where ``a`` was. The padding is
+    finite and masked out by every kernel that takes ``n``."""
+    host = np.asarray(jax.device_get(a))  # explicit transfers only, here and below
+    extra = m - host.shape[0]
+    if square:
+        padded = np.pad(host, ((0, extra), (0, extra)))
+    else:
+        padded = np.pad(host, ((0, extra), (0, 0)), mode="edge")
+    if isinstance(a, jax.Array) and a.committed:
+        return jax.device_put(padded, a.sharding)
+    return jax.device_put(padded)
+
+
+def padded_pair(x: Any, y: Any, kx: Any, ky: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, n)`` with ``x`` and ``y`` padded to ``bucket_size(n)`` rows, for the jitted
+    kernels that take the true ``n`` as a traced argument (and mask the padding exactly, so
+    their results are those of the unpadded data to float rounding); ``n`` is an int32
+    device scalar, sent explicitly. Traced inputs (inside a user's ``jax.jit``) have their own
+    fixed shapes: they are not padded, and ``n`` is their int row count."""
+    n = x.shape[0]
+    if is_traced(x) or is_traced(y):
+        return x, y, n
+    count = jax.device_put(np.int32(n))
+    m = bucket_size(n)
+    if m == n:
+        return x, y, count
+    square_x = isinstance(kx, _kernels.Precomputed)
+    square_y = isinstance(ky, _kernels.Precomputed)
+    return _pad_rows_host(x, m, square_x), _pad_rows_host(y, m, square_y), count
+
+
+def _masked_centre(K: jax.Array, mask: jax.Array, n: Any) -> jax.Array:
+    """``H K H`` of the block of ``K`` inside ``mask`` (n × n), zero outside it."""
+    K = jnp.where(mask, K, 0.0)
+    row_means, grand_mean = _centring_means(jnp.sum(K, axis=1), n, False)
+    col_means, _ = _centring_means(jnp.sum(K, axis=0), n, False)
+    return _centre_entries(K, row_means, col_means, grand_mean, mask)
+
+
+def masked_centred_grams(kx, ky, x: jax.Array, y: jax.Array, n: Any):
+    """``(K̄, L̄, HSIC_b)`` of the first ``n`` rows of ``x`` and ``y`` (the rest padding, from
+    ``padded_pair``; ``n`` may be traced): ``K̄`` and ``L̄`` are ``m × m``, the double-centred
+    Gram matrices of the samples in their top-left ``n × n`` block and zero elsewhere, so
+    every sum over them is that of the unpadded matrices. Call it inside ``jax.jit``."""
+    m = x.shape[0]
+    valid = jnp.arange(m) < n
+    mask = valid[:, None] & valid[None, :]
+    Kc = _masked_centre(kx.gram(x, shift=_sample_mean(x, n)), mask, n)
+    Lc = _masked_centre(ky.gram(y, shift=_sample_mean(y, n)), mask, n)
+    n_float = jnp.asarray(n, Kc.dtype)
+    return Kc, Lc, jnp.sum(Kc * Lc) / (n_float * n_float)

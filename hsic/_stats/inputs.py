@@ -13,10 +13,9 @@ import warnings
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from hsic._base.validation import check_same_n, checked_samples, is_constant
+from hsic._base.validation import check_same_n, checked_samples, is_constant, is_traced
 from hsic._stats import kernels as _kernels
 
 __all__ = ["check_not_constant", "prepare_pair"]
@@ -85,4 +84,10 @@ def prepare_pair(
     check_not_constant(x, "x", constant=constant)
     check_not_constant(y, "y", constant=constant)
     kx, ky = kx.fit(x, name="x"), ky.fit(y, name="y")
-    return jnp.asarray(x), jnp.asarray(y), kx, ky
+    return _to_device(x), _to_device(y), kx, ky
+
+
+def _to_device(arr: Any) -> jax.Array:
+    """Send a checked NumPy array to the device without compiling anything (``jnp.asarray``
+    of a NumPy array compiles a copy for each new shape); a traced array stays as it is."""
+    return arr if is_traced(arr) else jax.device_put(arr)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
-from hsic._base.validation import is_number
-from hsic._stats.distances import median_distance, pair_sq_dists, safe_sqrt
+from hsic._base.validation import is_number, is_traced
+from hsic._stats.distances import median_distance, pair_sq_dists, safe_sqrt, unit_scale
 
 __all__ = [
     "KERNEL_NAMES",
@@ -102,6 +104,25 @@ class Kernel:
         raise NotImplementedError
 
 
+def _scaled(x, z, shift, bandwidth, factor) -> tuple:
+    """``(x, z, shift, σ)``, all multiplied by the power of two that brings ``σ`` (the
+    bandwidth times its factor) into ``[1, 2)`` (``unit_scale``).
+
+    Distance kernels depend on the data only through ``‖a − b‖/σ``, so they are computed on
+    these scaled values: bit for bit the same Gram matrix wherever the unscaled computation
+    stays within the dtype's range, and the same matrix whatever the data's units (data and
+    bandwidth × 10³⁰ in float32 would overflow the squared distances, × 10⁻²⁰ underflow σ²).
+    """
+    x = jnp.atleast_2d(jnp.asarray(x).T).T
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.zeros(()).dtype)
+    sigma = jnp.asarray(bandwidth, dtype=x.dtype) * factor
+    scale = unit_scale(sigma)
+    z = None if z is None else jnp.atleast_2d(jnp.asarray(z).T).T * scale
+    shift = None if shift is None else jnp.asarray(shift, dtype=x.dtype) * scale
+    return x * scale, z, shift, sigma * scale
+
+
 class _BandwidthKernel(Kernel):
     bandwidth: float | str
     factor: float
@@ -142,9 +163,7 @@ class Gaussian(_BandwidthKernel):
     factor: float = 1.0
 
     def gram(self, x, z=None, *, shift: ArrayLike | None = None):
-        x = jnp.atleast_2d(jnp.asarray(x).T).T
-        z = None if z is None else jnp.atleast_2d(jnp.asarray(z).T).T
-        sigma = jnp.asarray(self.bandwidth, dtype=x.dtype) * self.factor
+        x, z, shift, sigma = _scaled(x, z, shift, self.bandwidth, self.factor)
         return jnp.exp(-pair_sq_dists(x, z, shift) / (2.0 * sigma * sigma))
 
 
@@ -166,9 +185,7 @@ class Laplace(_BandwidthKernel):
     factor: float = 1.0
 
     def gram(self, x, z=None, *, shift: ArrayLike | None = None):
-        x = jnp.atleast_2d(jnp.asarray(x).T).T
-        z = None if z is None else jnp.atleast_2d(jnp.asarray(z).T).T
-        sigma = jnp.asarray(self.bandwidth, dtype=x.dtype) * self.factor
+        x, z, shift, sigma = _scaled(x, z, shift, self.bandwidth, self.factor)
         return jnp.exp(-safe_sqrt(pair_sq_dists(x, z, shift)) / sigma)
 
 
@@ -231,7 +248,10 @@ class Polynomial(Kernel):
 class Delta(Kernel):
     """Delta kernel for categorical data, ``k(a, b) = 1 if a == b else 0`` (all columns equal).
 
-    Use it for class labels encoded as integers.
+    Use it for class labels encoded as integers. Fitting it to data in which most samples have
+    a value that no other sample has (continuous data, most likely) warns: such samples carry
+    no information about dependence through this kernel, and with every value distinct the
+    Gram matrix is the identity and a test's p-value is 1.
 
     Example:
       >>> from hsic.kernels import Delta
@@ -242,6 +262,12 @@ class Delta(Kernel):
     """
 
     name: ClassVar[str] = "delta"
+
+    def fit(self, x: ArrayLike, *, name: str = "x") -> Kernel:
+        """Warn if more than half of the samples of ``x`` (concrete) have a value of their own."""
+        if not is_traced(x):
+            _warn_if_mostly_distinct(np.asarray(x), name)
+        return self
 
     def gram(self, x, z=None, *, shift: ArrayLike | None = None):
         x = jnp.asarray(x)
@@ -274,6 +300,28 @@ class Precomputed(Kernel):
             raise ValueError("A 'precomputed' kernel has no cross Gram matrix.")
         x = jnp.asarray(x)
         return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.zeros(()).dtype)
+
+
+def _warn_if_mostly_distinct(x: np.ndarray, name: str) -> None:
+    """The delta kernel's check: a ``RuntimeWarning`` if more than half of the samples (rows)
+    of ``x`` have a value that no other sample has."""
+    rows = x.reshape(len(x), -1)
+    n = len(rows)
+    counts = np.unique(rows, axis=0, return_counts=True)[1]
+    alone = int(np.count_nonzero(counts == 1))
+    if 2 * alone <= n:
+        return
+    integers = bool(np.all(np.mod(rows, 1) == 0)) if rows.dtype.kind == "f" else True
+    guess = "" if integers else " (continuous data?)"
+    warnings.warn(
+        f"kernel 'delta' on `{name}`: {alone} of its {n} samples have a value that no other "
+        f"sample has{guess}. The delta kernel only compares values for equality, so these "
+        "samples carry no information about dependence and the test has little or no power "
+        "(with every value distinct, its p-value is 1). Use kernel 'gaussian' for continuous "
+        "data; for categories, pass integer codes with several samples each.",
+        RuntimeWarning,
+        stacklevel=5,
+    )
 
 
 KERNEL_NAMES: dict[str, type[Kernel]] = {

@@ -360,6 +360,15 @@ def _check_int_list(value: Any, name: str, *, minimum: int) -> list[int]:
     return [int(v) for v in items]
 
 
+def _pvalue(null: np.ndarray | None, value: float) -> float:
+    """The permutation p-value of an estimate, or NaN without a null or when the estimate or
+    a permuted one is not finite (a diverged neural estimator): one such run must not stop
+    the comparison."""
+    if null is None or not (np.isfinite(value) and np.all(np.isfinite(null))):
+        return math.nan
+    return permutation_pvalue(null, value)
+
+
 def _repeat_seeds(seed: int, repeats: int) -> list[int]:
     """The integer seed of each repetition: ``seed, seed + 1, ...`` (modulo 2**64)."""
     return [(seed + r) % 2**64 for r in range(repeats)]
@@ -482,7 +491,7 @@ def compare(
                     runs.append(dict(
                         estimator=spec.name, task=task.name, family=task.family, n=size,
                         seed=seed, true_mi=float(task.mi), estimate=value,
-                        pvalue=math.nan if null is None else permutation_pvalue(null, value),
+                        pvalue=_pvalue(null, value),
                         hsic=h, nhsic=nh, time_s=seconds, test_time_s=null_seconds,
                     ))
                 if bar is not None:

@@ -22,7 +22,6 @@ are taken on the host in float64.
 from __future__ import annotations
 
 import math
-import warnings
 from functools import partial
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ import numpy as np
 from jax import lax
 from scipy.special import digamma
 
+from hsic._base.rng import as_generator
 from hsic._base.validation import (
     check_choice,
     check_number,
@@ -58,6 +58,8 @@ def ksg(
     base: float | None = None,
     algorithm: Literal["auto", "brute", "sorted"] = "auto",
     dtype: str | np.dtype | None = None,
+    jitter: float | None = None,
+    rng: Any = 0,
 ) -> float:
     r"""Kraskov-Stögbauer-Grassberger estimate of the mutual information I(X; Y).
 
@@ -79,12 +81,22 @@ def ksg(
     ⟨·⟩ is the mean over the n points and ψ the digamma function.
 
     **Ties.** The counts are exact: the inequalities above are evaluated as written on the
-    distances computed in ``dtype`` (no noise is added, unlike scikit-learn, which adds
-    noise of relative size 1e-10 to the data). Variant 1 needs only the k-th distance, which
-    ties do not make ambiguous. For variant 2, when several points tie at the k-th distance,
-    all of them count as neighbours in ε_x and ε_y (so the result does not depend on the
-    order of the samples). Points with k or more exact duplicates have ε_i = 0, which the
-    estimators were not made for (discrete data): a warning says how many there are.
+    distances computed in ``dtype``, and by default no noise is added. Variant 1 needs only
+    the k-th distance, which ties do not make ambiguous. For variant 2, when several points tie
+    at the k-th distance, all of them count as neighbours in ε_x and ε_y (so the result does
+    not depend on the order of the samples).
+
+    **Discrete data.** A point with k or more exact duplicates (in x and y together) has
+    ε_i = 0 and counts n_x = n_y = 0, which adds about ψ(n) to the average: on discrete data
+    the estimate can reach 8 nats where the MI is at most log 3. Such data are refused with a
+    ``ValueError``, unless ``jitter`` is given: then, as scikit-learn's
+    ``mutual_info_regression`` does, Gaussian noise breaks the ties first, of standard
+    deviation ``jitter · max(sd, mean |v|)`` in each column (``sd`` its standard deviation;
+    1 for an all-zero column), drawn from ``rng`` (x's noise, then y's). scikit-learn uses
+    ``jitter = 1e-10`` on data it has first rescaled to unit variance, which is the same noise
+    in the data's own units; it survives rounding only in float64, so pass
+    ``dtype="float64"`` with it (in float32 the ties would remain, and the error says so).
+    The estimate then treats each discrete value as a tiny continuous cluster.
 
     **Speed.** The neighbour search runs jitted in JAX with no loop over points: blocks of
     rows against all points (``"brute"``, O(n²)), or, for 1-D data, a grid of x-rank columns
@@ -104,13 +116,18 @@ def ksg(
         the same counts.
       dtype: ``"float32"`` or ``"float64"`` for the distances; by default float64 when JAX's
         x64 mode is on, float32 otherwise.
+      jitter: ``None`` (no noise: discrete data are refused), or the relative size of the
+        noise that breaks ties (see **Discrete data**; scikit-learn's is 1e-10).
+      rng: the source of that noise: a non-negative int, a JAX key or a NumPy Generator
+        (unused without ``jitter``).
 
     Returns:
       The estimate, a Python float (it can be slightly negative under independence).
 
     Raises:
       ValueError: on bad input (see ``check_pair``), k < 1 or k ≥ n, variant not 1 or 2, an
-        unknown algorithm, or ``"sorted"`` with multi-dimensional data.
+        unknown algorithm, ``"sorted"`` with multi-dimensional data, or points with k or more
+        exact duplicates (discrete data; see ``jitter``).
 
     Example:
       >>> import numpy as np, hsic.mi
@@ -121,6 +138,10 @@ def ksg(
       0.51
       >>> round(hsic.mi.ksg(x, y, variant=2, base=2), 2)   # in bits
       0.73
+      >>> labels = rng.integers(0, 3, size=1000)            # discrete: refused without jitter
+      >>> noisy = (labels + rng.integers(0, 2, size=1000)) % 3   # MI = log 3 − log 2 = 0.405
+      >>> round(hsic.mi.ksg(labels, noisy, jitter=1e-10, dtype="float64"), 1)
+      0.4
 
     References:
       A. Kraskov, H. Stögbauer, P. Grassberger (2004). Estimating mutual information.
@@ -130,7 +151,15 @@ def ksg(
     variant = check_number(variant, "variant", "1 or 2", integer=True, low=1, high=2)
     check_base(base)
     check_choice(algorithm, "algorithm", ALGORITHMS)
+    if jitter is not None:
+        jitter = check_number(
+            jitter, "jitter", "a positive number (the noise's size relative to each column's "
+            "scale, e.g. 1e-10), or None", low=0, low_open=True,
+        )
     xa, ya = check_pair(x, y, min_n=2, reason="ksg")
+    if jitter is not None:
+        noise = as_generator(rng)
+        xa, ya = _jittered(xa, jitter, noise), _jittered(ya, jitter, noise)
     n = xa.shape[0]
     if k >= n:
         raise ValueError(f"`k` must be smaller than the number of samples n={n}; got {k}.")
@@ -151,15 +180,32 @@ def ksg(
             nx, ny, eps = _brute_counts(xa, ya, k, variant, dtype)
     n_zero = int(np.sum(eps == 0))
     if n_zero:
-        warnings.warn(
+        what = (
             f"ksg: {n_zero} of {n} points have at least k={k} exact duplicates (zero distance "
-            "to the k-th neighbour); the KSG estimators assume continuous data and are biased "
-            "here. Add tiny noise to the data, as scikit-learn does, or use a discrete "
-            "estimator.",
-            RuntimeWarning,
-            stacklevel=2,
+            "to their k-th neighbour in x and y together)"
+        )
+        if jitter is not None:
+            raise ValueError(
+                f"{what}, even after adding noise of relative size `jitter`={jitter!r}: it "
+                f"vanished in the rounding to {np.dtype(dtype)}. Pass dtype='float64', or a "
+                "larger `jitter`."
+            )
+        raise ValueError(
+            f"{what}: the data look discrete (or heavily rounded), and the KSG estimators, "
+            "made for continuous data, give meaningless values there (each such point adds "
+            f"about ψ(n) = {digamma(n):.2g} nats). Pass jitter=1e-10 with dtype='float64' to "
+            "break the ties with tiny noise, as scikit-learn does, or use an estimator for "
+            "discrete data."
         )
     return to_base(_estimate(nx, ny, n, k, variant), base)
+
+
+def _jittered(a: np.ndarray, jitter: float, rng: np.random.Generator) -> np.ndarray:
+    """``a`` plus Gaussian noise of standard deviation ``jitter · max(sd, mean |a|)`` per column
+    (1 for an all-zero column): scikit-learn's tie-breaking rule, in the data's own units."""
+    scale = np.maximum(a.std(axis=0), np.abs(a).mean(axis=0))
+    scale = np.where(scale > 0, scale, 1.0)
+    return a + jitter * scale * rng.standard_normal(a.shape)
 
 
 def _estimate(nx: np.ndarray, ny: np.ndarray, n: int, k: int, variant: int) -> float:

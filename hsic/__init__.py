@@ -14,7 +14,8 @@ The main entry points:
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
   kernels;
 * `hsic.mi`: mutual-information estimators, tasks with known MI, and their comparison with
-  HSIC; `hsic.bottleneck`: networks trained layer by layer with the HSIC bottleneck.
+  HSIC; `hsic.bottleneck`: networks trained layer by layer with the HSIC bottleneck. Both are
+  imported on first use (`hsic.mi.ksg(...)` works after `import hsic`).
 
 Example:
     >>> import numpy as np, hsic
@@ -25,6 +26,7 @@ Example:
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from hsic import (
     kernels,
@@ -60,6 +62,28 @@ from hsic._base.devices import make_mesh
 from hsic._stats.gram import centre, cka_from_gram, hsic_from_gram
 from hsic._stats.nocco import nocco_from_gram, nocco_projection
 from hsic.datasets import load_example
+
+if TYPE_CHECKING:  # for type checkers; at run time they are imported lazily (__getattr__)
+    from hsic import bottleneck as bottleneck
+    from hsic import mi as mi
+
+#: The application packages, imported on first access (``hsic.mi.ksg``) by ``__getattr__``:
+#: ``import hsic`` stays fast, and needs neither optax nor the trainers.
+_LAZY = ("mi", "bottleneck")
+
+
+def __getattr__(name: str) -> Any:
+    """``hsic.mi`` and ``hsic.bottleneck``, imported when first used (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"hsic.{name}")
+    raise AttributeError(f"module 'hsic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 try:
     __version__ = version("hsic")  # one source: the package metadata (pyproject.toml)

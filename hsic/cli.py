@@ -365,7 +365,7 @@ def _print_result(res: hsic.HSICTestResult, args: argparse.Namespace, header: st
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
     else:
-        print(f"{header}\n\n{res!r}\n\n{verdict(res.pvalue, args.alpha)}")
+        print(f"{header}\n\n{res}\n\n{verdict(res.pvalue, args.alpha)}")
 
 
 # --------------------------------------------------------------------------------------------

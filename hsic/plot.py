@@ -4,9 +4,10 @@ This module owns the package's matplotlib figures: the null distribution of a te
 observed statistic, and the heatmap of a [`PairwiseResult`][hsic.PairwiseResult].
 
 matplotlib is imported only when a function here is called. Each function draws on the ``ax``
-it is given, or on a new ``matplotlib.figure.Figure`` with an Agg canvas, without pyplot: the
-user's global backend and pyplot state are never changed. Save the figure with
-``ax.figure.savefig(path)``.
+it is given; without one, on a new pyplot figure when ``matplotlib.pyplot`` has been imported
+(so it shows in Jupyter and with ``plt.show()``), else on a standalone
+``matplotlib.figure.Figure`` with an Agg canvas, leaving the backend and pyplot alone. Every
+result's ``res.plot()`` calls these. Save the figure with ``ax.figure.savefig(path)``.
 
 Example:
     >>> import numpy as np, hsic

@@ -129,7 +129,7 @@ def test_seed_and_batching(rng):
     assert a.pvalue == b.pvalue and a.info == b.info
     c = hsic.test(x, y, method=hsic.Aggregated(n_resamples=40), rng=4)
     assert c.info["pvalues"] != a.info["pvalues"]
-    assert a.method == "aggregated" and "n_resamples=40" in repr(a)
+    assert a.method == "aggregated" and "n_resamples=40" in str(a)
     assert a.to_dict()["info"]["n_resamples_level"] == 40
 
 

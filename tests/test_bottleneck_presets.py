@@ -290,7 +290,7 @@ def test_fit_format_uses_every_training_image(monkeypatch):
 
 
 def test_saturation_ratios_in_the_log_and_the_step():
-    run = bt.train(NET, DATA, epochs=1, batch_size=64, evaluate=False)
+    run = bt.train(NET, DATA, epochs=1, batch_size=64, evaluate=False, rng=0)
     record = run.history[0]
     for key in ("saturation_zx", "saturation_zy"):
         assert len(record[key]) == NET.n_blocks
@@ -315,7 +315,7 @@ def test_saturated_blocks_warn_once():
     # The default objective does not saturate these blocks: no warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        bt.train(NET, DATA, epochs=1, batch_size=64, evaluate=False)
+        bt.train(NET, DATA, epochs=1, batch_size=64, evaluate=False, rng=0)
 
 
 def test_the_format_stage_does_not_change_the_weights():

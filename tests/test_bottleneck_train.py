@@ -69,7 +69,7 @@ def test_sequential_and_simultaneous_differ_after_the_first_block():
     """One step: block 0 sees the same input in both orders; block 1 sees the updated block 0
     only in the sequential order."""
     one = bt.Dataset(DATA.x_train[:64], DATA.y_train[:64], None, None, 4, "one batch")
-    runs = {u: bt.train(NET, one, epochs=1, update=u, evaluate=False, **SETTINGS)
+    runs = {u: bt.train(NET, one, epochs=1, update=u, evaluate=False, rng=0, **SETTINGS)
             for u in ("simultaneous", "sequential")}
     a, b = runs["simultaneous"].params, runs["sequential"].params
     for leaf_a, leaf_b in zip(jax.tree_util.tree_leaves(a[0]), jax.tree_util.tree_leaves(b[0]),
@@ -217,6 +217,30 @@ def test_same_rng_same_weights_other_rng_differs():
     assert not np.allclose(keyed.params[0]["w"], first.params[0]["w"])
 
 
+def test_rng_none_records_its_seed_and_resumes_with_it(tmp_path):
+    """rng=None draws a fresh seed, recorded in config.json: passing it back repeats the run,
+    and resuming with rng=None takes it from config.json (the same batch order)."""
+    fresh = bt.train(NET, DATA, epochs=2, run_dir=tmp_path / "fresh", evaluate=False,
+                     **SETTINGS)
+    seed = json.loads((tmp_path / "fresh" / "config.json").read_text())["rng"]
+    assert isinstance(seed, int) and fresh.config["rng"] == seed
+    again = bt.train(NET, DATA, epochs=2, rng=seed, evaluate=False, **SETTINGS)
+    for a, b in zip(jax.tree_util.tree_leaves(fresh.params),
+                    jax.tree_util.tree_leaves(again.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = bt.train(NET, DATA, epochs=1, evaluate=False, **SETTINGS)
+    assert other.config["rng"] != seed
+    part = tmp_path / "part"
+    first = bt.train(NET, DATA, epochs=1, run_dir=part, evaluate=False, **SETTINGS)
+    resumed = bt.train(NET, DATA, epochs=2, run_dir=part, resume=True, evaluate=False,
+                       **SETTINGS)
+    assert resumed.config["rng"] == first.config["rng"]
+    whole = bt.train(NET, DATA, epochs=2, rng=first.config["rng"], evaluate=False, **SETTINGS)
+    for a, b in zip(jax.tree_util.tree_leaves(whole.params),
+                    jax.tree_util.tree_leaves(resumed.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_resume_gives_the_uninterrupted_result(tmp_path):
     full = bt.train(NET, DATA, epochs=2, rng=5, run_dir=tmp_path / "full", **SETTINGS)
     part = tmp_path / "part"
@@ -351,11 +375,11 @@ def test_bad_inputs(tmp_path):
         bt.train(NET, (DATA.x_train, DATA.y_train))
     with pytest.raises(ValueError, match="`format_epochs` must be a non-negative integer"):
         bt.train(NET, DATA, format_epochs=-1)
-    with pytest.raises(ValueError, match="`rng` must be a non-negative integer or a JAX key"):
+    with pytest.raises(ValueError, match=r"`rng` must be a non-negative integer \(below 2\*\*64\)"):
         bt.train(NET, DATA, rng=-1)
-    with pytest.raises(ValueError, match="`rng` must be a non-negative integer or a JAX key"):
+    with pytest.raises(ValueError, match=r"`rng` must be a non-negative integer \(below 2\*\*64\)"):
         bt.train_format(DATA.x_train, DATA.y_train, num_classes=4, rng=1.5)
-    with pytest.raises(ValueError, match="`rng` must be a non-negative integer or a JAX key"):
+    with pytest.raises(ValueError, match=r"`rng` must be a non-negative integer \(below 2\*\*64\)"):
         bt.train_backprop(NET, DATA, rng="0")
     with pytest.raises(ValueError, match="holds no checkpoint"):
         bt.load_run(tmp_path)

@@ -62,13 +62,23 @@ def test_result_object(rng):
     assert res.bandwidth_x == pytest.approx(ref.median_bandwidth(x), rel=1e-5)
     assert res.bandwidth_y == pytest.approx(ref.median_bandwidth(y), rel=1e-5)
     assert isinstance(res.kernel_x, Gaussian)
-    text = repr(res)
+    # repr is one line, str the readable block
+    assert repr(res) == (
+        f"HSICTestResult(statistic={res.statistic:.6g}, pvalue={res.pvalue:.6g}, "
+        "method='permutation', n=60)"
+    )
+    text = str(res)
     assert "pvalue" in text and "Gaussian(bandwidth=" in text and "n          = 60" in text
+    assert text.startswith("HSICTestResult(method='permutation', n_resamples=99, rng=3)")
     d = res.to_dict()
     assert d["pvalue"] == res.pvalue and d["kernel_x"]["name"] == "gaussian"
+    assert d["info"]["rng"] == 3
     gamma = hsic.test(x, y, method="gamma")
     assert gamma.info["gamma_shape"] > 0 and gamma.info["gamma_scale"] > 0
-    assert "shape=" in repr(gamma)
+    assert "shape=" in str(gamma) and "\n" not in repr(gamma)
+    # results unpack like scipy's
+    stat, p = gamma
+    assert (stat, p) == (gamma.statistic, gamma.pvalue)
     assert gamma.statistic == pytest.approx(res.statistic, rel=1e-6)
 
 
@@ -157,7 +167,7 @@ def test_power_on_dependence_without_correlation(rng, method, make_y):
         (dict(kernel_x="rbf"), r"`kernel_x` must be one of 'gaussian'"),
         (dict(kernel_y=3), r"`kernel_y` must be one of"),
         (dict(rng=-1), r"`rng` must be a non-negative integer"),
-        (dict(rng="abc"), r"`rng` must be a non-negative integer or a JAX key"),
+        (dict(rng="abc"), r"`rng` must be a non-negative integer \(below 2\*\*64\), a JAX key"),
         (dict(x=np.ones(10)), r"`x` is constant"),
         (dict(dtype="int8"), r"`dtype` must be float32 or float64"),
         (dict(kernel_x="precomputed"), r"`x` must be a square \(n, n\) Gram matrix"),

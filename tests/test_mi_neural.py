@@ -228,8 +228,8 @@ def test_options_are_frozen_and_normalised():
 BAD_OPTIONS = [
     (dict(critic="concat"), r"`critic` must be a hsic.mi.Critic, e.g. .*; got 'concat'"),
     (dict(training={"steps": 10}), r"`training` must be a hsic.mi.Training, e.g. .*; got \{"),
-    (dict(rng=-1), "`rng` must be a non-negative integer or a JAX key"),
-    (dict(rng="a"), "`rng` must be a non-negative integer or a JAX key"),
+    (dict(rng=-1), r"`rng` must be a non-negative integer \(below 2\*\*64\), a JAX key"),
+    (dict(rng="a"), r"`rng` must be a non-negative integer \(below 2\*\*64\), a JAX key"),
     (dict(base=1), "`base` must be None"),
     (dict(progress="yes"), "`progress` must be True, False or None"),
     (dict(dtype="int32"), "`dtype` must be float32 or float64"),

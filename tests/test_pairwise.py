@@ -152,27 +152,27 @@ def test_names_from_dataframes_and_series(rng):
     np.testing.assert_array_equal(res.pvalue, plain.pvalue)
     series = hsic.pairwise(dx, pd.Series(Y[:, 0], name="target"), method="gamma")
     assert series.names_y == ("target",) and series.pvalue.shape == (4, 1)
-    assert "a ~" in repr(res) or "~ u" in repr(res)
+    assert "a ~" in str(res) or "~ u" in str(res)
 
 
 def test_result_object_and_to_dict(rng):
     X, Y = _data(rng)
-    res = hsic.pairwise(X, method=hsic.Permutation(n_resamples=19), adjust="bh")
+    res = hsic.pairwise(X, method=hsic.Permutation(n_resamples=19), adjust="bh", rng=5)
     assert dataclasses.is_dataclass(res) and isinstance(res, hsic.TestResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.method = "gamma"
-    assert res.null_distribution is None and res.info == {"n_resamples": 19}
+    assert res.null_distribution is None and res.info == {"n_resamples": 19, "rng": 5}
     stat, p = res
     assert stat is res.statistic and p is res.pvalue
     d = res.to_dict()
     assert d["names_x"] == ["x0", "x1", "x2", "x3"] and d["statistic"][0][0] is None
-    assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["info"] == {"n_resamples": 19}
+    assert d["pvalue"][0][1] == res.pvalue[0, 1] and d["info"] == {"n_resamples": 19, "rng": 5}
     assert json.loads(json.dumps(d)) == d
     assert len(res.pairs()) == 6
-    text = repr(res)
-    assert text.startswith("PairwiseResult(method='permutation', n_resamples=19)")
+    text = str(res)
+    assert text.startswith("PairwiseResult(method='permutation', n_resamples=19, rng=5)")
     assert "6 pairs tested, adjust='bh'" in text
-    assert hsic.pairwise(X, method="gamma").info == {}
+    assert hsic.pairwise(X, method="gamma", rng=2).info == {"rng": 2}
 
 
 def test_rng_and_block_and_batch_invariance(rng):
@@ -200,7 +200,7 @@ def test_method_names_are_the_default_method_objects(rng):
         by_object = hsic.pairwise(X, method=method, rng=3)
         np.testing.assert_array_equal(by_name.pvalue, by_object.pvalue)
         assert by_name.method == name
-    assert hsic.pairwise(X).info == {"n_resamples": 1000}
+    assert hsic.pairwise(X, rng=1).info == {"n_resamples": 1000, "rng": 1}
 
 
 @pytest.mark.parametrize(
@@ -216,11 +216,20 @@ def test_a_method_of_another_test_is_refused(rng, method):
 def test_other_kernels(rng):
     X = rng.integers(0, 3, size=(50, 3))
     X[:, 2] = X[:, 0]
-    res = hsic.pairwise(X, method="gamma", kernel="delta")
+    res = hsic.pairwise(X, method="gamma", kernel_x="delta")
     assert res.bandwidths_x is None and res.pvalue[0, 2] < 1e-6
-    lin = hsic.pairwise(X.astype(float), method="gamma", kernel=hsic.kernels.Linear())
+    lin = hsic.pairwise(X.astype(float), method="gamma", kernel_x=hsic.kernels.Linear())
     single = hsic.test(X[:, 0], X[:, 1], method="gamma", kernel_x="linear", kernel_y="linear")
     np.testing.assert_allclose(lin.pvalue[0, 1], single.pvalue, rtol=1e-4)
+    # X's and Y's columns take their own kernels, as x and y do in hsic.test
+    Xf, Yf = X.astype(float), rng.normal(size=(50, 2))
+    mixed = hsic.pairwise(Xf, Yf, method="gamma", kernel_x="linear", kernel_y="laplace")
+    one = hsic.test(Xf[:, 1], Yf[:, 0], method="gamma", kernel_x="linear", kernel_y="laplace")
+    np.testing.assert_allclose(mixed.statistic[1, 0], one.statistic, rtol=1e-4)
+    np.testing.assert_allclose(mixed.pvalue[1, 0], one.pvalue, rtol=1e-4)
+    assert mixed.bandwidths_x is None and mixed.bandwidths_y[0] == pytest.approx(
+        one.bandwidth_y, rel=1e-5
+    )
 
 
 @pytest.mark.parametrize(
@@ -230,8 +239,9 @@ def test_other_kernels(rng):
         (dict(adjust="holm"), "`adjust` must be one of 'bh', 'bonferroni'"),
         (dict(block_size=0), "`block_size` must be a positive integer; got 0"),
         (dict(block_size=2.0), "`block_size` must be a positive integer; got 2.0"),
-        (dict(kernel="precomputed"), "`kernel` cannot be 'precomputed'"),
-        (dict(kernel="rbf"), "`kernel` must be one of"),
+        (dict(kernel_x="precomputed"), "`kernel_x` cannot be 'precomputed'"),
+        (dict(kernel_x="rbf"), "`kernel_x` must be one of"),
+        (dict(kernel_y="linear"), "`kernel_y` applies to the columns of Y"),
         (dict(rng=-1), "`rng` must be a non-negative integer"),
         (dict(dtype="int32"), "`dtype` must be float32 or float64"),
     ],

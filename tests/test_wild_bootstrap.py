@@ -62,7 +62,7 @@ def test_null_matches_numpy_transcription(rng):
     assert res.info["n_resamples"] == B and res.info["length"] == length
     assert res.info["length_rule"] == "given"
     assert res.info["variance_correction"] == pytest.approx(c, rel=1e-12)
-    assert "n_resamples=30" in repr(res) and "method='wild_bootstrap'" in repr(res)
+    assert "n_resamples=30" in str(res) and "method='wild_bootstrap'" in str(res)
 
 
 def test_variance_correction_against_the_centred_covariance():

@@ -26,7 +26,8 @@ from jax.typing import ArrayLike
 
 from hsic._api.methods import KCI, RCIT, Method, RCoT, as_method
 from hsic._api.results import ConditionalTestResult
-from hsic._base.rng import as_generator
+from hsic._base.progress import make_bar, resolve_progress
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     as_numpy_samples,
     check_fits_in_memory,
@@ -290,7 +291,8 @@ def conditional_test(
     kernel_x: str | _kernels.Kernel | None = None,
     kernel_y: str | _kernels.Kernel | None = None,
     kernel_z: str | _kernels.Kernel | None = None,
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
+    progress: bool | None = None,
 ) -> ConditionalTestResult:
     """Test whether x and y are independent given z, with KCI, RCIT or RCoT.
 
@@ -349,11 +351,16 @@ def conditional_test(
         a Gaussian). For KCI this is the kernel of ẍ = (x, z/2).
       kernel_y: the same for y (RCIT: for ÿ = (y, z)).
       kernel_z: the same for z.
-      rng: a non-negative int or a JAX key (RCIT's and RCoT's features, the simulated null).
-        The same ``rng`` gives the same result. The streams are
-        ``hsic._base.rng.as_generator(rng).spawn(4)``: the features of x, y and z, then the
-        simulated null (KCI's simulated null uses ``as_generator(rng)`` itself; for an int,
-        that is ``np.random.default_rng(rng)``).
+      rng: the source of RCIT's and RCoT's features and of the simulated null: None
+        (default: fresh entropy), an int seed, a ``numpy.random.Generator`` (a seed is drawn
+        from it) or a JAX key; see the guide's *Randomness*. The seed used is recorded in
+        ``res.info["rng"]``, and passing it back repeats the run exactly.
+        The streams are ``np.random.default_rng(seed).spawn(4)``: the features of x, y and
+        z, then the simulated null (KCI's simulated null uses
+        ``np.random.default_rng(seed)`` itself).
+      progress: show a progress bar (with the elapsed time) while the test runs; ``None``
+        (default): only when stderr is a terminal and the work is long (KCI at n in the
+        thousands; ``hsic._base.progress``).
 
     Returns:
       A [`ConditionalTestResult`][hsic.ConditionalTestResult]; its ``info`` holds ``null``,
@@ -386,14 +393,23 @@ def conditional_test(
       distribution of a sum of independent random variables", Annals of Probability 11.
     """
     method = as_method(method, METHODS, test="hsic.conditional_test")
-    generator = as_generator(rng)
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     standardised: list[np.ndarray] = [_standardise(a) for a in _check_data(x, y, z)]
     x, y, z = standardised
+    n = x.shape[0]
+    features = getattr(method, "n_features", 1)
+    work = float(n) ** 3 if method.name == "kci" else float(n) * features**2
+    bar = make_bar(resolve_progress(progress, work), 1, f"conditional_test ({method.name})")
     outcome, kernels = RUNNERS[method.name](
         method, x, y, z, (kernel_x, kernel_y, kernel_z), generator
     )
+    if bar is not None:  # one compiled call: the bar shows the elapsed time
+        bar.update(1)
+        bar.close()
     return ConditionalTestResult(
         statistic=outcome.statistic, pvalue=outcome.pvalue,
         null_distribution=outcome.null_distribution, method=method.name, n=x.shape[0],
-        kernel_x=kernels[0], kernel_y=kernels[1], kernel_z=kernels[2], info=outcome.info,
+        kernel_x=kernels[0], kernel_y=kernels[1], kernel_z=kernels[2],
+        info={**outcome.info, "rng": seed},
     )

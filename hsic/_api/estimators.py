@@ -50,7 +50,7 @@ def hsic(
       ``n_features`` = D per variable, default 100; frequencies from ``rng``). Unbiased for
       the exact ``HSIC_b`` given the data, standard deviation O(1/√D).
     * ``"nystrom"``: ``HSIC_b`` of Nyström Gram matrices (``n_features`` = m landmarks per
-      variable, default 100, drawn from ``rng``).
+      variable, default ``min(100, n)``, drawn from ``rng``).
     * ``"block"``: the mean of ``"unbiased"`` over blocks of ``block_size`` consecutive rows
       (default ``⌊√n⌋``); it equals ``"unbiased"`` when ``block_size = n``.
 
@@ -79,7 +79,9 @@ def hsic(
       n_features: ``"rff"``: D, an even number of features per variable; ``"nystrom"``: m,
         the number of landmarks per variable.
       block_size: ``"block"``: rows per block, from 4 to n.
-      rng: ``"rff"`` and ``"nystrom"``: a non-negative int or a JAX key.
+      rng: ``"rff"`` and ``"nystrom"``: an int seed, a JAX key, a ``numpy.random.Generator``
+        or None (fresh entropy); default 0, so that the statistic is a fixed function of the
+        data.
 
     Returns:
       A scalar array.
@@ -200,7 +202,9 @@ def approximate_hsic(x, y, estimator: str, *, kernel_x, kernel_y, n_features, bl
             x, y, block_size=block_size, kernel_x=kernel_x, kernel_y=kernel_y, dtype=dtype,
             mesh=mesh,
         )
-    n_features = 100 if n_features is None else n_features
+    if n_features is None:  # Nyström: min(100, n) landmarks (n as given; checked later)
+        shape = np.shape(x)
+        n_features = min(100, shape[0]) if estimator == "nystrom" and shape else 100
     return feature_hsic_api(
         x, y, estimator, kernel_x, kernel_y, n_features, rng, dtype, mesh=mesh
     )

@@ -5,13 +5,15 @@ This module owns the package's matplotlib figures: the null distribution of a te
 observed statistic, and the heatmap of a [`PairwiseResult`][hsic.PairwiseResult].
 
 matplotlib is imported only when a function here is called. Each function draws on the ``ax``
-it is given, or on a new ``matplotlib.figure.Figure`` with an Agg canvas, without pyplot: the
-user's global backend and pyplot state are never changed. Save the figure with
-``ax.figure.savefig(path)``.
+it is given; without one, on a new pyplot figure when ``matplotlib.pyplot`` has been imported
+(pyplot is in use: the figure shows in Jupyter and with ``plt.show()``), else on a new
+``matplotlib.figure.Figure`` with an Agg canvas, without pyplot, leaving the user's backend and
+pyplot state as they are. Save the figure with ``ax.figure.savefig(path)``.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,9 @@ __all__ = ["null_distribution", "pairwise"]
 
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
-    """``ax``, or the axes of a new Figure on an Agg canvas (no pyplot, no global state)."""
+    """``ax``; else the axes of a new pyplot figure when pyplot is in use (imported), so that
+    it shows in notebooks and with ``plt.show()``; else of a new Figure on an Agg canvas (no
+    pyplot, no global state)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: optional extra
         from matplotlib.figure import Figure
@@ -30,9 +34,31 @@ def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
         ) from err
     if ax is not None:
         return ax
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        return pyplot.figure(figsize=figsize).add_subplot()
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig.add_subplot()
+
+
+def _null_law(result: Any) -> tuple[Any, str] | None:
+    """The frozen scipy law of the null of ``result`` and its label, for the methods whose
+    null is a formula rather than draws: gamma, the block test's normal, and HBE's shifted and
+    scaled chi-square (``T = s₁ + √(s₂/ν)(χ²_ν − ν)``, with ``null_variance = 2s₂``)."""
+    import scipy.stats  # deferred: it slows down `import hsic`
+
+    info = result.info
+    if "gamma_shape" in info:
+        return scipy.stats.gamma(info["gamma_shape"], scale=info["gamma_scale"]), "gamma null"
+    if info.get("null") == "normal" and "null_std" in info:
+        return scipy.stats.norm(0.0, info["null_std"]), "normal null"
+    if "hbe_dof" in info:
+        dof, s2 = info["hbe_dof"], info["null_variance"] / 2.0
+        c = (s2 / dof) ** 0.5
+        law = scipy.stats.chi2(dof, loc=info["null_mean"] - dof * c, scale=c)
+        return law, "HBE null"
+    return None
 
 
 def null_distribution(
@@ -40,13 +66,19 @@ def null_distribution(
 ) -> Any:
     """Plot a test's null distribution with the observed statistic and the p-value marked.
 
-    A histogram of ``result.null_distribution`` (permutation, aggregated, wild bootstrap), or
-    the gamma density (``method="gamma"``: ``HSIC_b ~ Gamma(shape, scale)``), with a vertical
-    line at ``result.statistic`` and the p-value in the legend.
+    A histogram of ``result.null_distribution`` (permutation, bootstrap, aggregated, wild
+    bootstrap, simulated and spectral nulls), or the density of an approximate null: gamma
+    (``method="gamma"``: ``HSIC_b ~ Gamma(shape, scale)``; the conditional tests'
+    ``null="gamma"``), the block test's normal ``N(0, null_std²)``, or the conditional
+    tests' Hall–Buckley–Eagleson chi-square (``null="hbe"``); with a vertical line at
+    ``result.statistic`` and the p-value in the legend.
 
     Args:
-      result: an [`HSICTestResult`][hsic.HSICTestResult].
-      ax: a matplotlib ``Axes`` to draw on; by default a new figure's.
+      result: a test result ([`HSICTestResult`][hsic.HSICTestResult],
+        [`JointTestResult`][hsic.JointTestResult] or
+        [`ConditionalTestResult`][hsic.ConditionalTestResult]); ``result.plot()`` calls this.
+      ax: a matplotlib ``Axes`` to draw on; by default a new figure's (a pyplot figure when
+        pyplot is imported).
       bins: histogram bins.
       color: the colour of the null.
 
@@ -62,25 +94,26 @@ def null_distribution(
       >>> len(ax.lines)    # the density and the observed statistic
       2
     """
-    ax = _axes(ax, (6.0, 4.0))
-    observed = float(result.statistic)
-    if result.null_distribution is not None:
-        null = np.asarray(result.null_distribution, dtype=np.float64)
-        ax.hist(null, bins=bins, density=True, color=color, alpha=0.6, label="null")
-        high = max(float(null.max()), observed)
-    elif "gamma_shape" in result.info:
-        import scipy.stats  # deferred: it slows down `import hsic`
-
-        law = scipy.stats.gamma(result.info["gamma_shape"], scale=result.info["gamma_scale"])
-        high = max(float(law.ppf(0.999)), observed)
-        grid = np.linspace(0.0, high * 1.05, 400)
-        ax.plot(grid, law.pdf(grid), color=color, label="gamma null")
-    else:
+    law = None if result.null_distribution is not None else _null_law(result)
+    if result.null_distribution is None and law is None:
         raise ValueError(
             f"`result` has no null distribution to plot (method={result.method!r})."
         )
+    ax = _axes(ax, (6.0, 4.0))
+    observed = float(result.statistic)
+    if law is None:
+        null = np.asarray(result.null_distribution, dtype=np.float64)
+        ax.hist(null, bins=bins, density=True, color=color, alpha=0.6, label="null")
+    else:
+        law, label = law
+        low = min(float(law.ppf(0.001)), observed)
+        high = max(float(law.ppf(0.999)), observed)
+        pad = 0.05 * (high - low)
+        grid = np.linspace(low - pad, high + pad, 400)
+        ax.plot(grid, law.pdf(grid), color=color, label=label)
     ax.axvline(observed, color="C3", linestyle="--", label=f"observed, p = {result.pvalue:.3g}")
-    ax.set_xlabel("HSIC_b")
+    name = getattr(result, "statistic_name", "biased HSIC")
+    ax.set_xlabel("HSIC_b" if name == "biased HSIC" else name)
     ax.set_ylabel("density")
     title = f"{result.method} test, n = {result.n}"
     if result.method == "aggregated":

@@ -22,9 +22,10 @@ import numpy as np
 import scipy.special
 from jax.typing import ArrayLike
 
-from hsic._api.methods import Bootstrap, Gamma, Method, Permutation, as_method
+from hsic._api.methods import DEFAULT_BATCH_SIZE, Bootstrap, Gamma, Method, Permutation, as_method
 from hsic._api.results import JointTestResult
-from hsic._base.rng import as_generator
+from hsic._base.progress import make_bar, resolve_progress
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     as_samples,
     check_fits_in_memory,
@@ -49,7 +50,7 @@ __all__ = ["METHODS", "dhsic", "joint_test"]
 #: The methods of ``hsic.joint_test``, by name.
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Permutation, Bootstrap, Gamma)}
 #: Resamples per device call when the method object leaves ``batch_size`` to the test.
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = DEFAULT_BATCH_SIZE  # one default for every test
 
 
 def _min_n(method: str, d: int) -> int:
@@ -62,7 +63,9 @@ def _min_n(method: str, d: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np.ndarray:
+def _resampling_null(
+    grams, rng, method: str, count: int, batch_size: int, progress: bool = False
+) -> np.ndarray:
     """The permutation or bootstrap null, ``count`` replicates drawn one after another from
     ``rng`` (variables 2..d permuted for a permutation; all d resampled with replacement for a
     bootstrap), evaluated in batches of ``batch_size`` (which cannot change the result).
@@ -71,6 +74,7 @@ def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np
     permute = method == "permutation"
     per_replicate = d - 1 if permute else d
     run = permuted_statistics if permute else bootstrapped_statistics
+    bar = make_bar(progress, count, f"joint_test ({method})", unit="resample")
     chunks, counts = [], []
     for start in range(0, count, batch_size):
         size = min(batch_size, count - start)
@@ -81,6 +85,11 @@ def _resampling_null(grams, rng, method: str, count: int, batch_size: int) -> np
         indices[size:] = indices[size - 1]  # pad: one compiled shape per batch size
         chunks.append(run(grams, jax.device_put(indices)))
         counts.append(size)
+        if bar is not None:
+            chunks[-1].block_until_ready()
+            bar.update(size)
+    if bar is not None:
+        bar.close()
     host = jax.device_get(chunks)
     return np.concatenate([c[:k] for c, k in zip(host, counts, strict=True)])
 
@@ -138,22 +147,24 @@ def _gamma_null(grams, diagonals, n: int, statistic: float):
     return pvalue, shape, scale / n, mean, var
 
 
-def _resampled(method: Permutation | Bootstrap, grams, statistic, rng) -> Outcome:
+def _resampled(
+    method: Permutation | Bootstrap, grams, statistic, rng, progress: bool = False
+) -> Outcome:
     """The permutation or bootstrap test."""
     count = method.n_resamples
     batch = min(DEFAULT_BATCH if method.batch_size is None else method.batch_size, count)
     if method.name == "permutation" and len(grams) == 2:
         # dHSIC is HSIC_b: hsic.test's permutation engine, with the same draws
         Kc, Lc, statistic = centred_pair(*grams)
-        null = permutation_null(Kc, Lc, rng, count, batch_size=batch)
+        null = permutation_null(Kc, Lc, rng, count, batch_size=batch, progress=progress)
     else:
-        null = _resampling_null(grams, rng, method.name, count, batch)
+        null = _resampling_null(grams, rng, method.name, count, batch, progress)
     statistic = float(statistic)
     info = {"d": len(grams), "n_resamples": count}
     return Outcome(statistic, permutation_pvalue(null, statistic), null, info)
 
 
-def _gamma(method: Gamma, grams, statistic, rng) -> Outcome:
+def _gamma(method: Gamma, grams, statistic, rng, progress: bool = False) -> Outcome:
     """The gamma approximation (no resampling: ``rng`` is unused)."""
     n = grams[0].shape[0]
     statistic = float(statistic)
@@ -167,7 +178,7 @@ def _gamma(method: Gamma, grams, statistic, rng) -> Outcome:
     return Outcome(statistic, pvalue, None, info)
 
 
-#: The runner of each method: ``runner(method, grams, statistic, rng) -> Outcome``.
+#: The runner of each method: ``runner(method, grams, statistic, rng, progress) -> Outcome``.
 RUNNERS: dict[str, Callable[..., Outcome]] = {
     "permutation": _resampled, "bootstrap": _resampled, "gamma": _gamma
 }
@@ -282,8 +293,9 @@ def joint_test(
     *,
     method: str | Method = "permutation",
     kernels: str | _kernels.Kernel | Sequence[str | _kernels.Kernel] = "gaussian",
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     dtype: str | np.dtype | None = None,
+    progress: bool | None = None,
 ) -> JointTestResult:
     """Test whether d ≥ 2 variables are jointly independent, with dHSIC.
 
@@ -303,7 +315,7 @@ def joint_test(
       ``n·dHSIC``, matched to its estimated null mean and variance; no resampling, but
       approximate.
 
-    A method object's ``batch_size`` (resamples per device call; ``None``: 100) bounds memory
+    A method object's ``batch_size`` (resamples per device call; ``None``: 250) bounds memory
     only: it cannot change the result.
 
     Joint independence is stronger than pairwise independence: x, y iid ±1 and z = x·y are
@@ -315,9 +327,13 @@ def joint_test(
       method: a method object (above), or its name for its defaults.
       kernels: one kernel (name or [`Kernel`][hsic.kernels.Kernel]) for all variables, or a
         list of d; ``"gaussian"`` uses the median heuristic on each variable separately.
-      rng: a non-negative int or a JAX key: the source of the permutations or bootstrap
-        draws. The same ``rng`` gives the same result.
+      rng: the source of the permutations or bootstrap draws: None (default: fresh entropy),
+        an int seed, a ``numpy.random.Generator`` (a seed is drawn from it) or a JAX key;
+        see the guide's *Randomness*. The seed used is recorded in ``res.info["rng"]``, and
+        passing it back repeats the run exactly.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      progress: show a progress bar over the resamples; ``None`` (default): only when stderr
+        is a terminal and the work is long (``hsic._base.progress``).
 
     Returns:
       A [`JointTestResult`][hsic.JointTestResult]; its ``info`` holds ``d``, ``n_resamples``
@@ -345,7 +361,8 @@ def joint_test(
       JRSS-B 80(1), 5–31.
     """
     method = as_method(method, METHODS, test="hsic.joint_test")
-    generator = as_generator(rng)
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     d = len(_check_variables(xs))
     xs, fitted, dtype = _prepare(
         xs, kernels, dtype, min_n=_min_n(method.name, d),
@@ -361,8 +378,10 @@ def joint_test(
         warn_if_beyond_permutations(count, n, variables=d - 1)
     with precision(dtype):
         grams, statistic = grams_and_statistic(fitted, xs)
-        out = RUNNERS[method.name](method, grams, statistic, generator)
+        resamples = getattr(method, "n_resamples", 0)
+        show = resolve_progress(progress, float(resamples) * d * n * n)
+        out = RUNNERS[method.name](method, grams, statistic, generator, show)
     return JointTestResult(
         statistic=out.statistic, pvalue=out.pvalue, null_distribution=out.null_distribution,
-        method=method.name, n=n, kernels=tuple(fitted), info=out.info,
+        method=method.name, n=n, kernels=tuple(fitted), info={**out.info, "rng": seed},
     )

@@ -55,10 +55,14 @@ __all__ = [
     "RFF",
     "WildBootstrap",
     "as_method",
+    "DEFAULT_BATCH_SIZE",
 ]
 
 #: The nulls of the feature methods.
 FEATURE_NULLS = ("spectral", "permutation")
+#: Resamples per device call when a method object leaves ``batch_size`` to the test: the same
+#: for every test (memory and progress granularity only; results do not depend on it).
+DEFAULT_BATCH_SIZE = 250
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
@@ -104,8 +108,7 @@ class Permutation(_Resampling):
     Args:
       n_resamples: B, the number of permutations.
       batch_size: permutations per device call (memory and progress granularity only: the
-        result does not depend on it); ``None``: the test's default (250 for
-        [`hsic.test`][hsic.test], 100 for the joint and pairwise tests). ``hsic.test``
+        result does not depend on it); ``None``: 250, in every test. ``hsic.test``
         recomputes the Gram matrices in each call (one compiled program per padded size of
         n), so batches far below the default cost more.
     """
@@ -121,7 +124,7 @@ class Bootstrap(_Resampling):
     Args:
       n_resamples: B, the number of bootstrap samples.
       batch_size: bootstrap samples per device call (the result does not depend on it);
-        ``None``: the test's default.
+        ``None``: 250, as everywhere.
     """
 
     name: ClassVar[str] = "bootstrap"
@@ -251,16 +254,24 @@ class Nystrom(_FeatureMethod):
     [`RFF`][hsic.RFF].
 
     Args:
-      n_features: m, the number of landmarks per variable (at most n).
+      n_features: m, the number of landmarks per variable (at most n); ``None`` (default):
+        ``min(100, n)``.
       null: ``"spectral"`` or ``"permutation"``.
       n_resamples: the number of spectral draws or permutations.
     """
 
     name: ClassVar[str] = "nystrom"
 
+    n_features: int | None = None  # type: ignore[assignment]  # None: min(100, n)
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        _set(self, "n_features", check_positive_int(self.n_features, "n_features"))
+        if self.n_features is not None:
+            _set(self, "n_features", check_positive_int(self.n_features, "n_features"))
+
+    def landmarks(self, n: int) -> int:
+        """m for n samples: ``n_features``, or ``min(100, n)`` when it is ``None``."""
+        return min(100, n) if self.n_features is None else self.n_features
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +296,7 @@ def as_method(method: Any, allowed: Mapping[str, type[Method]], *, test: str) ->
     """A method object for ``method``: one of ``allowed``'s classes, or the name of one.
 
     Args:
-      method: a method object or name.
+      method: a method object or name (case-insensitive: ``"Gamma"`` is ``"gamma"``).
       allowed: the methods the calling test takes, by name.
       test: the calling test's name, for the error.
 
@@ -294,8 +305,8 @@ def as_method(method: Any, allowed: Mapping[str, type[Method]], *, test: str) ->
       >>> as_method("gamma", {"permutation": Permutation, "gamma": Gamma}, test="hsic.test")
       Gamma()
     """
-    if isinstance(method, str) and method in allowed:
-        return allowed[method]()
+    if isinstance(method, str) and method.lower() in allowed:
+        return allowed[method.lower()]()  # names are case-insensitive, as kernel names are
     if isinstance(method, tuple(allowed.values())):
         return cast(Method, method)  # an instance of one of allowed's classes
     names = ", ".join(repr(name) for name in allowed)

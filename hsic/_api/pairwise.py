@@ -35,9 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from hsic._api.methods import Gamma, Method, Permutation, as_method
+from hsic._api.methods import DEFAULT_BATCH_SIZE, Gamma, Method, Permutation, as_method
 from hsic._api.results import PairwiseResult
-from hsic._base.rng import as_generator
+from hsic._base.progress import make_bar, resolve_progress
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     as_samples,
     check_choice,
@@ -60,7 +61,7 @@ __all__ = ["ADJUSTMENTS", "METHODS", "adjust_pvalues", "pairwise"]
 #: The methods of ``hsic.pairwise``, by name.
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Permutation, Gamma)}
 #: Permutations per device call when the method object leaves ``batch_size`` to the test.
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = DEFAULT_BATCH_SIZE  # one default for every test
 ADJUSTMENTS = ("bh", "bonferroni")
 #: Smallest n each method accepts (as in ``hsic.test``).
 MIN_N = {"permutation": 5, "gamma": 6}
@@ -206,11 +207,11 @@ def _bandwidths(kernels: list) -> np.ndarray | None:
     return None if any(v is None for v in values) else np.asarray(values, dtype=np.float64)
 
 
-def _check_kernel(kernel: Any) -> _kernels.Kernel:
-    kern = _kernels.get_kernel(kernel, "kernel")
+def _check_kernel(kernel: Any, name: str) -> _kernels.Kernel:
+    kern = _kernels.get_kernel(kernel, name)
     if isinstance(kern, _kernels.Precomputed):
         raise ValueError(
-            "`kernel` cannot be 'precomputed' in hsic.pairwise, which computes one Gram matrix "
+            f"`{name}` cannot be 'precomputed' in hsic.pairwise, which computes one Gram matrix "
             "per column; use hsic.test for precomputed Gram matrices."
         )
     return kern
@@ -245,7 +246,7 @@ def _prepare(X, Y, method: Method, dtype):
     return cols_x, names_x, cols_y, names_y
 
 
-def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype):
+def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype, bar=None):
     """``n²·HSIC_b`` of every tested pair, and either the gamma test's ``Σ_{i≠j}(K̄L̄)²``
     (``perms`` is ``None``) or the permutation test's exceedance counts, block by block."""
     kl = np.full((p, q), np.nan)
@@ -267,6 +268,10 @@ def _sums_and_counts(blocks_x, blocks_y, p, q, block, symmetric, perms, batch, d
                 c = _count(x_block[0], y_block[0], thresholds, perms, batch)
                 counts[rows, cols] = c[: shape[0], : shape[1]]
             kl[rows, cols] = k[: shape[0], : shape[1]]
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     return kl, sq, counts
 
 
@@ -305,10 +310,12 @@ def pairwise(
     *,
     method: str | Method = "permutation",
     adjust: Literal["bh", "bonferroni"] | None = None,
-    kernel: str | _kernels.Kernel = "gaussian",
-    rng: int | jax.Array = 0,
+    kernel_x: str | _kernels.Kernel = "gaussian",
+    kernel_y: str | _kernels.Kernel | None = None,
+    rng: RNGLike = None,
     block_size: int = 64,
     dtype: str | np.dtype | None = None,
+    progress: bool | None = None,
 ) -> PairwiseResult:
     """HSIC independence tests of every column of X against every column of Y, or of X itself.
 
@@ -320,7 +327,7 @@ def pairwise(
       permutations of the samples; with ``method=hsic.Permutation(n_resamples=B)``, entry
       ``(i, j)`` equals ``hsic.test(X[:, i], Y[:, j], method=method, rng=rng).pvalue``: the
       p-value is ``(1 + #{null ≥ observed}) / (1 + B)``, ties within ``1000·eps`` (relative)
-      counting as extreme. Its ``batch_size`` (permutations per device call; ``None``: 100)
+      counting as extreme. Its ``batch_size`` (permutations per device call; ``None``: 250)
       bounds memory only. The smallest p-value is ``1/(1 + B)``, which a Bonferroni or BH
       adjustment over many pairs may never bring below your level: use ``"gamma"`` to screen
       many columns.
@@ -337,12 +344,19 @@ def pairwise(
       method: a method object (above), or its name for its defaults.
       adjust: ``None``, ``"bh"`` (Benjamini–Hochberg) or ``"bonferroni"``, over the
         ``n_tests`` distinct pairs; the result's ``pvalue_adjusted``.
-      kernel: a kernel name or [`Kernel`][hsic.kernels.Kernel], fitted to each column
-        separately (not ``"precomputed"``).
-      rng: a non-negative int or a JAX key: the source of the permutations. The same ``rng``
-        gives the same result.
+      kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel] for the columns of X,
+        fitted to each column separately (not ``"precomputed"``), as ``hsic.test``'s
+        ``kernel_x``.
+      kernel_y: the same for the columns of Y; ``None`` (default): ``kernel_x``. With
+        ``Y=None`` it must be left ``None``.
+      rng: the source of the permutations: None (default: fresh entropy), an int seed, a
+        ``numpy.random.Generator`` (a seed is drawn from it) or a JAX key; see the guide's
+        *Randomness*. The seed used is recorded in ``res.info["rng"]``, and passing it back
+        repeats the run exactly.
       block_size: columns per block (memory and speed only; results do not depend on it).
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
+      progress: show a progress bar over the blocks of pairs; ``None`` (default): only when
+        stderr is a terminal and the work is long (``hsic._base.progress``).
 
     Returns:
       A [`PairwiseResult`][hsic.PairwiseResult]; its ``info`` holds ``n_resamples`` (B) for
@@ -375,8 +389,15 @@ def pairwise(
     if adjust is not None:
         check_choice(adjust, "adjust", ADJUSTMENTS)
     block_size = check_positive_int(block_size, "block_size")
-    kern = _check_kernel(kernel)
-    generator = as_generator(rng)
+    kern = _check_kernel(kernel_x, "kernel_x")
+    if Y is None and kernel_y is not None:
+        raise ValueError(
+            "`kernel_y` applies to the columns of Y; with Y=None the columns of X are tested "
+            f"against each other with `kernel_x`. Drop `kernel_y`; got {kernel_y!r}."
+        )
+    kern_y = kern if kernel_y is None else _check_kernel(kernel_y, "kernel_y")
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     dtype = float_dtype(dtype)
     symmetric = Y is None
     permutation = method.name == "permutation"
@@ -395,7 +416,7 @@ def pairwise(
         if symmetric:
             kernels_y, blocks_y = kernels_x, blocks_x
         else:
-            kernels_y = _fit_kernels(kern, cols_y, "Y", names_y)
+            kernels_y = _fit_kernels(kern_y, cols_y, "Y", names_y)
             blocks_y = _blocks(cols_y, kernels_y, block, dtype, squares=not permutation)
 
         perms, batch, info = None, 0, {}
@@ -406,8 +427,13 @@ def pairwise(
             perms = jax.device_put(draw_permutations(generator, B, n, B))
             batch = DEFAULT_BATCH if resampling.batch_size is None else resampling.batch_size
             info = {"n_resamples": B}
+        pairs = p * (p - 1) // 2 if symmetric else p * q
+        work = float(pairs) * (1 if perms is None else perms.shape[0]) * n * n
+        nb = len(blocks_x)
+        tiles = nb * (nb + 1) // 2 if symmetric else nb * len(blocks_y)
+        bar = make_bar(resolve_progress(progress, work), tiles, "pairwise", unit="block")
         kl, sq, counts = _sums_and_counts(
-            blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype
+            blocks_x, blocks_y, p, q, block, symmetric, perms, batch, dtype, bar
         )
         _check_pairs_finite(kl, symmetric, names_x, names_y)
         statistic = kl / float(n * n)
@@ -437,7 +463,7 @@ def pairwise(
         null_distribution=None,
         method=method.name,
         n=n,
-        info=info,
+        info={**info, "rng": seed},
         pvalue_adjusted=adjusted,
         adjust=adjust,
         names_x=names_x,

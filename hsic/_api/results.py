@@ -4,7 +4,9 @@ Every test returns a frozen dataclass with ``statistic``, ``pvalue``, ``null_dis
 (``None`` where the method has none), ``method`` (the method's name), ``n`` and ``info``
 (method-specific details, plain JSON-serialisable values), plus the fields of its kind: the
 fitted kernels, or the pairwise matrices. It unpacks like scipy's results
-(``stat, p = res``), and ``to_dict()`` and ``repr`` are written once, here, for all of them.
+(``stat, p = res``); ``repr`` is one line and ``str`` the readable block; ``plot()`` draws the
+null law (the heatmap for pairwise results); ``to_dict()``, ``repr``, ``str`` and ``plot`` are
+written once, here, for all of them.
 """
 
 from __future__ import annotations
@@ -76,6 +78,16 @@ def _format(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else repr(value)
 
 
+def _short(value: Any) -> str:
+    """A number as ``.6g``, an array as its shape (for the one-line ``repr``)."""
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        return f"<array {'x'.join(str(k) for k in value.shape)}>"
+    try:
+        return f"{float(value):.6g}"
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 @dataclasses.dataclass(frozen=True, repr=False, kw_only=True)
 class TestResult:
     """The fields every test result has.
@@ -127,6 +139,15 @@ class TestResult:
         ]
 
     def __repr__(self) -> str:
+        """One line: the class, statistic, p-value, method and n (``str`` gives the block)."""
+        return (
+            f"{type(self).__name__}(statistic={_short(self.statistic)}, "
+            f"pvalue={_short(self.pvalue)}, method={self.method!r}, n={self.n})"
+        )
+
+    def __str__(self) -> str:
+        """The readable block: the method and its scalar details, n, the statistic and
+        p-value, and the kernels."""
         scalars = [
             f"{k}={_format(v)}" for k, v in self.info.items()
             if isinstance(v, (str, int, float)) and not isinstance(v, bool)
@@ -143,6 +164,19 @@ class TestResult:
             else:
                 lines.append(f"  {name:<10} = {describe_kernel(value)}")
         return "\n".join(lines)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the null law and the observed statistic: ``hsic.plot.null_distribution(self)``.
+
+        See [`hsic.plot.null_distribution`][hsic.plot.null_distribution] (needs matplotlib:
+        ``pip install ".[plot]"``). With no ``ax``, the figure is a pyplot figure when
+        ``matplotlib.pyplot`` has been imported (so it shows in Jupyter and with
+        ``plt.show()``), else a standalone one.
+
+        Returns:
+          The matplotlib ``Axes``.
+        """
+        return figures.null_distribution(self, ax=ax, **kwargs)
 
 
 class _PairBandwidths:
@@ -206,14 +240,6 @@ class HSICTestResult(_PairBandwidths, TestResult):
     def statistic_name(self) -> str:
         """What ``statistic`` is, for the summary."""
         return STATISTIC_NAMES.get(self.method, "biased HSIC")
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the null law and the observed statistic: ``hsic.plot.null_distribution(self)``.
-
-        See [`hsic.plot.null_distribution`][hsic.plot.null_distribution] (needs matplotlib:
-        ``pip install ".[plot]"``).
-        """
-        return figures.null_distribution(self, ax=ax, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True, repr=False, kw_only=True)
@@ -346,6 +372,15 @@ class PairwiseResult(TestResult):
                 record["pvalue_adjusted"] = float(self.pvalue_adjusted[i, j])
             out.append(record)
         return out
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Heatmap of the matrices: ``hsic.plot.pairwise(self)`` (see
+        [`hsic.plot.pairwise`][hsic.plot.pairwise]; needs matplotlib).
+
+        Returns:
+          The matplotlib ``Axes``.
+        """
+        return figures.pairwise(self, ax=ax, **kwargs)
 
     def summary_lines(self) -> list[str]:
         """The matrix shape and the five most significant pairs."""

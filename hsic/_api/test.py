@@ -18,6 +18,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from hsic._api.methods import (
+    DEFAULT_BATCH_SIZE,
     RFF,
     Aggregated,
     Block,
@@ -30,7 +31,8 @@ from hsic._api.methods import (
 )
 from hsic._api.results import HSICTestResult
 from hsic._base.devices import resolve_mesh
-from hsic._base.rng import as_generator
+from hsic._base.progress import resolve_progress
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     check_fits_in_memory,
     float_dtype,
@@ -74,7 +76,7 @@ MIN_N = {
 #: The methods that can split their work over several devices.
 SHARDED = ("permutation", "gamma", "rff", "nystrom", "block")
 #: Permutations per device call when the method object leaves ``batch_size`` to the test.
-DEFAULT_BATCH = 250
+DEFAULT_BATCH = DEFAULT_BATCH_SIZE  # one default for every test
 
 
 def _batch(method: Any) -> int:
@@ -113,19 +115,20 @@ def _aggregated(method: Aggregated, x, y, kx, ky, rng, mesh, progress) -> Outcom
 def _wild_bootstrap(method: WildBootstrap, x, y, kx, ky, rng, mesh, progress) -> Outcome:
     return wild_bootstrap_null(
         x, y, kx, ky, rng, n_resamples=method.n_resamples, length=method.length,
-        batch_size=_batch(method),
+        batch_size=_batch(method), progress=progress,
     )
 
 
 def _features(method: RFF | Nystrom, x, y, kx, ky, rng, mesh, progress) -> Outcome:
     n = x.shape[0]
-    if method.name == "nystrom" and method.n_features > n:
+    count = method.landmarks(n) if isinstance(method, Nystrom) else method.n_features
+    if method.name == "nystrom" and count > n:
         raise ValueError(
             f"`n_features` must be at most n = {n} (the number of samples); got "
-            f"{method.n_features}. Use fewer landmarks."
+            f"{count}. Use fewer landmarks."
         )
     gx, gy, gnull = features_rng(rng)
-    phi, psi = feature_pair(x, y, kx, ky, method.name, method.n_features, gx, gy)
+    phi, psi = feature_pair(x, y, kx, ky, method.name, count, gx, gy)
     B = method.n_resamples
     if method.null == "spectral":
         statistic, cxx, cyy = feature_sums(phi, psi, covariances=True, mesh=mesh)
@@ -135,7 +138,7 @@ def _features(method: RFF | Nystrom, x, y, kx, ky, rng, mesh, progress) -> Outco
         statistic = feature_statistic(phi, psi, mesh)
         null = feature_permutation_null(phi, psi, gnull, B, mesh)
     statistic = float(statistic)
-    info = {"null": method.null, "n_features": method.n_features, "n_resamples": B}
+    info = {"null": method.null, "n_features": count, "n_resamples": B}
     return Outcome(statistic, permutation_pvalue(null, statistic), null, info)
 
 
@@ -163,6 +166,16 @@ RUNNERS: dict[str, Callable[..., Outcome]] = {
     "permutation": _permutation, "gamma": _gamma, "aggregated": _aggregated,
     "wild_bootstrap": _wild_bootstrap, "rff": _features, "nystrom": _features, "block": _block,
 }
+
+
+def _work(method: Method, n: int) -> float:
+    """The entries a method's null reads (``B·n²`` per Gram pair), for ``progress=None``."""
+    if isinstance(method, Aggregated):
+        level = method.n_resamples if method.n_resamples_level is None else method.n_resamples_level
+        return float(method.n_resamples + level) * len(method.bandwidth_factors) ** 2 * n * n
+    if isinstance(method, Permutation | WildBootstrap):
+        return float(method.n_resamples) * n * n
+    return 0.0
 
 
 def _warn_if_beyond_permutations(method: Method, n: int) -> None:
@@ -207,11 +220,11 @@ def test(
     method: str | Method = "permutation",
     kernel_x: str | _kernels.Kernel = "gaussian",
     kernel_y: str | _kernels.Kernel = "gaussian",
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     dtype: str | np.dtype | None = None,
     devices: int | jax.Device | Sequence[jax.Device] | None = None,
     mesh: jax.sharding.Mesh | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> HSICTestResult:
     """Test whether x and y are independent, with the HSIC statistic.
 
@@ -270,9 +283,11 @@ def test(
       kernel_x: a kernel name or [`Kernel`][hsic.kernels.Kernel]; default Gaussian with the
         median heuristic computed on x alone. With ``"rff"``, a number is a Gaussian bandwidth.
       kernel_y: the same for y.
-      rng: a non-negative int or a JAX key: the source of every random choice
-        (permutations, features, landmarks, multipliers). The same ``rng`` gives the same
-        result.
+      rng: the source of every random choice (permutations, features, landmarks,
+        multipliers): None (default: fresh entropy), an int seed, a
+        ``numpy.random.Generator`` (a seed is drawn from it) or a JAX key; see the guide's
+        *Randomness*. The seed used is recorded in ``res.info["rng"]``, and passing it back
+        repeats the run exactly.
       dtype: ``"float32"`` (default unless JAX's x64 mode is on) or ``"float64"``.
       devices: run on several devices: an int (the first k of ``jax.devices()``), one
         ``jax.Device`` (run there) or a list of them. The gamma test splits its tiles over
@@ -281,7 +296,9 @@ def test(
         ``None``: JAX's default device. Not taken by ``"aggregated"`` and
         ``"wild_bootstrap"``.
       mesh: alternatively, a 1-D ``jax.sharding.Mesh``.
-      progress: show a progress bar over permutations.
+      progress: show a progress bar over the resamples (``"permutation"``,
+        ``"wild_bootstrap"``; ``"aggregated"`` labels its two stages); ``None`` (default):
+        only when stderr is a terminal and the work is long (``hsic._base.progress``).
 
     Returns:
       The test result, an [`HSICTestResult`][hsic.HSICTestResult].
@@ -325,7 +342,8 @@ def test(
             f"`devices`/`mesh` are not supported by method={method.name!r}; drop them."
         )
     device_mesh = resolve_mesh(devices=devices, mesh=mesh)
-    generator = as_generator(rng)
+    seed = seed_of(rng)
+    generator = as_generator(seed)
     dtype = float_dtype(dtype)
     kernel_x, kernel_y = _kernels_for(method, kernel_x, kernel_y)
     with precision(dtype):
@@ -334,6 +352,7 @@ def test(
             reason=f"hsic.test with method={method.name!r}", constant="raise",
         )
         _warn_if_beyond_permutations(method, x.shape[0])
+        progress = resolve_progress(progress, _work(method, x.shape[0]))
         out = RUNNERS[method.name](method, x, y, kx, ky, generator, device_mesh, progress)
         return HSICTestResult(
             statistic=out.statistic,
@@ -343,7 +362,7 @@ def test(
             n=x.shape[0],
             kernel_x=_kernels.as_python_floats(out.kernel_x or kx),
             kernel_y=_kernels.as_python_floats(out.kernel_y or ky),
-            info=out.info,
+            info={**out.info, "rng": seed},
         )
 
 

@@ -198,12 +198,16 @@ def aggregated_null(
     def run_batch(perms):
         return permuted_stack_sums(Kp, Lcs, jax.device_put(perms))
 
-    def null_set(count):
+    def null_set(count, desc):
         size = min(batch_size, count)
-        return run_permutation_batches(run_batch, rng, n, count, size, size, progress=progress)
+        return run_permutation_batches(
+            run_batch, rng, n, count, size, size, progress=progress, desc=desc
+        )
 
-    null = null_set(n_resamples)  # (B1, A, B): the quantile set
-    level = null_set(b2)  # (B2, A, B): the second, independent set, for u_α and the p-value
+    # (B1, A, B): the quantile set; then (B2, A, B): the second, independent set, for u_α and
+    # the p-value. The progress bar names the stage.
+    null = null_set(n_resamples, "aggregated, stage 1/2 (B1 null permutations)")
+    level = null_set(b2, "aggregated, stage 2/2 (B2 level permutations)")
     shape = observed.shape
     flat_null = null.reshape(n_resamples, -1)
     p_obs = pvalues_against(flat_null, observed.reshape(1, -1))[0]

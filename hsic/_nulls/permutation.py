@@ -231,6 +231,7 @@ def gram_permutation_null(
 
 def run_permutation_batches(
     run_batch, rng, n: int, n_resamples: int, batch_size: int, padded_size: int, *, progress,
+    desc: str = "permutations",
     width: int | None = None,
 ) -> np.ndarray:
     """The host loop of the permutation engine, shared by the one- and multi-device paths.
@@ -239,13 +240,13 @@ def run_permutation_batches(
     ``padded_size`` rows (and to ``width`` columns, see ``draw_permutations``), and passed to
     ``run_batch(perms)``, which places it on the device(s) explicitly and returns the
     permuted sums. Results are fetched once, at the end: nothing in the loop waits for the
-    device, except the progress bar.
+    device, except the progress bar (labelled ``desc``).
     """
     bar = None
     if progress:
         from tqdm.auto import tqdm  # deferred: only progress bars need it
 
-        bar = tqdm(total=n_resamples, desc="permutations", unit="perm", leave=False)
+        bar = tqdm(total=n_resamples, desc=desc, unit="perm", leave=False)
     chunks, counts = [], []
     for start in range(0, n_resamples, batch_size):
         count = min(batch_size, n_resamples - start)

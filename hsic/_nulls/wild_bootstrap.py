@@ -66,6 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hsic._base.progress import make_bar
 from hsic._base.validation import check_fits_in_memory, check_number
 from hsic._nulls.pvalues import Outcome, permutation_pvalue
 from hsic._stats import kernels as _kernels
@@ -202,6 +203,7 @@ def wild_bootstrap_null(
     n_resamples: int,
     length: float | None,
     batch_size: int,
+    progress: bool = False,
 ) -> Outcome:
     """The wild bootstrap test on validated data with fitted kernels (see the module notes).
 
@@ -212,6 +214,7 @@ def wild_bootstrap_null(
       n_resamples: B, the number of bootstrap replicates.
       length: ℓ, or ``None`` to choose it from the data.
       batch_size: replicates per device call (the result does not depend on it).
+      progress: show a progress bar over the replicates.
 
     Returns:
       The ``statistic``, ``pvalue``, ``null_distribution`` (the B bootstrap replicates of
@@ -231,10 +234,16 @@ def wild_bootstrap_null(
     correction = variance_correction(n, length)
     M = Kc * Lc
     chunks = []
+    bar = make_bar(progress, n_resamples, "wild bootstrap", unit="replicate")
     for start in range(0, n_resamples, batch_size):
         count = min(batch_size, n_resamples - start)
         W = multiplier_process(rng, count, n, length)
         chunks.append(_bootstrap_sums(M, jnp.asarray(W, dtype=M.dtype)))
+        if bar is not None:
+            chunks[-1].block_until_ready()
+            bar.update(count)
+    if bar is not None:
+        bar.close()
     null = np.concatenate(jax.device_get(chunks)) * (correction / float(n * n))
     statistic = float(statistic)
     return Outcome(

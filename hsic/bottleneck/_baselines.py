@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hsic._base.rng import as_generator
-from hsic._base.validation import check_positive_float, check_positive_int, is_number
+from hsic._base.rng import RNGLike, as_generator
+from hsic._base.validation import check_positive_float, check_positive_int
 from hsic.bottleneck._checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -50,6 +50,7 @@ from hsic.bottleneck._train import (
     epoch_order,
     has_test_set,
     prune_checkpoints,
+    run_seed,
     run_seeds,
     train,
 )
@@ -63,7 +64,7 @@ def train_sigma_combined(
     *,
     sigmas: Sequence[float] = (1.0, 5.0, 10.0),
     objective: Objective = Objective(),  # noqa: B008 (frozen: a shared default is safe)
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     format_epochs: int = 5,
     run_dir: str | os.PathLike | None = None,
     **train_kwargs: Any,
@@ -80,8 +81,9 @@ def train_sigma_combined(
       data: a [`Dataset`][hsic.bottleneck.Dataset].
       sigmas: the σ of each network.
       objective: the [`Objective`][hsic.bottleneck.Objective] of every network, but its σ.
-      rng: a non-negative int or a JAX key: every network's initial weights and batch order,
-        and the format layer's.
+      rng: every network's initial weights and batch order, and the format layer's: None
+        (default: fresh entropy), an int seed, a ``numpy.random.Generator`` or a JAX key; each
+        run's ``config.json`` records its own seed.
       format_epochs: epochs of the format layer.
       run_dir: optional parent directory of the runs.
       **train_kwargs: passed on to [`train`][hsic.bottleneck.train].
@@ -99,7 +101,7 @@ def train_sigma_combined(
       >>> data = Dataset(x, y, None, None, 2, "toy")
       >>> runs, layer, acc = train_sigma_combined(mlp([8], input_shape=(3,)), data,
       ...     sigmas=(1.0, 5.0), objective=Objective(beta=500.0), epochs=1, batch_size=64,
-      ...     evaluate=False)
+      ...     evaluate=False, rng=0)
       >>> len(runs), acc["train_acc"] > 0.6
       (2, True)
     """
@@ -138,7 +140,7 @@ def train_backprop(
     learning_rate: float = 0.01,
     momentum: float = 0.9,
     weight_decay: float = 1e-3,
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     keep_last: int | None = None,
@@ -163,7 +165,8 @@ def train_backprop(
       learning_rate: the default optimizer's learning rate.
       momentum: the default optimizer's momentum (0: plain SGD).
       weight_decay: the default optimizer's (L2) weight decay.
-      rng: a non-negative int or a JAX key: the initial weights and the batch order.
+      rng: the initial weights and the batch order, as for [`train`][hsic.bottleneck.train]
+        (None: fresh entropy, recorded in ``config.json``).
       run_dir: where to write ``config.json`` and the per-epoch checkpoints.
       resume: continue from the latest checkpoint in ``run_dir``.
       keep_last: keep only this many of the latest checkpoints (as in ``train``); None: all.
@@ -183,7 +186,7 @@ def train_backprop(
       >>> y = rng.integers(0, 2, 256).astype(np.int32)
       >>> x = (rng.normal(size=(256, 4)) + 2.0 * y[:, None]).astype(np.float32)
       >>> _, _, head, acc = train_backprop(mlp([16], input_shape=(4,)),
-      ...     Dataset(x, y, None, None, 2, "toy"), epochs=3, batch_size=32)
+      ...     Dataset(x, y, None, None, 2, "toy"), epochs=3, batch_size=32, rng=0)
       >>> acc["train_acc"] > 0.8
       True
     """
@@ -204,7 +207,8 @@ def train_backprop(
         "weight_decay": float(weight_decay)}
     if optimizer is None:
         optimizer = paper_optimizer(learning_rate, momentum=momentum, weight_decay=weight_decay)
-    init_key, order_base = run_seeds(rng)
+    seed = run_seed(rng, run_dir, resume)
+    init_key, order_base = run_seeds(seed)
     k_net, k_head = jax.random.split(init_key)
     params, state = model.init(k_net)
     bound = 1.0 / math.sqrt(model.output_dim)
@@ -231,8 +235,8 @@ def train_backprop(
 
     step = jax.jit(step, donate_argnums=(0, 1, 2))
     config = {"method": "backprop", "epochs": epochs, "batch_size": batch_size,
-              "optimizer": optimizer_settings, "rng": int(rng) if is_number(rng, integer=True)
-              else None, "num_classes": num_classes, "data": getattr(data, "name", None),
+              "optimizer": optimizer_settings, "rng": seed,
+              "num_classes": num_classes, "data": getattr(data, "name", None),
               "train_images": n, "model": model.config_dict(), "keep_last": keep_last}
     start, epoch_times = 0, []
     if run_dir is not None:

@@ -226,7 +226,8 @@ def train_format(
       epochs: passes over the data.
       batch_size: mini-batch size.
       optimizer: an optax optimizer; Adam(1e-2) by default.
-      rng: a non-negative int or a JAX key: the batch order.
+      rng: the batch order: an int seed, a JAX key, a ``numpy.random.Generator`` or None
+        (fresh entropy).
 
     Returns:
       A [`FormatLayer`][hsic.bottleneck.FormatLayer].
@@ -427,7 +428,8 @@ def fit_format(
       protocol: a [`FormatProtocol`][hsic.bottleneck.FormatProtocol] or the name of one in
         ``FORMAT_PROTOCOLS``: ``"best"`` (default), ``"paper"``, ``"paper-mlp"`` or
         ``"default"``.
-      rng: a non-negative int or a JAX key: the batch order.
+      rng: the batch order: an int seed, a JAX key, a ``numpy.random.Generator`` or None
+        (fresh entropy).
       precomputed: the ``(train, test)`` features of this network, as
         [`features`][hsic.bottleneck.features] gives them (test None without test data), to
         fit several protocols on one pass of the network.

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import check_non_negative_int, check_positive_int, is_number
 from hsic.bottleneck._checkpoint import (
     append_jsonl,
@@ -71,6 +71,9 @@ class TrainResult:
       state: its BatchNorm statistics.
       history: one metrics record per epoch (as written to ``metrics.jsonl``).
       run_dir: the run directory, or None.
+      config: every effective setting, as written to ``run_dir/config.json``; ``"rng"`` is the
+        run's seed (drawn from fresh entropy when ``rng=None``): ``train(..., rng=seed)``
+        repeats the run.
     """
 
     model: Network
@@ -78,6 +81,7 @@ class TrainResult:
     state: list
     history: tuple[dict, ...]
     run_dir: str | None = None
+    config: dict = dataclasses.field(default_factory=dict)
 
 
 def check_dataset(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +157,21 @@ def epoch_summary(record: dict) -> str:
     return ", ".join(parts)
 
 
-def run_seeds(rng: int | jax.Array) -> tuple[jax.Array, int]:
+def run_seed(rng: RNGLike, run_dir: Any = None, resume: bool = False) -> int:
+    """The integer seed of a run, recorded in its ``config.json``: ``seed_of(rng)`` (``None``:
+    fresh entropy), except that a resumed run with ``rng=None`` takes the seed its
+    ``config.json`` recorded, so that it continues with the same batch order."""
+    if rng is None and resume and run_dir is not None:
+        path = os.path.join(os.fspath(run_dir), "config.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f).get("rng")
+            if is_number(saved, integer=True):
+                return int(saved)
+    return seed_of(rng)
+
+
+def run_seeds(rng: RNGLike) -> tuple[jax.Array, int]:
     """The initial-weights key and the batch-order base of a run, both drawn from ``rng``."""
     init_seed, order_base = (int(v) for v in as_generator(rng).integers(0, 2**62, size=2))
     return jax.random.key(init_seed), order_base
@@ -285,7 +303,7 @@ def train(
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float | None = None,
     update: Literal["simultaneous", "sequential"] | None = None,
-    rng: int | jax.Array = 0,
+    rng: RNGLike = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     keep_last: int | None = None,
@@ -342,7 +360,10 @@ def train(
       learning_rate: the SGD's learning rate; not used with ``optimizer``.
       update: ``"simultaneous"`` or ``"sequential"`` (see
         [`layerwise_step`][hsic.bottleneck.layerwise_step]).
-      rng: a non-negative int or a JAX key: the initial weights and the batch order.
+      rng: the initial weights and the batch order: None (default: fresh entropy; a resumed
+        run takes its ``config.json``'s seed), an int seed, a ``numpy.random.Generator`` or a
+        JAX key. ``config.json`` (and ``TrainResult.config``) records the seed as ``"rng"``;
+        passing it back repeats the run.
       run_dir: where to write ``config.json``, ``metrics.jsonl``, checkpoints and
         ``format.json``.
       resume: continue from the latest checkpoint in ``run_dir``.
@@ -372,7 +393,7 @@ def train(
       >>> x = (rng.normal(size=(256, 4)) + 2.0 * y[:, None]).astype(np.float32)
       >>> data = Dataset(x, y, None, None, 2, "toy")
       >>> result = train(mlp([16, 2], input_shape=(4,)), data, objective=Objective(beta=50.0),
-      ...                epochs=2, batch_size=64)
+      ...                epochs=2, batch_size=64, rng=0)
       >>> last = result.history[-1]
       >>> len(result.history), last.get("train_acc_unformatted") > 0.8
       (2, True)
@@ -403,13 +424,14 @@ def train(
     step = layerwise_step(model, objective=objective, optimizer=settings.optimizer,
                           update=settings.update)
 
-    init_key, order_base = run_seeds(rng)
+    seed = run_seed(rng, run_dir, resume)
+    init_key, order_base = run_seeds(seed)
     state = step.init(*model.init(init_key))
     config = {
         "epochs": epochs, "preset": settings.preset, **dataclasses.asdict(objective),
         "batch_size": batch_size, "optimizer": settings.optimizer_settings,
         "update": settings.update,
-        "rng": int(rng) if is_number(rng, integer=True) else None,
+        "rng": seed,
         "num_classes": num_classes, "data": getattr(data, "name", None),
         "train_images": n, "model": model.config_dict(), "evaluate": bool(evaluate),
         "eval_every": eval_every, "format": protocol.settings() if protocol else None,
@@ -501,7 +523,7 @@ def train(
     finally:
         bar.close()
     return TrainResult(model, list(state.params), list(state.model_state), tuple(history),
-                       run_dir)
+                       run_dir, config)
 
 
 def check_keep_last(keep_last: int | None) -> int | None:

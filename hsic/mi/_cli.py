@@ -122,7 +122,7 @@ def _run_compare(args: argparse.Namespace) -> None:
         training = hsic.mi.Training(steps=args.steps)
         options = {e: {"training": training} for e in estimators if e in BOUNDS}
     result = hsic.mi.compare(
-        tasks, n=sizes, repeats=args.seeds, estimators=estimators,
+        tasks, n=sizes, repeats=args.seeds, rng=0, estimators=estimators,  # seeds 0..S-1
         n_resamples=args.permutations, alpha=args.alpha, options=options,
         progress=sys.stderr.isatty(),
     )

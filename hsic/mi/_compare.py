@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 import hsic
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator, seed_of
 from hsic._base.validation import (
     check_number,
     check_positive_int,
@@ -369,13 +369,9 @@ def _pvalue(null: np.ndarray | None, value: float) -> float:
     return permutation_pvalue(null, value)
 
 
-def _repeat_seeds(rng: Any, repeats: int) -> list[int]:
-    """The integer seed of each repetition: ``rng, rng + 1, ...`` for an int ``rng``, or drawn
-    from a JAX key."""
-    if is_number(rng, integer=True):
-        as_generator(rng, "rng")  # the same check (and message) as everywhere else
-        return [int(rng) + r for r in range(repeats)]
-    return [int(s) for s in as_generator(rng, "rng").integers(0, 2**31 - 1, size=repeats)]
+def _repeat_seeds(seed: int, repeats: int) -> list[int]:
+    """The integer seed of each repetition: ``seed, seed + 1, ...`` (modulo 2**64)."""
+    return [(seed + r) % 2**64 for r in range(repeats)]
 
 
 def _plain(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -391,7 +387,7 @@ def compare(
     *,
     n: int | Sequence[int] = (200, 1000),
     repeats: int = 3,
-    rng: Any = 0,
+    rng: RNGLike = None,
     estimators: Sequence[str | Callable[..., float]] = ("ksg", "gaussian", "hsic", "nhsic"),
     n_resamples: int = 100,
     alpha: float = 0.05,
@@ -424,8 +420,10 @@ def compare(
         ``Task`` objects.
       n: one sample size or a list of them.
       repeats: the number of repetitions (independent samples) per task and n, ≥ 1.
-      rng: a non-negative int (repetition r uses the seed ``rng + r``) or a JAX key (the
-        ``repeats`` seeds are drawn from it).
+      rng: the seed s of the first repetition (repetition r uses ``s + r``): None (default:
+        fresh entropy), an int, a ``numpy.random.Generator`` (s is drawn from it) or a JAX key
+        (``jax.random.key(s)`` is s). The result's ``config["rng"]`` records s; passing it
+        back repeats the comparison.
       estimators: names among ``ESTIMATORS`` (``"ksg"``, ``"gaussian"``, ``"histogram"``,
         ``"kde"``, ``"infonce"``, ``"nwj"``, ``"mine"``, ``"smile"``, ``"hsic"``,
         ``"nhsic"``), or callables ``f(x, y) -> float`` (named by their ``__name__``).
@@ -447,7 +445,7 @@ def compare(
     Example:
       >>> import hsic.mi
       >>> res = hsic.mi.compare(["normal-1d-0.8", "independent-normal-3x3"], n=200, repeats=2,
-      ...                       estimators=["gaussian", "hsic"], n_resamples=20)
+      ...                       estimators=["gaussian", "hsic"], n_resamples=20, rng=0)
       >>> [(r["estimator"], r["task"], r["power"]) for r in res.records]
       [('gaussian', 'normal-1d-0.8', 1.0), ('gaussian', 'independent-normal-3x3', 0.0),
        ('hsic', 'normal-1d-0.8', 1.0), ('hsic', 'independent-normal-3x3', 0.0)]
@@ -463,7 +461,8 @@ def compare(
     task_list = _check_tasks(tasks)
     sizes = _check_int_list(n, "n", minimum=8)
     repeats = check_positive_int(repeats, "repeats")
-    seed_list = _repeat_seeds(rng, repeats)
+    first_seed = seed_of(rng)
+    seed_list = _repeat_seeds(first_seed, repeats)
     n_resamples = check_number(
         n_resamples, "n_resamples", "a non-negative integer (0: no tests)", integer=True, low=0
     )
@@ -502,7 +501,7 @@ def compare(
     records = _summarise(runs, specs, task_list, sizes, alpha)
     config = dict(
         tasks=[t.name for t in task_list], n=sizes, repeats=repeats,
-        rng=int(rng) if is_number(rng, integer=True) else repr(rng), seeds=seed_list,
+        rng=first_seed, seeds=seed_list,
         estimators=[s.name for s in specs], n_resamples=n_resamples, alpha=alpha,
         options={k: _plain(v) for k, v in (options or {}).items()},
         machine=platform.platform(), python=platform.python_version(),

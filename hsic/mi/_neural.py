@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hsic._base.rng import RNGLike
 from hsic.mi._common import check_base, to_base
 from hsic.mi._critics import Critic
 from hsic.mi._training import Training, fit
@@ -41,7 +42,7 @@ def infonce(
     *,
     critic: Critic = Critic(),  # noqa: B008
     training: Training = Training(),  # noqa: B008
-    rng: Any = 0,
+    rng: RNGLike = None,
     base: float | None = None,
     progress: bool | None = None,
     dtype: Any = None,
@@ -65,8 +66,9 @@ def infonce(
       training: the split and the optimisation, a [`Training`][hsic.mi.Training]; by default
         half the samples held out and at most 500 Adam steps (early stopping) on batches of
         128 at learning rate 1e-3.
-      rng: a non-negative int or a JAX key: it fixes the split, the initial critic and the
-        minibatches. The same ``rng`` gives the same value.
+      rng: the split, the initial critic and the minibatches: None (default: fresh
+        entropy), an int seed, a ``numpy.random.Generator`` or a JAX key. The same int or
+        key gives the same value.
       base: ``None`` for nats, or the base of the logarithm (2 for bits).
       progress: show a progress bar over training steps; ``None`` (default) shows it only when
         stderr is a terminal.
@@ -104,7 +106,7 @@ def nwj(
     *,
     critic: Critic = Critic(),  # noqa: B008
     training: Training = Training(),  # noqa: B008
-    rng: Any = 0,
+    rng: RNGLike = None,
     base: float | None = None,
     progress: bool | None = None,
     dtype: Any = None,
@@ -130,8 +132,9 @@ def nwj(
       training: the split and the optimisation, a [`Training`][hsic.mi.Training]; by default
         half the samples held out and at most 500 Adam steps (early stopping) on batches of
         128 at learning rate 1e-3.
-      rng: a non-negative int or a JAX key: it fixes the split, the initial critic and the
-        minibatches. The same ``rng`` gives the same value.
+      rng: the split, the initial critic and the minibatches: None (default: fresh
+        entropy), an int seed, a ``numpy.random.Generator`` or a JAX key. The same int or
+        key gives the same value.
       base: ``None`` for nats, or the base of the logarithm (2 for bits).
       progress: show a progress bar over training steps; ``None`` (default) shows it only when
         stderr is a terminal.
@@ -170,7 +173,7 @@ def mine(
     critic: Critic = Critic(),  # noqa: B008
     training: Training = Training(),  # noqa: B008
     ma_rate: float = 0.01,
-    rng: Any = 0,
+    rng: RNGLike = None,
     base: float | None = None,
     progress: bool | None = None,
     dtype: Any = None,
@@ -197,8 +200,9 @@ def mine(
         128 at learning rate 1e-3.
       ma_rate: α, the rate of the moving average, strictly between 0 and 1 (default
         0.01). Only MINE has it.
-      rng: a non-negative int or a JAX key: it fixes the split, the initial critic and the
-        minibatches. The same ``rng`` gives the same value.
+      rng: the split, the initial critic and the minibatches: None (default: fresh
+        entropy), an int seed, a ``numpy.random.Generator`` or a JAX key. The same int or
+        key gives the same value.
       base: ``None`` for nats, or the base of the logarithm (2 for bits).
       progress: show a progress bar over training steps; ``None`` (default) shows it only when
         stderr is a terminal.
@@ -237,7 +241,7 @@ def smile(
     critic: Critic = Critic(),  # noqa: B008
     training: Training = Training(),  # noqa: B008
     tau: float = 5.0,
-    rng: Any = 0,
+    rng: RNGLike = None,
     base: float | None = None,
     progress: bool | None = None,
     dtype: Any = None,
@@ -262,8 +266,9 @@ def smile(
         half the samples held out and at most 500 Adam steps (early stopping) on batches of
         128 at learning rate 1e-3.
       tau: the clip τ, a positive number (default 5). Only SMILE has it.
-      rng: a non-negative int or a JAX key: it fixes the split, the initial critic and the
-        minibatches. The same ``rng`` gives the same value.
+      rng: the split, the initial critic and the minibatches: None (default: fresh
+        entropy), an int seed, a ``numpy.random.Generator`` or a JAX key. The same int or
+        key gives the same value.
       base: ``None`` for nats, or the base of the logarithm (2 for bits).
       progress: show a progress bar over training steps; ``None`` (default) shows it only when
         stderr is a terminal.

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hsic._base.rng import as_key
+from hsic._base.rng import RNGLike, as_key
 from hsic._base.validation import (
     check_choice,
     check_number,
@@ -235,7 +235,7 @@ def fit(
     training: Training = Training(),
     tau: float | None = None,
     ma_rate: float | None = None,
-    rng: Any = 0,
+    rng: RNGLike = None,
     progress: bool | None = None,
     dtype: Any = None,
 ) -> Fit:
@@ -256,8 +256,8 @@ def fit(
       training: the optimisation and the split.
       tau: SMILE's clip τ (only with ``bound="smile"``; ``None``: 5).
       ma_rate: MINE's moving-average rate (only with ``bound="mine"``; ``None``: 0.01).
-      rng: a non-negative int or a JAX key: it fixes the split, the initial critic and the
-        minibatches.
+      rng: the split, the initial critic and the minibatches: None (fresh entropy), an int
+        seed, a ``numpy.random.Generator`` or a JAX key.
       progress: a progress bar over the steps; ``None`` shows it only on a terminal.
       dtype: ``"float32"`` or ``"float64"``; ``None``: float64 in JAX's x64 mode.
 

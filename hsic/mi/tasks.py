@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import digamma, gammaln, ndtr
 
-from hsic._base.rng import as_generator
+from hsic._base.rng import RNGLike, as_generator
 from hsic._base.validation import check_choice, check_number, check_positive_int
 
 __all__ = [
@@ -71,14 +71,15 @@ class Task:
     dim_y: int
     _sampler: Sampler = dataclasses.field(repr=False, compare=False)
 
-    def sample(self, n: int, *, rng: Any = 0) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, *, rng: RNGLike = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` independent pairs.
 
         Args:
           n: the number of samples, ≥ 1.
-          rng: a non-negative int (``np.random.default_rng(rng)``), a JAX key, or a NumPy
-            ``Generator`` (used as is, and advanced). The same int or key gives the same
-            samples.
+          rng: None (default: fresh entropy), a non-negative int
+            (``np.random.default_rng(rng)``), a JAX key (``jax.random.key(s)`` is the int s),
+            or a NumPy ``Generator`` (used as is, and advanced). The same int or key gives the
+            same samples.
 
         Returns:
           ``(x, y)``, float64 arrays of shapes ``(n, dim_x)`` and ``(n, dim_y)``.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from typing import Any, Literal
 
 import jax
@@ -396,7 +396,7 @@ def cka_matrix(
             raise ValueError("`layers_b` must be a function of the batch too when `layers_a` "
                              "is one; got arrays.")
         fa, fb = layers_a, layers_b
-        total = len(batches) if hasattr(batches, "__len__") else None
+        total = len(batches) if isinstance(batches, Sized) else None
         stream: Iterable = ((fa(batch), None if fb is None else fb(batch)) for batch in batches)
     else:
         if batches is not None:
@@ -409,6 +409,8 @@ def cka_matrix(
                                       integer=True, low=MIN_BATCH)
         la = _as_list(layers_a, "layers_a")
         lb = None if layers_b is None else _as_list(layers_b, "layers_b")
+        names_a = _names(layers_a, names_a, "names_a", len(la))
+        names_b = None if lb is None else _names(layers_b, names_b, "names_b", len(lb))
         total, stream = _array_batches(la, lb, batch_size)
     source = "batches" if callable(layers_a) else (
         "layers_a" if batch_size is None else "batch_size")
@@ -448,7 +450,7 @@ class _Accumulator:
         labelled = {f"layers_a[{k!r}]": x for k, x in zip(names_a, arrays_a, strict=True)}
         if arrays_b is not None:
             labelled.update({f"layers_b[{k!r}]": x for k, x in
-                             zip(names_b, arrays_b, strict=True)})
+                             zip(names_b or (), arrays_b, strict=True)})
         m = _same_n(labelled)
         if m < MIN_BATCH:
             raise ValueError(

@@ -209,8 +209,8 @@ def cka_matrix(
       >>> x = np.random.default_rng(0).normal(size=(64, 5))
       >>> res = hsic.similarity.cka_matrix({"x": x, "2x": 2 * x, "x^2": x**2})
       >>> ax = hsic.plot.cka_matrix(res)
-      >>> [t.get_text() for t in ax.get_xticklabels()]
-      ['x', '2x', 'x^2']
+      >>> tuple(t.get_text() for t in ax.get_xticklabels())
+      ('x', '2x', 'x^2')
     """
     data = np.asarray(result.matrix, dtype=np.float64)
     p, q = data.shape

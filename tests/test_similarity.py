@@ -390,3 +390,17 @@ def test_a_constant_representation_gives_zero_with_a_warning(rng):
         assert float(cka(a, np.ones((30, 2)))) == 0.0
     with pytest.warns(RuntimeWarning, match="`a` is constant"):
         assert float(cka(np.full((30, 2), 3.0), a, kernel="gaussian")) == 0.0
+
+
+def test_a_new_n_in_the_same_padded_size_does_not_compile_again(rng):
+    """Host arrays are padded to ``bucket_size(n)`` rows: n = 300 and 301 share one
+    compilation of the feature-space sums."""
+    from hsic._stats.gram import bucket_size
+    from hsic._stats.similarity import linear_sums
+
+    assert bucket_size(300) == bucket_size(301)
+    cka(rng.normal(size=(300, 5)), rng.normal(size=(300, 3)))
+    before = linear_sums._cache_size()
+    value = float(cka(rng.normal(size=(301, 5)), rng.normal(size=(301, 3))))
+    assert linear_sums._cache_size() == before
+    assert 0.0 <= value < 0.1

@@ -4,6 +4,7 @@ the invariances of linear CKA (Kornblith et al. 2019), the minibatch estimator o
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 import pytest
 
@@ -305,6 +306,12 @@ def test_plot_cka_matrix(network, tmp_path):
     assert (tmp_path / "cka.png").stat().st_size > 1000
     ax2 = hsic.plot.cka_matrix(res, annotate=False)
     assert len(ax2.texts) == 0
+    from matplotlib.figure import Figure
+
+    given = Figure().add_subplot()
+    backend = matplotlib.get_backend()
+    assert res.plot(ax=given) is given
+    assert matplotlib.get_backend() == backend
 
 
 # ---- bad input ----
@@ -404,3 +411,11 @@ def test_a_new_n_in_the_same_padded_size_does_not_compile_again(rng):
     value = float(cka(rng.normal(size=(301, 5)), rng.normal(size=(301, 3))))
     assert linear_sums._cache_size() == before
     assert 0.0 <= value < 0.1
+
+
+def test_one_batch_too_large_for_memory_is_refused_before_it_is_computed(rng, monkeypatch):
+    import hsic._base.validation as validation
+
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 10**6)
+    with pytest.raises(ValueError, match="Pass a smaller `batch_size`"):
+        cka_matrix([rng.normal(size=(400, 3))])

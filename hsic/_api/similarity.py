@@ -23,6 +23,7 @@ from hsic._api import figures
 from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.validation import (
     check_choice,
+    check_fits_in_memory,
     check_number,
     checked_samples,
     float_dtype,
@@ -457,6 +458,11 @@ class _Accumulator:
                 f"`{self.source}`: batch {self.batches} has {m} samples; the unbiased minibatch "
                 f"estimator needs at least {MIN_BATCH} per batch."
             )
+        check_fits_in_memory(
+            m, len(labelled) + 2, self.dtype, what="cka_matrix (one batch's Gram matrices)",
+            instead="Pass a smaller `batch_size` (e.g. 1024) or smaller `batches`: the minibatch "
+            "estimator needs only batch × batch matrices.",
+        )
         fitted_a = [self.kernel.fit(x, name=k) for x, k in zip(arrays_a, labelled, strict=False)]
         fitted_b = None if arrays_b is None else [
             self.kernel.fit(x, name=k) for x, k in zip(arrays_b, list(labelled)[len(arrays_a):],

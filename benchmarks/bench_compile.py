@@ -21,13 +21,10 @@ Results go to ``benchmarks/results/compile.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from bench_versions import run_worker, summarise, write_result  # benchmarks/ is on sys.path
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,13 +72,7 @@ print(json.dumps(out))
 
 def run_once(checkout: Path, part: str, repeats: int) -> dict[str, float]:
     """One subprocess with ``checkout`` first on the path."""
-    env_path = str(checkout.resolve())
-    proc = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r})\n" + WORKER,
-         part, str(repeats)],
-        capture_output=True, text=True, check=True, cwd=checkout,
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(checkout, WORKER, part, repeats)
 
 
 def main(argv=None) -> None:
@@ -102,25 +93,7 @@ def main(argv=None) -> None:
                 into.update(run_once(checkout, part, args.repeats))
         rounds.append({"a": a, "b": b})
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-    summary = {}
-    for name in rounds[0]["a"]:
-        ratios = [rd["b"][name] / rd["a"][name] for rd in rounds]
-        summary[name] = {
-            "a_median": statistics.median(rd["a"][name] for rd in rounds),
-            "b_median": statistics.median(rd["b"][name] for rd in rounds),
-            "ratio_b_over_a": statistics.median(ratios),
-            "ratio_range": [min(ratios), max(ratios)],
-        }
-        print(f"{name:45s} A {summary[name]['a_median']:9.3f}  B {summary[name]['b_median']:9.3f}"
-              f"  B/A = {summary[name]['ratio_b_over_a']:.3f} "
-              f"(range {min(ratios):.3f}-{max(ratios):.3f})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": platform.platform(), "python": platform.python_version(),
-        "a": str(args.a), "b": str(args.b), "rounds": args.rounds, "repeats": args.repeats,
-        "summary": summary, "raw": rounds,
-    }, indent=2))
+    write_result(args, summarise(rounds), rounds)
 
 
 if __name__ == "__main__":

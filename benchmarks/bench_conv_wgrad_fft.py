@@ -33,13 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from bench_core import machine_info  # benchmarks/ is on sys.path
 
 from hsic.bottleneck import _models
 from hsic.bottleneck._convolution import conv2d
@@ -60,13 +59,10 @@ def conv_dft(h, w):
     return conv2d(w, jnp.zeros(w.shape[-1], w.dtype), h, stride=1)
 
 
-def _machine():
-    return {"python": sys.version.split()[0], "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "jax": jax.__version__, "numpy": np.__version__}
-
-
 def _paired(fns, args, rounds):
-    """Alternate the functions each round (order flipped every round); per-function times."""
+    """Alternate the functions each round, the order flipped every round (ABBA, unlike
+    ``bench_core.alternate``'s fixed order: a whole HSIC step is long enough for the second
+    call to see a different load); per-function times."""
     for fn in fns.values():
         jax.block_until_ready(fn(*args))  # compile + warm-up
     times = {name: [] for name in fns}
@@ -174,7 +170,7 @@ def main(argv=None):
     parser.add_argument("--step", action="store_true", help="also a whole HSIC step, paired")
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args(argv)
-    result = {"machine": _machine(), "date": time.strftime("%Y-%m-%d"),
+    result = {"machine": machine_info(),
               "conv_5x5_64_14x14": conv_pair(args.batch, 14, 64, args.rounds)}
     if args.step:
         result["hsic_step"] = step_pair(args.batch, max(5, args.rounds // 3))

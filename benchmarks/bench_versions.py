@@ -83,15 +83,52 @@ print(json.dumps(out))
 '''
 
 
-def run_once(checkout: Path, repeats: int) -> dict[str, float]:
-    """One subprocess with ``checkout`` first on the path: the median time of each workload."""
+def run_worker(checkout: Path, worker: str, *args: object) -> dict[str, float]:
+    """Run ``worker`` (Python source printing one JSON line last) in a subprocess with
+    ``checkout`` first on the path and ``args`` as its arguments; that line, parsed."""
     env_path = str(checkout.resolve())
     proc = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r})\n" + WORKER,
-         str(repeats)],
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r})\n" + worker,
+         *map(str, args)],
         capture_output=True, text=True, check=True, cwd=checkout,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_once(checkout: Path, repeats: int) -> dict[str, float]:
+    """One subprocess with ``checkout`` first on the path: the median time of each workload."""
+    return run_worker(checkout, WORKER, repeats)
+
+
+def summarise(rounds: list[dict], *, suffix: str = "") -> dict[str, dict]:
+    """Per workload, the medians over rounds of A and B (keys ``a_median<suffix>``,
+    ``b_median<suffix>``) and of the paired ratio ``B / A`` with its range; printed too."""
+    summary = {}
+    for name in rounds[0]["a"]:
+        ratios = [rd["b"][name] / rd["a"][name] for rd in rounds]
+        a = statistics.median(rd["a"][name] for rd in rounds)
+        b = statistics.median(rd["b"][name] for rd in rounds)
+        summary[name] = {
+            f"a_median{suffix}": a,
+            f"b_median{suffix}": b,
+            "ratio_b_over_a": statistics.median(ratios),
+            "ratio_range": [min(ratios), max(ratios)],
+        }
+        print(f"{name:45s} A {a:9.3f}  B {b:9.3f}  B/A = {statistics.median(ratios):.3f} "
+              f"(range {min(ratios):.3f}-{max(ratios):.3f})")
+    return summary
+
+
+def write_result(args: argparse.Namespace, summary: dict, rounds: list[dict]) -> None:
+    """Write ``args.out``: the date, machine, both checkouts, the settings, the summary and
+    the raw rounds."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": platform.platform(), "python": platform.python_version(),
+        "a": str(args.a), "b": str(args.b), "rounds": args.rounds, "repeats": args.repeats,
+        "summary": summary, "raw": rounds,
+    }, indent=2))
 
 
 def main(argv=None) -> None:
@@ -108,24 +145,7 @@ def main(argv=None) -> None:
         b = run_once(args.b, args.repeats)
         rounds.append({"a": a, "b": b})
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-    summary = {}
-    for name in rounds[0]["a"]:
-        ratios = [rd["b"][name] / rd["a"][name] for rd in rounds]
-        summary[name] = {
-            "a_median_s": statistics.median(rd["a"][name] for rd in rounds),
-            "b_median_s": statistics.median(rd["b"][name] for rd in rounds),
-            "ratio_b_over_a": statistics.median(ratios),
-            "ratio_range": [min(ratios), max(ratios)],
-        }
-        print(f"{name:45s} B/A = {summary[name]['ratio_b_over_a']:.3f} "
-              f"(range {min(ratios):.3f}-{max(ratios):.3f})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": platform.platform(), "python": platform.python_version(),
-        "a": str(args.a), "b": str(args.b), "rounds": args.rounds, "repeats": args.repeats,
-        "summary": summary, "raw": rounds,
-    }, indent=2))
+    write_result(args, summarise(rounds, suffix="_s"), rounds)
 
 
 if __name__ == "__main__":

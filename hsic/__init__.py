@@ -11,6 +11,8 @@ The main entry points:
   [`hsic.conditional_test`][hsic.conditional_test] (KCI, RCIT, RCoT);
 * [`hsic.pairwise`][hsic.pairwise]: every pair of columns at once, with BH/Bonferroni;
 * [`hsic.plot`][hsic.plot]: figures of null distributions and pairwise heatmaps;
+* [`hsic.similarity`][hsic.similarity]: centred kernel alignment (CKA) between the layers of
+  networks, from features or accumulated over minibatches;
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
   kernels;
 * `hsic.mi`: mutual-information estimators, tasks with known MI, and their comparison with
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from hsic import (
     kernels,
     plot,  # matplotlib itself is imported lazily, by the plot functions
+    similarity,
 )
 from hsic._api.conditional import conditional_test
 from hsic._api.estimators import hsic, nhsic
@@ -125,4 +128,5 @@ __all__ = [
     "PairwiseResult",
     "pairwise",
     "plot",
+    "similarity",
 ]

@@ -1,7 +1,8 @@
 """Figures for test results (the ``plot`` extra: ``pip install ".[plot]"``).
 
 This module owns the package's matplotlib figures: the null distribution of a test with its
-observed statistic, and the heatmap of a [`PairwiseResult`][hsic.PairwiseResult].
+observed statistic, the heatmap of a [`PairwiseResult`][hsic.PairwiseResult], and the
+layer-by-layer CKA matrix of [`hsic.similarity.cka_matrix`][hsic.similarity.cka_matrix].
 
 matplotlib is imported only when a function here is called. Each function draws on the ``ax``
 it is given; without one, on a new pyplot figure when ``matplotlib.pyplot`` has been imported
@@ -18,6 +19,6 @@ Example:
     'HSIC_b'
 """
 
-from hsic._api.figures import null_distribution, pairwise
+from hsic._api.figures import cka_matrix, null_distribution, pairwise
 
-__all__ = ["null_distribution", "pairwise"]
+__all__ = ["cka_matrix", "null_distribution", "pairwise"]

@@ -22,6 +22,7 @@ LAYERS = {
     "hsic.kernels": 4,
     "hsic.plot": 4,
     "hsic.datasets": 4,
+    "hsic.similarity": 4,
     "hsic": 4,  # the package's __init__: the public face
     "hsic.mi": 5,
     "hsic.bottleneck": 5,

@@ -2,7 +2,8 @@
 module [`hsic.plot`][hsic.plot] re-exports them.
 
 This module owns the package's matplotlib figures: the null distribution of a test with its
-observed statistic, and the heatmap of a [`PairwiseResult`][hsic.PairwiseResult].
+observed statistic, the heatmap of a [`PairwiseResult`][hsic.PairwiseResult], and the
+layer-by-layer CKA matrix of [`hsic.similarity.cka_matrix`][hsic.similarity.cka_matrix].
 
 matplotlib is imported only when a function here is called. Each function draws on the ``ax``
 it is given; without one, on a new pyplot figure when ``matplotlib.pyplot`` has been imported
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["null_distribution", "pairwise"]
+__all__ = ["cka_matrix", "null_distribution", "pairwise"]
 
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
@@ -172,4 +173,63 @@ def pairwise(
     if q <= max_labels:
         ax.set_xticks(range(q), result.names_y, rotation=90)
     ax.set_title(label)
+    return ax
+
+
+def cka_matrix(
+    result: Any,
+    *,
+    ax: Any = None,
+    cmap: str = "magma",
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    annotate: bool | None = None,
+    max_labels: int = 60,
+) -> Any:
+    """Heatmap of a layer-by-layer CKA matrix, with the layer names on both axes.
+
+    Rows are the layers of ``layers_a`` (bottom to top, the first at the bottom, as in
+    Kornblith et al. 2019), columns those of ``layers_b`` (left to right).
+
+    Args:
+      result: a [`CKAMatrixResult`][hsic.similarity.CKAMatrixResult]; ``result.plot()`` calls
+        this.
+      ax: a matplotlib ``Axes``; by default a new figure's.
+      cmap: a matplotlib colormap name.
+      vmin: the bottom of the colour scale (default 0; ``None``: the data's minimum).
+      vmax: the top of the colour scale (default 1).
+      annotate: write each value in its cell; by default when there are at most 12 × 12.
+      max_labels: label the axes with the layer names when there are at most this many.
+
+    Returns:
+      The matplotlib ``Axes``.
+
+    Example:
+      >>> import numpy as np, hsic
+      >>> x = np.random.default_rng(0).normal(size=(64, 5))
+      >>> res = hsic.similarity.cka_matrix({"x": x, "2x": 2 * x, "x^2": x**2})
+      >>> ax = hsic.plot.cka_matrix(res)
+      >>> tuple(t.get_text() for t in ax.get_xticklabels())
+      ('x', '2x', 'x^2')
+    """
+    data = np.asarray(result.matrix, dtype=np.float64)
+    p, q = data.shape
+    ax = _axes(ax, (max(4.0, 1.0 + 0.35 * q), max(3.5, 0.8 + 0.35 * p)))
+    image = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", aspect="auto")
+    ax.figure.colorbar(image, ax=ax, label="CKA")
+    if annotate is None:
+        annotate = p <= 12 and q <= 12
+    if annotate:
+        middle = 0.5 * ((vmin if vmin is not None else data.min())
+                        + (vmax if vmax is not None else data.max()))
+        for i in range(p):
+            for j in range(q):
+                colour = "black" if data[i, j] > middle else "white"
+                ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", color=colour,
+                        fontsize=8)
+    if p <= max_labels:
+        ax.set_yticks(range(p), result.names_a)
+    if q <= max_labels:
+        ax.set_xticks(range(q), result.names_b, rotation=90 if q > 8 else 0)
+    ax.set_title(f"CKA ({result.kernel} kernel, n = {result.n}, {result.n_batches} batches)")
     return ax

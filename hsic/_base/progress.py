@@ -33,8 +33,9 @@ def resolve_progress(progress: Any, work: float = float("inf"), name: str = "pro
     return progress
 
 
-def make_bar(enabled: bool, total: int, desc: str, unit: str = "it") -> Any:
-    """A tqdm bar on stderr when ``enabled``, else ``None`` (callers test for it)."""
+def make_bar(enabled: bool, total: int | None, desc: str, unit: str = "it") -> Any:
+    """A tqdm bar on stderr when ``enabled``, else ``None`` (callers test for it); ``total``
+    ``None`` when the length is not known."""
     if not enabled:
         return None
     from tqdm.auto import tqdm  # deferred: only progress bars need it

@@ -25,11 +25,8 @@ Results go to ``benchmarks/results/cka.json`` (``--out`` to change).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -41,21 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a source checkout without installing
     sys.path.insert(0, str(REPO))
 
-
-def machine() -> dict:
-    import jax
-
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "jax": jax.__version__,
-        "jax_backend": jax.default_backend(),
-        "device": str(jax.devices()[0]),
-        "numpy": np.__version__,
-        "load_average": os.getloadavg(),
-    }
+from bench_core import machine_info  # noqa: E402 (benchmarks/ is on sys.path)
 
 
 def timed(fn, repeats: int) -> tuple[float, list[float]]:
@@ -107,7 +90,7 @@ def main(argv=None) -> int:
     mix = jax.random.normal(key_b, (d, d), jnp.float32) / math.sqrt(d)
     b = jnp.tanh(a @ mix) + 0.5 * jax.random.normal(key_noise, (n, d), jnp.float32)
     b.block_until_ready()
-    record: dict = {"machine": machine(), "n": n, "d": d, "repeats": args.repeats}
+    record: dict = {"machine": machine_info(), "n": n, "d": d, "repeats": args.repeats}
 
     gemm = jax.jit(lambda x, y: x.T @ y)
     first, warm = timed(lambda: gemm(a, b), args.repeats)

@@ -191,6 +191,103 @@ def quiet(fn):
 
 
 # --------------------------------------------------------------------------------------------
+# Roofline: what this machine can do, measured in the same run as the comparisons
+# --------------------------------------------------------------------------------------------
+
+
+def _best_of(fn, repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``fn`` after one warm-up call (seconds): on a shared
+    machine the minimum is the least disturbed estimate of what the hardware can do."""
+    fn()
+    return min(_clock(fn)[0] for _ in range(repeats))
+
+
+def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5) -> dict:
+    """Copy bandwidth: ``np.copyto`` of a float32 array of ``nbytes`` into another (one thread,
+    a ``memcpy``). Bytes moved = 2·nbytes (read + write). 256 MiB is far past the caches (DRAM);
+    an n × n matrix at n = 1000 (4 MB) sits in the L3 cache.
+
+    Returns ``{"bytes": ..., "seconds": ..., "gb_per_s": bytes moved / seconds / 1e9}``.
+    """
+    src = np.ones(nbytes // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    t = _best_of(lambda: np.copyto(dst, src), repeats)
+    return {"bytes": nbytes, "seconds": t, "gb_per_s": 2 * nbytes / t / 1e9}
+
+
+def read_bandwidth(n: int, repeats: int = 5) -> dict:
+    """Read rate of a jitted ``jnp.sum(A * B)`` over two n × n float32 matrices (JAX, the
+    engine's compiler): bytes moved = 2·4·n²."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    a = jax.device_put(rng.random((n, n), dtype=np.float32))
+    b = jax.device_put(rng.random((n, n), dtype=np.float32))
+    f = jax.jit(lambda a, b: jnp.sum(a * b))
+    t = _best_of(lambda: f(a, b).block_until_ready(), repeats)
+    return {"n": n, "bytes": 8 * n * n, "seconds": t, "gb_per_s": 8 * n * n / t / 1e9}
+
+
+def gather_rate(n: int, repeats: int = 5) -> dict:
+    """Random-gather rate within an n × n float32 matrix: ``np.take`` of n² entries at
+    uniformly random positions (precomputed indices, preallocated output; one thread).
+
+    Returns the gathered entries per second and the same as useful bytes
+    (``gb_per_s`` = 4 bytes per entry ÷ time; a cache miss moves a 64-byte line, so the
+    memory traffic is larger once the matrix outgrows the cache).
+    """
+    rng = np.random.default_rng(0)
+    flat = rng.random(n * n, dtype=np.float32)
+    idx = rng.integers(0, n * n, size=n * n, dtype=np.intp)
+    out = np.empty(n * n, dtype=np.float32)
+    t = _best_of(lambda: np.take(flat, idx, out=out), repeats)
+    return {"n": n, "entries": n * n, "seconds": t, "entries_per_s": n * n / t,
+            "gb_per_s": 4 * n * n / t / 1e9}
+
+
+def gemm_rate(n: int = 2000, repeats: int = 3) -> dict:
+    """float32 GEMM rate, n × n by n × n (2n³ flops), with NumPy (OpenBLAS, all threads) and
+    with a jitted ``jnp.dot`` (XLA): ``{"numpy_gflop_per_s": ..., "jax_gflop_per_s": ...}``."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    flops = 2.0 * n**3
+    t_np = _best_of(lambda: a @ b, repeats)
+    ja, jb = jax.device_put(a), jax.device_put(b)
+    f = jax.jit(jnp.dot)
+    t_jax = _best_of(lambda: f(ja, jb).block_until_ready(), repeats)
+    return {"n": n, "flops": flops, "numpy_s": t_np, "jax_s": t_jax,
+            "numpy_gflop_per_s": flops / t_np / 1e9, "jax_gflop_per_s": flops / t_jax / 1e9}
+
+
+def roofline(sizes=(1000, 4000)) -> dict:
+    """This machine's limits, for the kernels' achieved fractions: copy bandwidth (DRAM, and
+    at the size of one n × n float32 matrix), the read rate of ``jnp.sum(A * B)``, the
+    random-gather rate within an n × n float32 matrix, and the float32 GEMM rate; with the
+    load average when measured."""
+    out = {"loadavg": list(os.getloadavg()), "copy": copy_bandwidth(),
+           "copy_matrix": {n: copy_bandwidth(4 * n * n) for n in sizes},
+           "read": {n: read_bandwidth(n) for n in sizes},
+           "gather": {n: gather_rate(n) for n in sizes}, "gemm": gemm_rate()}
+    return out
+
+
+def print_roofline(r: dict) -> None:
+    print(f"roofline (load {r['loadavg'][0]:.2f}): copy {r['copy']['gb_per_s']:.1f} GB/s "
+          f"(256 MiB); GEMM float32 {r['gemm']['numpy_gflop_per_s']:.0f} GFLOP/s NumPy, "
+          f"{r['gemm']['jax_gflop_per_s']:.0f} JAX", flush=True)
+    for n in r["gather"]:
+        print(f"  n={n:5d}: copy of an n×n matrix {r['copy_matrix'][n]['gb_per_s']:.1f} GB/s; "
+              f"jnp.sum(A*B) reads {r['read'][n]['gb_per_s']:.1f} GB/s; random gather "
+              f"{r['gather'][n]['entries_per_s'] / 1e6:.0f} M entries/s "
+              f"({r['gather'][n]['gb_per_s']:.2f} GB/s useful)", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
 # The implementations
 # --------------------------------------------------------------------------------------------
 

@@ -2,11 +2,14 @@
 
 **Gram matrices.** With ``K̄ = HKH`` and ``L̄ = HLH`` computed once, the statistic of the
 permuted sample is ``HSIC_b(K, PLPᵀ) = Σ_ij K̄_ij L̄_{p(i)p(j)} / n²``, and no kernel is
-ever recomputed. It is evaluated over blocks of ``PERMUTATION_ROWS`` rows,
-``Σ_blocks Σ (K̄[block] ∘ L̄[p[block]][:, p])``: the gathered ``rows × n`` block stays in the
-CPU's cache while its columns are gathered (a scattered gather of the whole ``L̄[p][:, p]``,
-or a transposed read, misses the cache on nearly every access once the matrices outgrow it;
-see ``benchmarks/README.md``).
+ever recomputed. ``M_ij = K̄_ij L̄_{p(i)p(j)}`` is symmetric, so its sum is its diagonal plus
+twice the entries up to m/2 cyclic steps right of it: the engine gathers only those, about
+half of ``L̄``, over blocks of ``PERMUTATION_ROWS`` rows (``pad_rows`` prepares the weighted
+windows of ``K̄`` once per test; ``permuted_stack_sums`` does the rest). Each gathered block,
+``L̄[p[block]]`` at the window's columns, stays in the CPU's cache (a scattered gather of the
+whole ``L̄[p][:, p]``, or a transposed read, misses the cache on nearly every access once the
+matrices outgrow it). The engine is bound by XLA's element-by-element gather, not by memory
+bandwidth; see the roofline in ``benchmarks/README.md``.
 
 **Features.** For the feature tests, ``‖Φ̃ᵀ Ψ̃[p]‖²_F / n²`` with column-centred features.
 

@@ -77,12 +77,16 @@ def pad_rows(Kc: jax.Array) -> jax.Array:
     m = Kc.shape[-1]
     r = min(PERMUTATION_ROWS, m)
     nb, w = -(-m // r), m // 2 + r
-    rows = jnp.arange(nb * r)
-    cols = (rows[:, None] - rows[:, None] % r + jnp.arange(w)[None, :]) % m
-    S = (Kc + jnp.swapaxes(Kc, -1, -2)) / 2
-    windows = S[..., jnp.minimum(rows, m - 1)[:, None], cols]
-    weights = jnp.where((rows < m)[:, None], jnp.tile(_weights(m, r, Kc.dtype), (nb, 1)), 0)
-    return (windows * weights).reshape(Kc.shape[:-2] + (nb, r, w))
+    weights = _weights(m, r, Kc.dtype)
+
+    def window(b):  # one block at a time: no index array or temporary of the matrix's size
+        rows = b * r + jnp.arange(r)
+        cols = (b * r + jnp.arange(w)) % m
+        inside = jnp.minimum(rows, m - 1)
+        S = (Kc[..., inside[:, None], cols] + Kc[..., cols[None, :], inside[:, None]]) / 2
+        return S * jnp.where((rows < m)[:, None], weights, 0)
+
+    return jnp.moveaxis(jax.lax.map(window, jnp.arange(nb)), 0, -3)
 
 
 @jax.jit

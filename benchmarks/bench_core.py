@@ -191,6 +191,225 @@ def quiet(fn):
 
 
 # --------------------------------------------------------------------------------------------
+# Roofline: what this machine can do, measured in the same run as the comparisons
+# --------------------------------------------------------------------------------------------
+
+
+def _best_of(fn, repeats: int) -> float:
+    """The least CPU time of ``repeats`` calls of ``fn`` after one warm-up call (seconds, all
+    threads of this process together). On a shared machine the wall clock mostly measures the
+    other jobs (a niced process may get a tenth of a core), so the roofline and the engine are
+    both timed in CPU seconds: work per CPU-second is what the hardware can do per core."""
+    fn()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5) -> dict:
+    """Copy bandwidth: ``np.copyto`` of a float32 array of ``nbytes`` into another (one thread,
+    a ``memcpy``). Bytes moved = 2·nbytes (read + write). 256 MiB is far past the caches (DRAM);
+    an n × n matrix at n = 1000 (4 MB) sits in the L3 cache.
+
+    Returns ``{"bytes": ..., "seconds": ..., "gb_per_s": bytes moved / seconds / 1e9}``.
+    """
+    src = np.ones(nbytes // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    t = _best_of(lambda: np.copyto(dst, src), repeats)
+    return {"bytes": nbytes, "seconds": t, "gb_per_s": 2 * nbytes / t / 1e9}
+
+
+def read_bandwidth(n: int, repeats: int = 5) -> dict:
+    """Read rate of a jitted ``jnp.sum(A * B)`` over two n × n float32 matrices (JAX, the
+    engine's compiler): bytes moved = 2·4·n²."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    a = jax.device_put(rng.random((n, n), dtype=np.float32))
+    b = jax.device_put(rng.random((n, n), dtype=np.float32))
+    f = jax.jit(lambda a, b: jnp.sum(a * b))
+    t = _best_of(lambda: f(a, b).block_until_ready(), repeats)
+    return {"n": n, "bytes": 8 * n * n, "seconds": t, "gb_per_s": 8 * n * n / t / 1e9}
+
+
+def gather_rate(n: int, repeats: int = 5) -> dict:
+    """Random-gather rate within an n × n float32 matrix: ``np.take`` of n² entries at
+    uniformly random positions (precomputed indices, preallocated output; one thread).
+
+    Returns the gathered entries per second and the same as useful bytes
+    (``gb_per_s`` = 4 bytes per entry ÷ time; a cache miss moves a 64-byte line, so the
+    memory traffic is larger once the matrix outgrows the cache).
+    """
+    rng = np.random.default_rng(0)
+    flat = rng.random(n * n, dtype=np.float32)
+    idx = rng.integers(0, n * n, size=n * n, dtype=np.intp)
+    out = np.empty(n * n, dtype=np.float32)
+    t = _best_of(lambda: np.take(flat, idx, out=out), repeats)
+    return {"n": n, "entries": n * n, "seconds": t, "entries_per_s": n * n / t,
+            "gb_per_s": 4 * n * n / t / 1e9}
+
+
+def permuted_gather_rate(n: int, repeats: int = 5) -> dict:
+    """The permutation engine's own access pattern, in NumPy (one thread): ``L[np.ix_(p, p)]``
+    for a random permutation p of an n × n float32 matrix, n² entries, each a random read
+    within a row (the rows themselves in random order). Entries per CPU-second."""
+    rng = np.random.default_rng(0)
+    L = rng.random((n, n), dtype=np.float32)
+    p = rng.permutation(n)
+    ix = np.ix_(p, p)
+    t = _best_of(lambda: L[ix], repeats)
+    return {"n": n, "entries": n * n, "seconds": t, "entries_per_s": n * n / t,
+            "gb_per_s": 4 * n * n / t / 1e9}
+
+
+def gemm_rate(n: int = 2000, repeats: int = 3) -> dict:
+    """float32 GEMM rate, n × n by n × n (2n³ flops), with NumPy (OpenBLAS, all threads) and
+    with a jitted ``jnp.dot`` (XLA): ``{"numpy_gflop_per_s": ..., "jax_gflop_per_s": ...}``."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    flops = 2.0 * n**3
+    t_np = _best_of(lambda: a @ b, repeats)
+    ja, jb = jax.device_put(a), jax.device_put(b)
+    f = jax.jit(jnp.dot)
+    t_jax = _best_of(lambda: f(ja, jb).block_until_ready(), repeats)
+    return {"n": n, "flops": flops, "numpy_s": t_np, "jax_s": t_jax,
+            "numpy_gflop_per_s": flops / t_np / 1e9, "jax_gflop_per_s": flops / t_jax / 1e9}
+
+
+def roofline(sizes=(1000, 4000)) -> dict:
+    """This machine's limits, for the kernels' achieved fractions: copy bandwidth (DRAM, and
+    at the size of one n × n float32 matrix), the read rate of ``jnp.sum(A * B)``, the
+    random-gather rate within an n × n float32 matrix, and the float32 GEMM rate; with the
+    load average when measured."""
+    out = {"loadavg": list(os.getloadavg()), "copy": copy_bandwidth(),
+           "copy_matrix": {n: copy_bandwidth(4 * n * n) for n in sizes},
+           "read": {n: read_bandwidth(n) for n in sizes},
+           "gather": {n: gather_rate(n) for n in sizes},
+           "permuted_gather": {n: permuted_gather_rate(n) for n in sizes}, "gemm": gemm_rate()}
+    return out
+
+
+def print_roofline(r: dict) -> None:
+    print(f"roofline, per CPU-second (load {r['loadavg'][0]:.2f}): copy "
+          f"{r['copy']['gb_per_s']:.1f} GB/s (256 MiB); GEMM float32 "
+          f"{r['gemm']['numpy_gflop_per_s']:.0f} GFLOP/s NumPy, "
+          f"{r['gemm']['jax_gflop_per_s']:.0f} JAX", flush=True)
+    for n in r["gather"]:
+        print(f"  n={n:5d}: copy of an n×n matrix {r['copy_matrix'][n]['gb_per_s']:.1f} GB/s; "
+              f"jnp.sum(A*B) reads {r['read'][n]['gb_per_s']:.1f} GB/s; random gather "
+              f"{r['gather'][n]['entries_per_s'] / 1e6:.0f} M entries/s "
+              f"({r['gather'][n]['gb_per_s']:.2f} GB/s useful); L[ix_(p, p)] "
+              f"{r['permuted_gather'][n]['entries_per_s'] / 1e6:.0f} M entries/s", flush=True)
+
+
+def permutation_data(n: int, d: int = D, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Issue 15's permutation workload: x ~ N(0, I_d), y = x₁² + N(0, I_d) (each column)."""
+    rng = np.random.default_rng(seed + n)
+    x = rng.normal(size=(n, d))
+    return x, x[:, :1] ** 2 + rng.normal(size=(n, d))
+
+
+def engine_per_permutation(n: int, count: int = 40, repeats: int = 5) -> dict:
+    """The permutation engine alone (``permuted_sums`` on the bucketed size m of n, float32):
+    the least CPU time of ``repeats`` warm calls over ``count`` permutations, per
+    permutation, and
+    what it moves: the gathered entries of L̄ (``m·(m/2 + r)``, a random read within a row
+    each) and the bytes read (those entries and the same count of weighted K̄ entries, 4 B
+    each)."""
+    import jax
+    import jax.numpy as jnp
+
+    from hsic._nulls.permutation import (
+        PERMUTATION_ROWS,
+        draw_permutations,
+        pad_rows,
+        permuted_sums,
+    )
+    from hsic._stats.gram import bucket_size
+
+    m = bucket_size(n)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, m, m)).astype(np.float32)
+    Kp, L = pad_rows(jnp.asarray(a + a.T)), jax.device_put(b + b.T)
+    perms = jax.device_put(draw_permutations(rng, count, m, count))
+    t = _best_of(lambda: permuted_sums(Kp, L, perms).block_until_ready(), repeats) / count
+    r = min(PERMUTATION_ROWS, m)
+    entries = -(-m // r) * r * (m // 2 + r)
+    return {"n": n, "m": m, "rows": r, "seconds": t, "gathered_entries": entries,
+            "bytes_read": 8 * entries, "gb_per_s": 8 * entries / t / 1e9,
+            "entries_per_s": entries / t}
+
+
+def permutation_comparison(args) -> dict:
+    """Issue 15's comparison, in one run: the roofline, the engine per permutation, and
+    ``hsic.test(method=Permutation(B))`` against hyppo (n = 500, 1000) and dcor (n = 4000;
+    ``--dcor-permutations`` rounds, the ratio per permutation), alternating after warm-up."""
+    import hsic
+
+    B = args.permutations
+    info = machine_info()
+    print(f"permutation comparison: B={B}, d={D}, load {info['loadavg_start']}", flush=True)
+    roof = roofline((1000, 4000))
+    print_roofline(roof)
+    engine = []
+    for n in (500, 1000, 4000):
+        e = engine_per_permutation(n, count=40 if n < 2000 else 6, repeats=5 if n < 2000 else 3)
+        g = roof["permuted_gather"][1000 if n <= 1000 else 4000]
+        e["gather_bound_s"] = e["gathered_entries"] / g["entries_per_s"]
+        e["bandwidth_bound_s"] = e["bytes_read"] / (roof["copy"]["gb_per_s"] * 1e9)
+        e["fraction_of_gather_bound"] = e["gather_bound_s"] / e["seconds"]
+        e["fraction_of_bandwidth_bound"] = e["bandwidth_bound_s"] / e["seconds"]
+        engine.append(e)
+        print(f"  engine n={n} (m={e['m']}): {e['seconds'] * 1e3:.3f} ms/permutation; "
+              f"{e['gathered_entries'] / 1e6:.3f} M gathered entries -> "
+              f"{e['entries_per_s'] / 1e6:.0f} M/s = {e['fraction_of_gather_bound']:.0%} of "
+              f"NumPy's L[ix_(p, p)] rate; {e['bytes_read'] / 1e6:.2f} MB read -> "
+              f"{e['gb_per_s']:.2f} GB/s = {e['fraction_of_bandwidth_bound']:.0%} of the copy "
+              "bandwidth", flush=True)
+    rows = []
+    for n, peer in ((500, "hyppo"), (1000, "hyppo"), (4000, "dcor")):
+        x, y = permutation_data(n)
+        reps = B if peer == "hyppo" else args.dcor_permutations
+        peer_fn = (hyppo_impl(B) if peer == "hyppo" else dcor_impl(B))["permutation"](
+            x, y, reps=reps)
+
+        def mine(x=x, y=y):
+            res = hsic.test(x, y, method=hsic.Permutation(n_resamples=B), rng=SEED)
+            return {"statistic": float(res.statistic), "pvalue": float(res.pvalue)}
+
+        t_first, _ = _clock(mine)
+        peer_fn_warm = (hyppo_impl(B) if peer == "hyppo" else dcor_impl(B))["permutation"](
+            *permutation_data(30), reps=10)
+        peer_fn_warm()  # numba compilation
+        rounds = args.rounds
+        ours_t, peer_t, loads, ours_v, peer_v = alternate(mine, peer_fn, rounds)
+        ours_s, peer_s = statistics.median(ours_t), statistics.median(peer_t)
+        per_perm_ratio = (peer_s / reps) / (ours_s / B)
+        row = {"n": n, "d": D, "B": B, "peer": peer, "peer_B": reps, "ours_s": ours_s,
+               "peer_s": peer_s, "ours_times_s": ours_t, "peer_times_s": peer_t,
+               "ours_first_call_s": t_first, "loadavg_rounds": loads,
+               "ratio_per_permutation": per_perm_ratio, "ours": ours_v, "peer_value": peer_v}
+        rows.append(row)
+        print(f"  n={n}: hsic {ours_s:.3f} s (B={B}; first call {t_first:.2f} s) vs {peer} "
+              f"{peer_s:.3f} s (B={reps}): {per_perm_ratio:.1f}x per permutation; load "
+              f"{[round(v, 1) for v in loads]}", flush=True)
+    info["loadavg_end"] = list(os.getloadavg())
+    return {"machine": info, "roofline": roof, "engine": engine, "rows": rows,
+            "settings": {"B": B, "d": D, "rounds": args.rounds,
+                         "dcor_permutations": args.dcor_permutations,
+                         "data": permutation_data.__doc__,
+                         "command": " ".join([Path(sys.executable).name] + sys.argv)}}
+
+
+# --------------------------------------------------------------------------------------------
 # The implementations
 # --------------------------------------------------------------------------------------------
 
@@ -643,7 +862,24 @@ def main(argv=None) -> None:
                         help="fresh processes for the cold start (median reported)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output prefix (default benchmarks/results/core, or core_quick)")
+    parser.add_argument("--permutation", action="store_true",
+                        help="only issue 15's permutation comparison with the roofline "
+                             "(hyppo at n = 500, 1000; dcor at n = 4000)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternating rounds of the --permutation comparison")
+    parser.add_argument("--dcor-permutations", type=int, default=100,
+                        help="dcor's permutations in the --permutation comparison (the ratio "
+                             "is per permutation)")
     args = parser.parse_args(argv)
+    if args.permutation:
+        args.permutations = args.permutations or 1000
+        result = permutation_comparison(args)
+        out = args.out or REPO / "benchmarks" / "results" / "permutation_roofline"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out.with_suffix(".json"), "w") as f:
+            json.dump(result, f, indent=2, default=float)
+        print(f"wrote {out.with_suffix('.json')}")
+        return
     if args.sizes is None:
         args.sizes = [500, 1000] if args.quick else [500, 1000, 2000, 4000, 8000]
     if args.permutations is None:

@@ -2,11 +2,14 @@
 
 **Gram matrices.** With ``K̄ = HKH`` and ``L̄ = HLH`` computed once, the statistic of the
 permuted sample is ``HSIC_b(K, PLPᵀ) = Σ_ij K̄_ij L̄_{p(i)p(j)} / n²``, and no kernel is
-ever recomputed. It is evaluated over blocks of ``PERMUTATION_ROWS`` rows,
-``Σ_blocks Σ (K̄[block] ∘ L̄[p[block]][:, p])``: the gathered ``rows × n`` block stays in the
-CPU's cache while its columns are gathered (a scattered gather of the whole ``L̄[p][:, p]``,
-or a transposed read, misses the cache on nearly every access once the matrices outgrow it;
-see ``benchmarks/README.md``).
+ever recomputed. ``M_ij = K̄_ij L̄_{p(i)p(j)}`` is symmetric, so its sum is its diagonal plus
+twice the entries up to m/2 cyclic steps right of it: the engine gathers only those, about
+half of ``L̄``, over blocks of ``PERMUTATION_ROWS`` rows (``pad_rows`` prepares the weighted
+windows of ``K̄`` once per test; ``permuted_stack_sums`` does the rest). Each gathered block,
+``L̄[p[block]]`` at the window's columns, stays in the CPU's cache (a scattered gather of the
+whole ``L̄[p][:, p]``, or a transposed read, misses the cache on nearly every access once the
+matrices outgrow it). The engine is bound by XLA's element-by-element gather, not by memory
+bandwidth; see the roofline in ``benchmarks/README.md``.
 
 **Features.** For the feature tests, ``‖Φ̃ᵀ Ψ̃[p]‖²_F / n²`` with column-centred features.
 
@@ -41,18 +44,49 @@ __all__ = [
     "sharded_permutation_null",
 ]
 
-#: Rows of ``K̄`` per block of the permuted sum (a ``128 × n`` float32 block is 512 KiB at
-#: n = 1000); chosen by measurement (see ``benchmarks/README.md``).
-PERMUTATION_ROWS = 128
+#: Rows of ``K̄`` per block of the permuted sum (fewer when n is smaller); chosen by
+#: measurement (see ``benchmarks/README.md``).
+PERMUTATION_ROWS = 32
+
+
+def _weights(m: int, r: int, dtype) -> jax.Array:
+    """``(r, m // 2 + r)``: the weight of the entry at offset ``c`` in its row's window, for
+    row ``i`` of a block (``d = c − i`` cyclic steps right of the diagonal): 1 at ``d = 0``,
+    2 for ``0 < d < m/2``, 1 at ``d = m/2`` (m even), 0 elsewhere."""
+    d = jnp.arange(m // 2 + r)[None, :] - jnp.arange(r)[:, None]
+    two = (d > 0) & (2 * d < m)
+    return jnp.where(two, 2.0, jnp.where((d == 0) | (2 * d == m), 1.0, 0.0)).astype(dtype)
 
 
 @jax.jit
 def pad_rows(Kc: jax.Array) -> jax.Array:
-    """``K̄`` (or a stack of them, ``(..., n, n)``) with zero rows appended up to a multiple of
-    ``PERMUTATION_ROWS`` (done once per test; the zero rows add nothing to the permuted
-    sums)."""
-    n = Kc.shape[-2]
-    return jnp.pad(Kc, [(0, 0)] * (Kc.ndim - 2) + [(0, -n % PERMUTATION_ROWS), (0, 0)])
+    """``K̄`` (or a stack of them, ``(..., m, m)``) prepared for ``permuted_stack_sums``, once
+    per test: ``(..., m_b, r, m // 2 + r)``, the blocks of ``r`` rows of ``(K̄ + K̄ᵀ)/2``
+    (``r = min(PERMUTATION_ROWS, m)``, zero rows appended up to ``m_b`` blocks), each row
+    ``i`` holding the ``m // 2 + r`` entries ``(i, j)`` of its block's cyclic window
+    ``j = b·r, b·r + 1, ... (mod m)``, times the window weights (``_weights``): entries
+    outside ``0 ≤ j − i ≤ m/2`` (cyclically) weigh 0.
+
+    Why this is exact: for symmetric ``K̄`` and ``L̄``, the matrix
+    ``M_ij = K̄_ij L̄_{p(i)p(j)}`` is symmetric, so ``Σ_ij M_ij`` is its diagonal plus twice
+    the entries ``d = 1, ..., ⌈m/2⌉ − 1`` cyclic steps right of it (plus once the entries
+    ``d = m/2`` for even m): each permutation gathers ``m·(m/2 + r)`` entries of ``L̄``
+    instead of ``m²`` (see ``benchmarks/README.md``). Symmetrising ``K̄`` keeps this
+    exact when its two triangles differ in the last bits.
+    """
+    m = Kc.shape[-1]
+    r = min(PERMUTATION_ROWS, m)
+    nb, w = -(-m // r), m // 2 + r
+    weights = _weights(m, r, Kc.dtype)
+
+    def window(b):  # one block at a time: no index array or temporary of the matrix's size
+        rows = b * r + jnp.arange(r)
+        cols = (b * r + jnp.arange(w)) % m
+        inside = jnp.minimum(rows, m - 1)
+        S = (Kc[..., inside[:, None], cols] + Kc[..., cols[None, :], inside[:, None]]) / 2
+        return S * jnp.where((rows < m)[:, None], weights, 0)
+
+    return jnp.moveaxis(jax.lax.map(window, jnp.arange(nb)), 0, -3)
 
 
 @jax.jit
@@ -60,27 +94,34 @@ def permuted_stack_sums(Kp: jax.Array, Ls: jax.Array, perms: jax.Array) -> jax.A
     """``Σ_ij K̄^a_ij L̄^b_{p(i)p(j)}`` for every pair ``(a, b)`` of two stacks of centred Gram
     matrices and each row ``p`` of ``perms``: ``(P, A, B)``.
 
-    The engine's blocks of rows for several matrices at once (many-pair and aggregated
-    tests): ``Kp`` is ``pad_rows`` of the ``(A, n, n)`` stack, ``Ls`` the ``(B, n, n)`` stack.
-    Each block of rows ``i`` of every ``L̄^b``, with its columns gathered by ``p``, meets the
-    same rows of every ``K̄^a`` in one matrix product, so each permutation gathers every
-    ``L̄^b`` once (``B·n²`` reads) whatever ``A``.
+    The engine, shared by the one-pair, many-pair, aggregated and joint tests: ``Kp`` is
+    ``pad_rows`` of the ``(A, m, m)`` stack, ``Ls`` the ``(B, m, m)`` stack. Each block of
+    ``r`` rows ``i`` of every ``L̄^b``, gathered as ``L̄^b[p(i)]`` and then at the columns
+    ``p(j)`` of the block's cyclic window (one 2-D gather per matrix; the ``r × (m/2 + r)``
+    tile stays in the CPU's cache), meets the same rows of every weighted ``K̄^a`` window in
+    one matrix product. So each permutation gathers about half of every ``L̄^b`` once
+    (``B·m·(m/2 + r)`` reads) whatever ``A``; the sum differs from ``Σ K̄ ∘ L̄[p][:, p]`` by
+    float rounding only.
     """
-    n, rows = Ls.shape[-1], PERMUTATION_ROWS
-    a, b = Kp.shape[0], Ls.shape[0]
+    a, nb, r, w = Kp.shape
+    b, m = Ls.shape[0], Ls.shape[-1]
 
     def one(p):
-        padded = jnp.concatenate([p, jnp.zeros(Kp.shape[1] - n, p.dtype)])
+        padded = jnp.concatenate([p, jnp.zeros(nb * r - m, p.dtype)])
+        cyclic = jnp.tile(p, 3)  # the windows' columns, b·r + c (mod m) for c < m/2 + r
 
-        def block(start):
-            K_block = jax.lax.dynamic_slice_in_dim(Kp, start, rows, axis=1)
-            block_rows = jax.lax.dynamic_slice_in_dim(padded, start, rows)
-            # One 2-D gather per matrix, not a batched 3-D gather (see benchmarks/README.md)
-            L_block = jax.lax.map(lambda L: L[block_rows][:, p], Ls)
-            return K_block.reshape(a, -1) @ L_block.reshape(b, -1).T
+        def block(i):
+            K_block = Kp[:, i].reshape(a, -1)
+            rows = jax.lax.dynamic_slice_in_dim(padded, i * r, r)
+            cols = jax.lax.dynamic_slice_in_dim(cyclic, i * r, w)
+            if b == 1:
+                L_block = Ls[0][rows][:, cols][None]
+            else:  # one 2-D gather per matrix, not a batched 3-D gather (benchmarks/README.md)
+                L_block = jax.lax.map(lambda L: L[rows][:, cols], Ls)
+            return K_block @ L_block.reshape(b, -1).T
 
         # map, then sum (not a scan with a zero carry, which shard_map's varying types reject)
-        return jnp.sum(jax.lax.map(block, jnp.arange(0, Kp.shape[1], rows)), axis=0)
+        return jnp.sum(jax.lax.map(block, jnp.arange(nb)), axis=0)
 
     return jax.lax.map(one, perms)
 

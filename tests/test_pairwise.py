@@ -83,6 +83,51 @@ def test_gamma_entries_against_gretton_transcription(rng):
         np.testing.assert_allclose(res.pvalue[i, j], p, rtol=1e-7, atol=1e-14)
 
 
+@pytest.mark.parametrize("n", [5, 63, 64, 150, 257])
+def test_triangle_pieces_cover_a_symmetric_matrix_once(rng, n):
+    """The gamma method's half-matrix split: off-diagonal blocks doubled plus diagonal blocks
+    give the full sum of A∘B for symmetric A and B, each upper entry in exactly one block."""
+    from hsic._api.pairwise import _triangle_pieces
+
+    off, diag = _triangle_pieces(n)
+    count = np.zeros((n, n), dtype=int)
+    for r0, r1, c0, c1 in off:
+        count[r0:r1, c0:c1] += 1
+        count[c0:c1, r0:r1] += 1
+    for r0, r1 in diag:
+        count[r0:r1, r0:r1] += 1
+    np.testing.assert_array_equal(count, 1)
+    a, b = rng.normal(size=(2, n, n))
+    a, b = a + a.T, b + b.T
+    halves = 2 * sum(np.sum(a[r0:r1, c0:c1] * b[r0:r1, c0:c1]) for r0, r1, c0, c1 in off)
+    halves += sum(np.sum(a[r0:r1, r0:r1] * b[r0:r1, r0:r1]) for r0, r1 in diag)
+    np.testing.assert_allclose(halves, np.sum(a * b), rtol=1e-12)
+    assert sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in off) + sum(
+        (r1 - r0) ** 2 for r0, r1 in diag
+    ) <= n * n / 2 + 64 * n
+
+
+def test_gamma_entries_against_transcription_with_split_gram_matrices(rng):
+    """n = 150: the Gram matrices are split into off-diagonal and diagonal blocks; 5 columns in
+    blocks of 2 (balanced to 2, 2, 1 + padding)."""
+    n = 150
+    X = rng.normal(size=(n, 5))
+    Y = np.column_stack([np.sin(2 * X[:, 0]) + 0.3 * rng.normal(size=n), rng.normal(size=n)])
+    res = hsic.pairwise(X, Y, method="gamma", dtype="float64", block_size=2)
+    for i, j in [(0, 0), (1, 0), (4, 1), (2, 1)]:
+        x, y = X[:, [i]], Y[:, [j]]
+        stat, p = ref.hsic_test_gamma(x, y, ref.median_bandwidth(x), ref.median_bandwidth(y))
+        np.testing.assert_allclose(res.statistic[i, j] * n, stat, rtol=1e-9)
+        np.testing.assert_allclose(res.pvalue[i, j], p, rtol=1e-7, atol=1e-14)
+    r32 = hsic.pairwise(X, Y, method="gamma")
+    np.testing.assert_allclose(r32.statistic, res.statistic, rtol=1e-4)
+    sym = hsic.pairwise(X, method="gamma", dtype="float64", block_size=3)
+    x, y = X[:, [1]], X[:, [3]]
+    stat, p = ref.hsic_test_gamma(x, y, ref.median_bandwidth(x), ref.median_bandwidth(y))
+    np.testing.assert_allclose(sym.statistic[1, 3] * n, stat, rtol=1e-9)
+    np.testing.assert_allclose(sym.pvalue[3, 1], p, rtol=1e-7, atol=1e-14)
+
+
 def test_float32_close_to_float64(rng):
     X, Y = _data(rng)
     r32 = hsic.pairwise(X, Y, method="gamma")

@@ -9,8 +9,11 @@ call of the O(m log m) 1-D selection (``hsic.kernels``; in the data's dtype). Ea
 matrix is computed and centred once (vmapped over blocks of columns). With the centred Gram
 matrices of a block of columns flattened to the rows of a matrix ``G``, the statistics of all
 pairs of two blocks are one matrix product, ``n² HSIC_b = G_x G_yᵀ``, and the gamma test's
-variance term ``Σ_{i≠j} (K̄_ij L̄_ij)²`` is another, on the squared entries. Nothing loops over
-pairs in Python; the loop is over blocks of columns (``block_size``), which only bounds memory.
+variance term ``Σ_{i≠j} (K̄_ij L̄_ij)²`` is another, on the squared entries. For the gamma
+method the matrices are symmetric, so ``G`` holds only their upper block triangle (off-diagonal
+blocks counted twice, an exact doubling): about half the entries, half the memory and half the
+flops. Nothing loops over pairs in Python; the loop is over blocks of columns (``block_size``,
+balanced so that no block is mostly padding), which only bounds memory.
 
 **Permutations** are shared by all pairs: the same B permutations of the samples, drawn as in
 [`hsic.test`][hsic.test] (NumPy's PCG64 seeded by ``rng``, one after another), are applied to
@@ -124,6 +127,32 @@ def _columns(data: Any, arg: str, names: tuple[str, ...], dtype) -> jax.Array:
     return arr
 
 
+#: Diagonal blocks of the triangle split (``_triangle_pieces``) have fewer than twice this
+#: many rows.
+TRIANGLE_ROWS = 32
+
+
+def _triangle_pieces(n: int) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int]]]:
+    """A split of an ``n × n`` symmetric matrix's upper block triangle into contiguous blocks:
+    the off-diagonal blocks ``(r0, r1, c0, c1)`` (each standing for itself and its mirror
+    image) and the diagonal blocks ``(r0, r1)``, by halving the index range until a part has
+    fewer than ``2·TRIANGLE_ROWS`` rows. For symmetric ``A`` and ``B``,
+    ``Σ_ij A_ij B_ij = 2·Σ_off + Σ_diag`` over these blocks, which cover about
+    ``n²/2 + n·TRIANGLE_ROWS`` entries instead of ``n²``."""
+    off: list[tuple[int, int, int, int]] = []
+    diag: list[tuple[int, int]] = []
+    parts = [(0, n)]
+    while parts:
+        lo, hi = parts.pop()
+        if hi - lo < 2 * TRIANGLE_ROWS:
+            diag.append((lo, hi))
+            continue
+        mid = (lo + hi) // 2
+        off.append((lo, mid, mid, hi))
+        parts += [(mid, hi), (lo, mid)]
+    return off, diag
+
+
 @functools.partial(jax.jit, static_argnames="squares")
 def _gram_block(kernels, cols, squares: bool):
     """Centred Gram matrices ``(c, n, n)``, their squares (``squares``, else ``None``), their
@@ -139,22 +168,52 @@ def _gram_block(kernels, cols, squares: bool):
 
 
 @jax.jit
+def _triangle_block(kernels, cols):
+    """The gamma method's Gram data for a block of columns ``(c, n)``: each centred Gram
+    matrix ``K̄`` split by ``_triangle_pieces`` into its off-diagonal blocks ``O`` and its
+    diagonal blocks ``D`` (each flattened and concatenated, ``(c, ·)``), their squares, the
+    diagonals ``(c, n)`` and the totals and traces ``(c,)`` of the uncentred matrices. The
+    Gram matrices are symmetric, so these hold about half of their entries."""
+    off, diag = _triangle_pieces(cols.shape[1])
+
+    def one(kernel, col):
+        K = kernel.gram(col[:, None])
+        Kc = centre(K)
+        o = jnp.concatenate(
+            [Kc[r0:r1, c0:c1].reshape(-1) for r0, r1, c0, c1 in off], dtype=Kc.dtype
+        ) if off else jnp.zeros((0,), Kc.dtype)
+        d = jnp.concatenate([Kc[r0:r1, r0:r1].reshape(-1) for r0, r1 in diag])
+        return o, d, o * o, d * d, jnp.diagonal(Kc), jnp.sum(K), jnp.trace(K)
+
+    return jax.vmap(one)(kernels, cols)
+
+
+@jax.jit
 def _products(Gx, Gy):
     """``vec(G_x[a]) · vec(G_y[b])`` for every ``a`` and ``b``: one matrix product."""
     return Gx.reshape(Gx.shape[0], -1) @ Gy.reshape(Gy.shape[0], -1).T
 
 
-def _block_sums(x_block, y_block):
-    """``Σ K̄∘L̄`` and ``Σ_{i≠j}(K̄_ij L̄_ij)²`` for every pair of two blocks: two matrix products
-    of the flattened Gram matrices and of their squares (minus the diagonal's part).
+@jax.jit
+def _triangle_products(x_block, y_block):
+    """``Σ K̄∘L̄`` and ``Σ (K̄∘K̄)∘(L̄∘L̄)`` for every pair of two ``_triangle_block`` blocks:
+    ``2·O_x O_yᵀ + D_x D_yᵀ`` (the symmetric halves; doubling is exact), for the entries and
+    for their squares."""
+    ox, dx, sox, sdx = x_block[:4]
+    oy, dy, soy, sdy = y_block[:4]
+    return 2 * (ox @ oy.T) + dx @ dy.T, 2 * (sox @ soy.T) + sdx @ sdy.T
 
-    These run in XLA, not NumPy, which is much faster for these shapes (dozens of rows, n²
-    long; see ``benchmarks/README.md``).
+
+def _block_sums(x_block, y_block):
+    """``Σ K̄∘L̄`` and ``Σ_{i≠j}(K̄_ij L̄_ij)²`` for every pair of two blocks: matrix products
+    of the (half) flattened Gram matrices and of their squares (minus the diagonal's part).
+
+    These run in XLA, not NumPy, which is much faster for these shapes (dozens of rows,
+    n²/2 long; see ``benchmarks/README.md``).
     """
-    Gx, Sx, dx = x_block[:3]
-    Gy, Sy, dy = y_block[:3]
-    kl, ss = jax.device_get((_products(Gx, Gy), _products(Sx, Sy)))
-    dx, dy = np.asarray(dx, np.float64), np.asarray(dy, np.float64)
+    kl, ss = jax.device_get(_triangle_products(x_block, y_block))
+    dx = np.asarray(x_block[4], np.float64)
+    dy = np.asarray(y_block[4], np.float64)
     return kl, ss - (dx * dx) @ (dy * dy).T
 
 
@@ -192,13 +251,17 @@ def _stack(kernels: list, dtype) -> Any:
 
 
 def _blocks(cols: jax.Array, kernels: list, block: int, dtype, squares: bool) -> list:
-    """The Gram data of each block of ``block`` columns, the last block padded by repetition."""
+    """The Gram data of each block of ``block`` columns, the last block padded by repetition:
+    the split centred matrices of ``_triangle_block`` for the gamma method (``squares``), the
+    full ones of ``_gram_block`` for the permutation engine."""
     out = []
     count = cols.shape[1]
     for start in range(0, count, block):
         idx = np.minimum(np.arange(start, start + block), count - 1)
         batch = _stack([kernels[i] for i in idx], dtype)
-        out.append(_gram_block(batch, jnp.asarray(cols[:, idx].T), squares=squares))
+        block_cols = jnp.asarray(cols[:, idx].T)
+        out.append(_triangle_block(batch, block_cols) if squares
+                   else _gram_block(batch, block_cols, squares=False))
     return out
 
 
@@ -404,7 +467,9 @@ def pairwise(
     with precision(dtype):
         cols_x, names_x, cols_y, names_y = _prepare(X, Y, method, dtype)
         (n, p), q = cols_x.shape, cols_y.shape[1]
-        block = min(block_size, max(p, q))
+        # balanced blocks (100 columns in blocks of 64: two of 50, not 64 and 36 padded to 64)
+        widest = max(p, q)
+        block = -(-widest // -(-widest // block_size))
         columns = p if symmetric else p + q
         check_fits_in_memory(
             n, columns * (1 if permutation else 2) + 4 * block, dtype,
@@ -492,7 +557,7 @@ def _count(Gx, Gy, thresholds, perms, batch_size: int) -> np.ndarray:
 
 
 def _per_column(blocks: list, count: int) -> tuple[np.ndarray, np.ndarray]:
-    totals = np.concatenate([np.asarray(b[3], dtype=np.float64) for b in blocks])[:count]
-    traces = np.concatenate([np.asarray(b[4], dtype=np.float64) for b in blocks])[:count]
+    totals = np.concatenate([np.asarray(b[-2], dtype=np.float64) for b in blocks])[:count]
+    traces = np.concatenate([np.asarray(b[-1], dtype=np.float64) for b in blocks])[:count]
     return totals, traces
 

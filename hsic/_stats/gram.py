@@ -426,7 +426,18 @@ def sharded_centred_sums(
                 f"`{name}` ({type(kernel).__name__}) has no cross Gram matrix, so its tiles "
                 "cannot be split over devices; compute it without a mesh."
             )
-    # Explicit placement: every device gets x, y and the kernels' parameters.
+    # Explicit placement: every device gets x, y and the kernels' parameters. Python floats
+    # among the parameters go as NumPy scalars of the data's dtype (the value jit would round
+    # them to anyway): on a mesh spanning several processes, device_put checks that every
+    # process passes the same value, and JAX 0.10 compares a Python float with its float32
+    # copy there, which fails for most bandwidths (tests/test_multihost.py).
+    dtype = jnp.result_type(x)
+    kx, ky = (
+        jax.tree_util.tree_map(
+            lambda v: np.asarray(v, dtype) if isinstance(v, float) else v, kernel
+        )
+        for kernel in (kx, ky)
+    )
     kx, ky, x, y = jax.device_put((kx, ky, x, y), NamedSharding(mesh, P()))
     return _sharded_sums(kx, ky, x, y, unbiased=unbiased, rows=int(rows), mesh=mesh)
 

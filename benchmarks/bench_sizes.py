@@ -1,0 +1,222 @@
+"""Issue 15's sizes, each side by side with its peer in alternation (ours, peer, ours, ...).
+
+* ``pairwise``: ``hsic.pairwise(X, Y, method="gamma")`` at n = 1000 with 10 × 10, 40 × 40 and
+  100 × 100 columns against ``dcor.rowwise(dcor.distance_correlation, ...)`` over the same
+  p·q pairs (data of ``bench_pairwise.make_columns``);
+* ``statistic``: ``hsic.hsic(x, y)`` (Gaussian kernels, median heuristic; d = 5, y = x₁² +
+  noise, as ``bench_core``) against ``hyppo.independence.Hsic().statistic(x, y)`` at
+  n = 2000, 4000 and 8000;
+* ``rcit``: ``hsic.conditional_test(x, y, z, method="rcit")`` against causal-learn's
+  ``CIT(data, "rcit")`` at n = 10⁴ and 10⁵ (data of ``bench_joint_conditional``);
+* ``kci``: ``hsic.conditional_test(x, y, z, method="kci")`` against causal-learn's
+  ``KCI_CInd().compute_pvalue`` at n = 2000 (``--kci-n``), and ours alone at larger n
+  (``--kci-ours-n``), where causal-learn's O(n³) run takes tens of minutes here.
+
+Every comparison warms both sides up at its shape first (JIT compilation, numba), then runs
+``--rounds`` alternating rounds; it reports the median times, the median of the per-round
+ratios peer / ours, and the 1-minute load average of each round. The first call of ours minus
+its warm median is reported as ``compile_s``. ``machine.gemm_gflops`` is this machine's float32
+GEMM rate (a jitted 2000 × 2000 product, measured in the same run) and each pairwise row gives
+its products' flops ÷ time as a fraction of it (to be unified with ``bench_core``'s roofline).
+
+Run from the repository root::
+
+    python benchmarks/bench_sizes.py                          # everything (~30 min, loaded)
+    python benchmarks/bench_sizes.py --only pairwise statistic
+    python benchmarks/bench_sizes.py --quick                  # smaller sizes, a smoke test
+
+Results: ``benchmarks/results/sizes.json`` (``sizes_quick.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+for path in (HERE.parent, HERE):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from bench_core import alternate, machine_info, quiet  # noqa: E402
+from bench_joint_conditional import conditional_data  # noqa: E402
+from bench_pairwise import make_columns  # noqa: E402
+
+import hsic  # noqa: E402
+
+
+def gemm_gflops(size: int = 2000, repeats: int = 5) -> float:
+    """float32 GEMM rate of a jitted ``size × size`` product (median of ``repeats``)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(size, size)), jnp.float32)
+    f = jax.jit(lambda u: u @ u)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def paired(name: str, ours, peer, rounds: int, **extra) -> dict:
+    """Warm both up, then alternate; medians and the median per-round ratio peer / ours."""
+    print(f"{name} ...", flush=True)
+    t0 = time.perf_counter()
+    ours()
+    first = time.perf_counter() - t0
+    peer()
+    ours_t, peer_t, loads, ours_value, peer_value = alternate(ours, peer, rounds)
+    ratios = [b / a for a, b in zip(ours_t, peer_t, strict=True)]
+    row = {"name": name, **extra, "ours_s": statistics.median(ours_t),
+           "peer_s": statistics.median(peer_t), "ratio": statistics.median(ratios),
+           "ratios": ratios, "ours_times_s": ours_t, "peer_times_s": peer_t,
+           "compile_s": max(first - statistics.median(ours_t), 0.0), "loadavg_1min": loads,
+           "ours_value": _plain(ours_value), "peer_value": _plain(peer_value)}
+    print(f"  ours {row['ours_s']:.3f} s, peer {row['peer_s']:.3f} s, ratio {row['ratio']:.1f}x"
+          f" (rounds {min(ratios):.1f}-{max(ratios):.1f}; load {min(loads):.1f}-"
+          f"{max(loads):.1f})", flush=True)
+    return row
+
+
+def _plain(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_pairwise(args, gflops: float) -> list[dict]:
+    import dcor
+
+    rows = []
+    for p in args.columns:
+        X, Y = make_columns(args.pairwise_n, p, p)
+        xs = np.ascontiguousarray(np.repeat(X.T, p, axis=0))
+        ys = np.ascontiguousarray(np.tile(Y.T, (p, 1)))
+        n = args.pairwise_n
+        row = paired(
+            f"pairwise gamma n={n} {p}x{p} vs dcor rowwise",
+            lambda X=X, Y=Y: hsic.pairwise(X, Y, method="gamma").pvalue[0, 0],
+            quiet(lambda xs=xs, ys=ys: dcor.rowwise(dcor.distance_correlation, xs, ys)[0]),
+            args.rounds, n=n, pairs=p * p,
+        )
+        # the products: two (p × ~n²/2)·(~n²/2 × p) GEMMs (entries and squares)
+        flops = 2 * 2 * p * p * (n * n / 2 + n * 32)
+        row["gemm_flops"] = flops
+        row["gemm_fraction_at_machine_rate"] = flops / (gflops * 1e9) / row["ours_s"]
+        rows.append(row)
+    return rows
+
+
+def run_statistic(args) -> list[dict]:
+    from hyppo.independence import Hsic
+
+    rows = []
+    for n in args.stat_n:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(n, 5))
+        y = x[:, :1] ** 2 + 0.5 * rng.normal(size=(n, 1))
+        rows.append(paired(
+            f"statistic n={n} vs hyppo Hsic().statistic",
+            lambda x=x, y=y: float(hsic.hsic(x, y)),
+            quiet(lambda x=x, y=y: Hsic().statistic(x, y)),
+            args.rounds, n=n,
+        ))
+    return rows
+
+
+def run_rcit(args) -> list[dict]:
+    from causallearn.utils.cit import CIT
+
+    rows = []
+    for n in args.rcit_n:
+        x, y, z = conditional_data(n)
+        data = np.column_stack([x, y, z])
+        rows.append(paired(
+            f"rcit n={n} vs causal-learn CIT 'rcit'",
+            lambda x=x, y=y, z=z: hsic.conditional_test(x, y, z, method="rcit", rng=0).pvalue,
+            quiet(lambda data=data: CIT(data, "rcit")(0, 1, [2])),
+            args.rcit_rounds, n=n,
+        ))
+    return rows
+
+
+def run_kci(args) -> list[dict]:
+    from causallearn.utils.KCI.KCI import KCI_CInd
+
+    rows = []
+    for n in args.kci_n:
+        x, y, z = conditional_data(n)
+        cols = [a[:, None] for a in (x, y, z)]
+        rows.append(paired(
+            f"kci n={n} vs causal-learn KCI_CInd",
+            lambda x=x, y=y, z=z: hsic.conditional_test(x, y, z, method="kci").pvalue,
+            quiet(lambda cols=cols: KCI_CInd().compute_pvalue(*cols)[0]),
+            args.kci_rounds, n=n,
+        ))
+    for n in args.kci_ours_n:
+        x, y, z = conditional_data(n)
+        t0 = time.perf_counter()
+        p = hsic.conditional_test(x, y, z, method="kci").pvalue
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        hsic.conditional_test(x, y, z, method="kci")
+        warm = time.perf_counter() - t0
+        rows.append({"name": f"kci n={n}, ours alone", "n": n, "ours_s": warm,
+                     "first_call_s": first, "ours_value": float(p),
+                     "loadavg_1min": os.getloadavg()[0]})
+        print(f"kci n={n}: ours {warm:.2f} s (first {first:.2f} s)", flush=True)
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", default=["pairwise", "statistic", "rcit", "kci"],
+                        choices=["pairwise", "statistic", "rcit", "kci"])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--pairwise-n", type=int, default=1000)
+    parser.add_argument("--columns", type=int, nargs="+", default=[10, 40, 100])
+    parser.add_argument("--stat-n", type=int, nargs="+", default=[2000, 4000, 8000])
+    parser.add_argument("--rcit-n", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rcit-rounds", type=int, default=9)
+    parser.add_argument("--kci-n", type=int, nargs="+", default=[2000])
+    parser.add_argument("--kci-rounds", type=int, default=2)
+    parser.add_argument("--kci-ours-n", type=int, nargs="*", default=[3000, 4000])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.rcit_rounds, args.kci_rounds = 2, 2, 1
+        args.pairwise_n, args.columns, args.stat_n = 300, [4, 8], [500, 1000]
+        args.rcit_n, args.kci_n, args.kci_ours_n = [2000], [300], [500]
+    out = Path(args.out or HERE / "results" / ("sizes_quick.json" if args.quick else "sizes.json"))
+    info = machine_info()
+    info["gemm_gflops"] = gflops = gemm_gflops()
+    print(f"float32 GEMM: {gflops:.0f} GFLOP/s; load {os.getloadavg()}", flush=True)
+    result = {"machine": info, "args": vars(args), "rows": []}
+    runners = {"pairwise": lambda: run_pairwise(args, gflops),
+               "statistic": lambda: run_statistic(args),
+               "rcit": lambda: run_rcit(args), "kci": lambda: run_kci(args)}
+    for name in args.only:
+        result["rows"] += runners[name]()
+        result["machine"]["loadavg_end"] = os.getloadavg()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, default=float))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        main()

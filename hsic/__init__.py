@@ -11,6 +11,8 @@ The main entry points:
   [`hsic.conditional_test`][hsic.conditional_test] (KCI, RCIT, RCoT);
 * [`hsic.pairwise`][hsic.pairwise]: every pair of columns at once, with BH/Bonferroni;
 * [`hsic.plot`][hsic.plot]: figures of null distributions and pairwise heatmaps;
+* [`hsic.losses`][hsic.losses]: HSIC, CKA, NOCCO and the HBaR regulariser as differentiable
+  losses of a minibatch, for training any JAX model;
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
   kernels;
 * `hsic.mi`: mutual-information estimators, tasks with known MI, and their comparison with
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from hsic import (
     kernels,
+    losses,
     plot,  # matplotlib itself is imported lazily, by the plot functions
 )
 from hsic._api.conditional import conditional_test
@@ -112,6 +115,7 @@ __all__ = [
     "hsic_from_gram",
     "kernels",
     "load_example",
+    "losses",
     "make_mesh",
     "nhsic",
     "nocco_from_gram",

@@ -20,6 +20,7 @@ PAGES = [
     "docs/scaling.md",
     "docs/bottleneck.md",
     "docs/beyond-one-pair.md",
+    "docs/losses.md",
 ]
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 

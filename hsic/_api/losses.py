@@ -7,9 +7,9 @@ any kernel of [`hsic.kernels`][hsic.kernels], and returns a scalar. They are pur
 under ``jax.jit``, ``jax.vmap`` and ``jax.grad``:
 
 * the **median** bandwidth (``Gaussian()``, ``Laplace()``: ``bandwidth="median"``) is that of
-  the batch, computed inside the compiled function by the exact selection of
-  [`median_distance`][hsic.kernels.median_distance] under ``stop_gradient``: it sends no
-  gradient, and a new batch of the same shape reuses the compiled code;
+  the batch, the rule of [`median_distance`][hsic.kernels.median_distance] computed inside the
+  compiled function by an exact selection under ``stop_gradient``: it sends no gradient, and
+  a new batch of the same shape reuses the compiled code;
 * a **fixed** bandwidth is a traced leaf (changing it does not recompile, and it can be
   learned), and ``bandwidth="sqrt_dim"`` gives the HSIC-bottleneck paper's width ``σ·√d``
   (``factor=σ``);
@@ -35,7 +35,7 @@ from jax.typing import ArrayLike
 
 from hsic._base.validation import check_choice, check_number, check_positive_float, is_traced
 from hsic._stats import kernels as _kernels
-from hsic._stats.distances import median_distance
+from hsic._stats.distances import batch_median_distance
 from hsic._stats.gram import centre, cka
 from hsic._stats.nocco import nocco_projection
 
@@ -114,7 +114,7 @@ def _prepared(kernel: KernelSpec, x: jax.Array, name: str) -> tuple[_kernels.Ker
 def _gram(kernel: _kernels.Kernel, x: jax.Array, median: bool) -> jax.Array:
     """The Gram matrix of a batch, inside the compiled function."""
     if median:  # x is traced here: JAX's exact selection, wrapped in stop_gradient
-        sigma = kernel.bandwidth * median_distance(x)  # type: ignore[attr-defined]
+        sigma = kernel.bandwidth * batch_median_distance(x)  # type: ignore[attr-defined]
         kernel = dataclasses.replace(kernel, bandwidth=sigma)
     return kernel.gram(x)
 

@@ -338,8 +338,8 @@ def hbar(
 
     ``Σ_j [λ_x · HSIC(X, Z_j) − λ_y · HSIC(Y, Z_j)]`` over the layers ``Z_j`` (Wang et al.
     2021): minimising it removes from each layer the information about the input that the
-    label does not need. Unlike the layer-wise HSIC-bottleneck trainer
-    ([`hsic.bottleneck`][hsic.bottleneck]), the gradient flows through the whole network:
+    label does not need. Unlike the layer-wise trainer of the
+    [HSIC-bottleneck guide](bottleneck.md), the gradient flows through the whole network:
     add it to the cross-entropy, ``loss = ce + hbar(x, y, [z1, z2], ...)``. X's and Y's Gram
     matrices (and their centred forms or NOCCO projections) are computed once per batch.
 

@@ -127,6 +127,11 @@ def test_sqrt_dim_is_the_bottleneck_width():
     x = r.normal(size=(32, 28, 28, 1)).astype(np.float32)
     k = Gaussian("sqrt_dim", factor=5.0)
     assert k.fit(z.reshape(32, -1)).bandwidth == 5.0 * math.sqrt(32)
+    assert Laplace("sqrt_dim").fit(np.ones(7)).bandwidth == 1.0  # 1-D: d = 1
+    # the rule is the kernels': hsic.hsic takes it too
+    fixed = float(hsic.hsic(z[:, 0, 0], x[:, 0, :3, 0], kernel_y=Gaussian(5.0 * math.sqrt(3))))
+    rule = float(hsic.hsic(z[:, 0, 0], x[:, 0, :3, 0], kernel_y=k))
+    assert rule == fixed
     Kz, Kx = bottleneck_gram(z, sigma=5.0), bottleneck_gram(x, sigma=5.0)
     for measure, norm in (("nocco", "nocco"), ("nhsic", "cka"), ("hsic", "hsic")):
         ours = PAIR_LOSSES[measure](z, x, kernel_x=k, kernel_y=k)

@@ -13,6 +13,8 @@ The main entry points:
 * [`hsic.plot`][hsic.plot]: figures of null distributions and pairwise heatmaps;
 * [`hsic.similarity`][hsic.similarity]: centred kernel alignment (CKA) between the layers of
   networks, from features or accumulated over minibatches;
+* [`hsic.losses`][hsic.losses]: HSIC, CKA, NOCCO and the HBaR regulariser as differentiable
+  losses of a minibatch, for training any JAX model;
 * [`hsic.kernels`][hsic.kernels]: Gaussian, Laplace, linear, polynomial, delta and precomputed
   kernels;
 * `hsic.mi`: mutual-information estimators, tasks with known MI, and their comparison with
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from hsic import (
     kernels,
+    losses,
     plot,  # matplotlib itself is imported lazily, by the plot functions
     similarity,
 )
@@ -115,6 +118,7 @@ __all__ = [
     "hsic_from_gram",
     "kernels",
     "load_example",
+    "losses",
     "make_mesh",
     "nhsic",
     "nocco_from_gram",

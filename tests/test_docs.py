@@ -21,6 +21,7 @@ PAGES = [
     "docs/bottleneck.md",
     "docs/beyond-one-pair.md",
     "docs/similarity.md",
+    "docs/losses.md",
 ]
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 

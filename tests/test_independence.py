@@ -197,7 +197,8 @@ def test_bad_method_options_get_a_clear_error(make, match):
 @pytest.mark.parametrize(
     "kernel, match",
     [
-        (Gaussian, r"`bandwidth` of Gaussian must be 'median' or a positive number; got 'mean'"),
+        (Gaussian, r"`bandwidth` of Gaussian must be 'median', 'sqrt_dim' or a positive number; "
+         r"got 'mean'"),
     ],
 )
 def test_bad_kernel_parameters(kernel, match):

@@ -20,6 +20,7 @@ LAYERS = {
     "hsic._nulls": 2,
     "hsic._api": 3,
     "hsic.kernels": 4,
+    "hsic.losses": 4,
     "hsic.plot": 4,
     "hsic.datasets": 4,
     "hsic.similarity": 4,

@@ -168,10 +168,14 @@ def hsic_from_gram(K: ArrayLike, L: ArrayLike, *, estimator: str = "biased") -> 
 
 
 def cka(kl: jax.Array, kk: jax.Array, ll: jax.Array) -> jax.Array:
-    """CKA from the three centred inner products, 0 where a variance is 0, clipped to [0, 1]."""
-    denom = jnp.sqrt(kk * ll)
-    safe = denom > 0
-    return jnp.clip(jnp.where(safe, kl / jnp.where(safe, denom, 1.0), 0.0), 0.0, 1.0)
+    """CKA from the three centred inner products, 0 where a variance is 0, clipped to [0, 1].
+
+    The square root only sees positive values, so that its gradient is finite (0) where a
+    variance is 0 (a constant batch), rather than ``0 · ∞ = NaN``."""
+    product = kk * ll
+    safe = product > 0
+    denom = jnp.sqrt(jnp.where(safe, product, 1.0))
+    return jnp.clip(jnp.where(safe, kl / denom, 0.0), 0.0, 1.0)
 
 
 def cka_from_gram(K: ArrayLike, L: ArrayLike) -> jax.Array:

@@ -23,6 +23,7 @@ from hsic._base.validation import is_number, is_traced
 from hsic._stats.distances import median_distance, pair_sq_dists, safe_sqrt, unit_scale
 
 __all__ = [
+    "BANDWIDTH_RULES",
     "KERNEL_NAMES",
     "Delta",
     "Gaussian",
@@ -55,11 +56,16 @@ def _register(numeric: tuple[str, ...], static: tuple[str, ...] = ()):
     return wrap
 
 
+#: The bandwidth rules a distance kernel takes by name: the median heuristic, and ``√d`` (d the
+#: variable's dimension; ``factor`` is then σ of the HSIC-bottleneck paper's width ``σ·√d``).
+BANDWIDTH_RULES = ("median", "sqrt_dim")
+
+
 def _check_bandwidth(bandwidth: Any, factor: Any, cls_name: str) -> None:
     if isinstance(bandwidth, str):
-        if bandwidth != "median":
+        if bandwidth not in BANDWIDTH_RULES:
             raise ValueError(
-                f"`bandwidth` of {cls_name} must be 'median' or a positive number; "
+                f"`bandwidth` of {cls_name} must be 'median', 'sqrt_dim' or a positive number; "
                 f"got {bandwidth!r}."
             )
     elif is_number(bandwidth):
@@ -69,7 +75,8 @@ def _check_bandwidth(bandwidth: Any, factor: Any, cls_name: str) -> None:
             )
     elif bandwidth is None or isinstance(bandwidth, bool):  # arrays and tracers pass (fit)
         raise ValueError(
-            f"`bandwidth` of {cls_name} must be 'median' or a positive number; got {bandwidth!r}."
+            f"`bandwidth` of {cls_name} must be 'median', 'sqrt_dim' or a positive number; "
+            f"got {bandwidth!r}."
         )
     if not (is_number(factor) and factor > 0):
         raise ValueError(f"`factor` of {cls_name} must be a positive number; got {factor!r}.")
@@ -131,12 +138,14 @@ class _BandwidthKernel(Kernel):
         _check_bandwidth(self.bandwidth, self.factor, type(self).__name__)
 
     def fit(self, x: ArrayLike, *, name: str = "x") -> Kernel:
-        """Resolve the bandwidth: ``factor × median distance`` or ``factor × bandwidth``."""
-        base = (
-            median_distance(x, name=name)
-            if self.bandwidth == "median"
-            else cast(float, self.bandwidth)  # not "median": a number
-        )
+        """Resolve the bandwidth: ``factor × median distance``, ``factor × √d`` (d the number
+        of values per sample of ``x``) or ``factor × bandwidth``."""
+        if isinstance(self.bandwidth, str) and self.bandwidth == "median":
+            base = median_distance(x, name=name)
+        elif isinstance(self.bandwidth, str):  # "sqrt_dim"
+            base = math.sqrt(math.prod(np.shape(x)[1:]))
+        else:
+            base = cast(float, self.bandwidth)
         sigma = self.factor * base
         return dataclasses.replace(self, bandwidth=sigma, factor=1.0)
 
@@ -147,8 +156,10 @@ class Gaussian(_BandwidthKernel):
     """Gaussian (RBF) kernel, ``k(a, b) = exp(-‖a − b‖² / (2σ²))``.
 
     Args:
-      bandwidth: σ, a positive number, or ``"median"`` for the median heuristic on the
-        variable's own samples (see [`median_distance`][hsic.kernels.median_distance]).
+      bandwidth: σ, a positive number; ``"median"`` for the median heuristic on the
+        variable's own samples (see [`median_distance`][hsic.kernels.median_distance]); or
+        ``"sqrt_dim"`` for ``√d``, d the variable's dimension (with ``factor=5.0``, the width
+        ``5·√d`` of the HSIC-bottleneck paper).
       factor: multiplies the bandwidth, e.g. ``Gaussian("median", factor=0.5)``.
 
     Example:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -151,7 +150,7 @@ def bottleneck_gram(z: ArrayLike, *, sigma: float) -> jax.Array:
     z = z.reshape(z.shape[0], -1)
     if not jnp.issubdtype(z.dtype, jnp.floating):
         z = z.astype(jnp.zeros(()).dtype)
-    return Gaussian(bandwidth=sigma * math.sqrt(z.shape[1])).gram(z)
+    return Gaussian("sqrt_dim", factor=sigma).fit(z).gram(z)  # width σ·√d (kernels' rule)
 
 
 def layer_hsic(

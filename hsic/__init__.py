@@ -40,6 +40,7 @@ from hsic._api.methods import (
     RCIT,
     RFF,
     Aggregated,
+    AggregatedIncomplete,
     Block,
     Bootstrap,
     Gamma,
@@ -92,6 +93,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 __all__ = [
     "Aggregated",
+    "AggregatedIncomplete",
     "Block",
     "Bootstrap",
     "Gamma",

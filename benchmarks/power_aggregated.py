@@ -91,6 +91,8 @@ def one(p: int, r: int, args) -> dict:
     x, y = perturbed_uniform(rng, args.n, p, args.amplitude, args.smoothness)
     row = {"P": p, "rep": r, "pvalues": {}, "seconds": {}}
     for name, method in methods(args.b1, args.b2).items():
+        if args.only and name != args.only:
+            continue
         start = time.perf_counter()
         res = hsic.test(x, y, method=method, rng=r)
         row["seconds"][name] = time.perf_counter() - start
@@ -112,7 +114,7 @@ def binomial_interval(k: int, n: int, level: float = 0.99) -> tuple[float, float
 
 def report(rows: list[dict], args) -> dict:
     frequencies = sorted({row["P"] for row in rows})
-    names = list(methods(args.b1, args.b2))
+    names = list(methods(args.b1, args.b2)) + list(getattr(args, "extra_names", []))
     power: dict[str, dict[str, float]] = {name: {} for name in [*names, "oracle"]}
     counts: dict[str, int] = {}
     oracle_pair: dict[str, list[int]] = {}
@@ -135,9 +137,18 @@ def report(rows: list[dict], args) -> dict:
         )
     lo, hi = binomial_interval(0, counts.get("0", 0) or 1)
     alternatives = [p for p in frequencies if p > 0]
-    new = power["aggregated, new collection"]
-    gaps = {str(p): power["oracle"][str(p)] - new[str(p)] for p in alternatives}
     top = str(max(alternatives)) if alternatives else None
+
+    def done_when(name: str) -> dict:
+        new = power[name]
+        gaps = {str(p): power["oracle"][str(p)] - new[str(p)] for p in alternatives}
+        return {
+            "oracle_minus_it_max": max(gaps.values()) if gaps else None,
+            "oracle_minus_it": gaps,
+            "it_minus_median_at_top": None if top is None
+            else new[top] - power["median, permutation"][top],
+        }
+
     seconds = {
         name: float(np.median([row["seconds"][name] for row in rows])) for name in names
     }
@@ -155,10 +166,7 @@ def report(rows: list[dict], args) -> dict:
         "oracle_pair": oracle_pair,
         "type_one_interval_99": [lo, hi],
         "done_when": {
-            "oracle_minus_new_max": max(gaps.values()) if gaps else None,
-            "oracle_minus_new": gaps,
-            "new_minus_median_at_top": None if top is None
-            else new[top] - power["median, permutation"][top],
+            **{name: done_when(name) for name in names if "new collection" in name},
             "type_one_within_interval": {
                 name: lo <= power[name].get("0", float("nan")) <= hi for name in power
             },
@@ -178,6 +186,7 @@ def figure(result: dict, path: Path) -> None:
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})
     styles = {
         "aggregated, new collection": ("C0", "o", "-"),
+        "aggregated, new collection (B1 = 2000)": ("C9", "D", "-"),
         "aggregated, old grid": ("C1", "s", "-"),
         "HSICAggInc": ("C2", "^", "-"),
         "median, permutation": ("C3", "v", "-"),
@@ -185,6 +194,7 @@ def figure(result: dict, path: Path) -> None:
         "oracle": ("k", "*", "--"),
     }
     frequencies = sorted(int(p) for p in result["repetitions"] if int(p) > 0)
+    styles = {name: style for name, style in styles.items() if name in result["power"]}
     for name, (color, marker, line) in styles.items():
         ax0.plot(frequencies, [result["power"][name][str(p)] for p in frequencies],
                  color=color, marker=marker, linestyle=line, label=name)
@@ -224,6 +234,9 @@ def main() -> None:
     parser.add_argument("--figure", type=Path,
                         default=ROOT.parent / "docs" / "figures" / "power_aggregated.png")
     parser.add_argument("--report", action="store_true", help="only write the JSON and figure")
+    parser.add_argument("--only", help="run only this method (with --state of its own)")
+    parser.add_argument("--extra", type=Path, action="append", default=[],
+                        help="NAME=B1=STATE: rows of an --only run, shown as 'NAME (B1 = ...)'")
     args = parser.parse_args()
     rows = []
     if args.state.exists():
@@ -244,6 +257,22 @@ def main() -> None:
                     state.flush()
                 print(f"repetition {r + 1}/{args.reps} done", flush=True)
     rows = [row for row in rows if row["P"] in args.frequencies and row["rep"] < args.reps]
+    if args.only:
+        return
+    extra_names = []
+    for spec in args.extra:
+        name, b1, path = str(spec).split("=", 2)
+        label = f"{name} (B1 = {b1})"
+        extra_names.append(label)
+        by_key = {(row["P"], row["rep"]): row for row in rows}
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            key = (row["P"], row["rep"])
+            if key in by_key and name in row["pvalues"]:
+                by_key[key]["pvalues"][label] = row["pvalues"][name]
+                by_key[key]["seconds"][label] = row["seconds"][name]
+        rows = [row for row in rows if all(label in row["pvalues"] for label in extra_names)]
+    args.extra_names = extra_names
     result = report(rows, args)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     figure(result, args.figure)

@@ -27,6 +27,7 @@ Writes ``benchmarks/results/power_aggregated.json`` and ``docs/figures/power_agg
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import platform
@@ -220,6 +221,14 @@ def figure(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _read_state(path: Path) -> str:
+    """The state file's text; the committed copy is gzipped (``STATE.gz``)."""
+    if path.exists():
+        return path.read_text()
+    packed = path.with_name(path.name + ".gz")
+    return gzip.decompress(packed.read_bytes()).decode() if packed.exists() else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100)
@@ -238,9 +247,7 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, action="append", default=[],
                         help="NAME=B1=STATE: rows of an --only run, shown as 'NAME (B1 = ...)'")
     args = parser.parse_args()
-    rows = []
-    if args.state.exists():
-        rows = [json.loads(line) for line in args.state.read_text().splitlines() if line]
+    rows = [json.loads(line) for line in _read_state(args.state).splitlines() if line]
     done = {(row["P"], row["rep"]) for row in rows}
     if not args.report:
         args.state.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +272,7 @@ def main() -> None:
         label = f"{name} (B1 = {b1})"
         extra_names.append(label)
         by_key = {(row["P"], row["rep"]): row for row in rows}
-        for line in Path(path).read_text().splitlines():
+        for line in _read_state(Path(path)).splitlines():
             row = json.loads(line)
             key = (row["P"], row["rep"])
             if key in by_key and name in row["pvalues"]:

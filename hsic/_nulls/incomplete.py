@@ -31,6 +31,7 @@ pairs are computed once per batch of draws, and one matrix product
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, cast
 
 import jax
@@ -41,7 +42,11 @@ from hsic._nulls.aggregated import N_BISECTIONS, aggregate
 from hsic._nulls.pvalues import Outcome, check_finite
 from hsic._stats import kernels as _kernels
 
-__all__ = ["design_size", "incomplete_null", "incomplete_sums"]
+__all__ = ["SIGN_ROWS", "design_size", "incomplete_null", "incomplete_sums"]
+
+#: Draws per matrix product inside ``incomplete_sums`` (fixed, so that batching cannot change
+#: the sums).
+SIGN_ROWS = 16
 
 
 def design_size(half: int, diagonals: int) -> int:
@@ -88,17 +93,24 @@ def incomplete_sums(
     jx, jy = bandwidths_x.shape[0], bandwidths_y.shape[0]
     rows = jnp.arange(half)
 
-    def step(acc, r):
+    def step(acc, r, rows_signs):
         valid = rows + r < half
         hx = _h_values(kind_x, x1, x2, bandwidths_x, r, valid)
         hy = _h_values(kind_y, y1, y2, bandwidths_y, r, valid)
         h = (hx[:, None, :] * hy[None, :, :]).reshape(jx * jy, half)
-        e = signs * jnp.roll(signs, -r, axis=1)
+        e = rows_signs * jnp.roll(rows_signs, -r, axis=1)
         return acc + e @ h.T, None
 
-    acc = jnp.zeros((signs.shape[0], jx * jy), dtype=signs.dtype)
-    acc, _ = jax.lax.scan(step, acc, offsets)
-    return acc.reshape(-1, jx, jy)
+    def chunk(rows_signs):
+        acc = jnp.zeros((rows_signs.shape[0], jx * jy), dtype=signs.dtype)
+        return jax.lax.scan(lambda a, r: step(a, r, rows_signs), acc, offsets)[0]
+
+    # every draw goes through a product of SIGN_ROWS rows, whatever the batch: the sums do
+    # not depend on how the draws are batched, to the last bit
+    count = signs.shape[0]
+    padded = jnp.pad(signs, ((0, -count % SIGN_ROWS), (0, 0)), constant_values=1.0)
+    sums = jax.lax.map(chunk, padded.reshape(-1, SIGN_ROWS, half))
+    return sums.reshape(-1, jx, jy)[:count]
 
 
 def _signs(rng: np.random.Generator, count: int, half: int, dtype) -> np.ndarray:
@@ -151,8 +163,12 @@ def incomplete_null(
     sx, sy = float(kx.bandwidth), float(ky.bandwidth)
     bx = np.asarray(scales_x, dtype=np.float64) * sx
     by = np.asarray(scales_y, dtype=np.float64) * sy
-    xs, ys = x[: 2 * half], y[: 2 * half]
-    args = (xs, ys, jnp.asarray(bx, dtype=dtype), jnp.asarray(by, dtype=dtype))
+    # data and bandwidths times the power of two that brings the middle bandwidth into [1, 2):
+    # exact, and the squared distances neither overflow nor underflow whatever the units
+    ux = math.ldexp(1.0, 1 - math.frexp(float(bx[len(bx) // 2]))[1])
+    uy = math.ldexp(1.0, 1 - math.frexp(float(by[len(by) // 2]))[1])
+    xs, ys = x[: 2 * half] * jnp.asarray(ux, dtype), y[: 2 * half] * jnp.asarray(uy, dtype)
+    args = (xs, ys, jnp.asarray(bx * ux, dtype=dtype), jnp.asarray(by * uy, dtype=dtype))
     kinds = {"kind_x": kx.name, "kind_y": ky.name}
     offsets = jnp.arange(1, r + 1)
     scale = 1.0 / (4.0 * size)

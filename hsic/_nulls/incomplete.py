@@ -93,23 +93,22 @@ def incomplete_sums(
     jx, jy = bandwidths_x.shape[0], bandwidths_y.shape[0]
     rows = jnp.arange(half)
 
-    def step(acc, r, rows_signs):
-        valid = rows + r < half
-        hx = _h_values(kind_x, x1, x2, bandwidths_x, r, valid)
-        hy = _h_values(kind_y, y1, y2, bandwidths_y, r, valid)
-        h = (hx[:, None, :] * hy[None, :, :]).reshape(jx * jy, half)
-        e = rows_signs * jnp.roll(rows_signs, -r, axis=1)
-        return acc + e @ h.T, None
-
-    def chunk(rows_signs):
-        acc = jnp.zeros((rows_signs.shape[0], jx * jy), dtype=signs.dtype)
-        return jax.lax.scan(lambda a, r: step(a, r, rows_signs), acc, offsets)[0]
-
     # every draw goes through a product of SIGN_ROWS rows, whatever the batch: the sums do
     # not depend on how the draws are batched, to the last bit
     count = signs.shape[0]
     padded = jnp.pad(signs, ((0, -count % SIGN_ROWS), (0, 0)), constant_values=1.0)
-    sums = jax.lax.map(chunk, padded.reshape(-1, SIGN_ROWS, half))
+    chunks = padded.reshape(-1, SIGN_ROWS, half)
+
+    def step(acc, r):
+        valid = rows + r < half
+        hx = _h_values(kind_x, x1, x2, bandwidths_x, r, valid)
+        hy = _h_values(kind_y, y1, y2, bandwidths_y, r, valid)
+        h = (hx[:, None, :] * hy[None, :, :]).reshape(jx * jy, half)
+        e = chunks * jnp.roll(chunks, -r, axis=2)
+        return acc + jnp.einsum("csn,jn->csj", e, h), None
+
+    acc = jnp.zeros((chunks.shape[0], SIGN_ROWS, jx * jy), dtype=signs.dtype)
+    sums, _ = jax.lax.scan(step, acc, offsets)
     return sums.reshape(-1, jx, jy)[:count]
 
 

@@ -46,6 +46,7 @@ from hsic._api.methods import (
     RCIT,
     RFF,
     Aggregated,
+    AggregatedIncomplete,
     Block,
     Bootstrap,
     Gamma,
@@ -98,6 +99,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 __all__ = [
     "Aggregated",
+    "AggregatedIncomplete",
     "Block",
     "Bootstrap",
     "Gamma",

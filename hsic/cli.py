@@ -375,8 +375,9 @@ def _print_result(res: hsic.HSICTestResult, args: argparse.Namespace, header: st
 #: Method fields that the command line takes under another option: ``Aggregated.alpha`` is
 #: the level of the verdict, ``--alpha``.
 _SHARED = {"alpha": "alpha"}
-#: Method fields without a command-line form (an ``(F, F)`` array): Python API only.
-API_ONLY = ("weights",)
+#: Method fields without a command-line form (an array of weights, a pair of bandwidth lists):
+#: Python API only.
+API_ONLY = ("weights", "bandwidths")
 #: Help where the methods' own descriptions of a field differ.
 _HELP = {
     "n_resamples": "B, the number of permutations, bootstrap replicates or null draws",

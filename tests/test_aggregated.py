@@ -88,7 +88,8 @@ def test_single_bandwidth_statistics_and_pvalues_match_hsic_and_hsic_test(rng):
     n, B = 40, 50
     x = rng.normal(size=(n, 2))
     y = np.abs(x[:, 0]) + 0.5 * rng.normal(size=n)
-    res = hsic.test(x, y, method=hsic.Aggregated(n_resamples=B), rng=9, dtype="float64")
+    grid = hsic.Aggregated(n_resamples=B, bandwidth_factors=(0.25, 0.5, 1.0, 2.0, 4.0))
+    res = hsic.test(x, y, method=grid, rng=9, dtype="float64")
     assert res.info["bandwidth_factors"] == [0.25, 0.5, 1.0, 2.0, 4.0]
     for a, bx in enumerate(res.info["bandwidths_x"]):
         for b, by in enumerate(res.info["bandwidths_y"]):
@@ -176,14 +177,23 @@ def _power(method, replications, n, seed):
     return hits / replications
 
 
-def test_more_power_than_the_median_heuristic_on_a_fast_sine():
+@pytest.mark.parametrize(
+    "method",
+    [
+        # the factor grid of earlier versions: B1 = 499 is well above J/alpha = 25/0.05
+        hsic.Aggregated(
+            n_resamples=499, n_resamples_level=199, bandwidth_factors=(0.25, 0.5, 1, 2, 4)
+        ),
+        # the default collection (100 pairs): B1 = 2000 = J/alpha (see the module notes)
+        hsic.Aggregated(n_resamples=2000, n_resamples_level=199),
+    ],
+    ids=["factor-grid", "collection"],
+)
+def test_more_power_than_the_median_heuristic_on_a_fast_sine(method):
     # y = sin(8πx) + noise, x ~ U(0, 1): the median distance of x (~0.3) exceeds the period
-    # (1/4), so the median-bandwidth kernel averages the dependence away. B1 = 499 is well
-    # above J/alpha = 25/0.05 (see the module notes).
+    # (1/4), so the median-bandwidth kernel averages the dependence away.
     replications, n = 10, 100
-    aggregated = _power(
-        hsic.Aggregated(n_resamples=499, n_resamples_level=199), replications, n, seed=21
-    )
+    aggregated = _power(method, replications, n, seed=21)
     median = _power(hsic.Permutation(n_resamples=199), replications, n, seed=21)
     assert aggregated >= 0.8 and aggregated >= median + 0.5, (aggregated, median)
 
@@ -195,8 +205,10 @@ def test_more_power_than_the_median_heuristic_on_a_fast_sine():
         (dict(bandwidth_factors=(1.0, -2.0)), {}, "`bandwidth_factors` must be a non-empty"),
         (dict(bandwidth_factors=(1.0, 1.0)), {}, "`bandwidth_factors` must not repeat"),
         (dict(bandwidth_factors="median"), {}, "`bandwidth_factors` must be a non-empty"),
-        (dict(weights=np.ones((2, 2))), {}, r"`weights` must be an array of shape \(5, 5\)"),
-        (dict(weights=-np.ones((5, 5))), {}, "`weights` must be positive and finite"),
+        (dict(weights=np.ones((2, 2))), {}, r"`weights` must be an array of shape \(10, 10\)"),
+        (dict(weights=np.ones((2, 2)), bandwidth_factors=(1, 2, 3)), {},
+         r"`weights` must be an array of shape \(3, 3\)"),
+        (dict(weights=-np.ones((10, 10))), {}, "`weights` must be positive and finite"),
         (dict(alpha=0.0), {}, r"`alpha` must be a number in \(0, 1\); got 0.0"),
         (dict(alpha=1.5), {}, r"`alpha` must be a number in \(0, 1\)"),
         (dict(n_resamples_level=0), {}, "`n_resamples_level` must be a positive integer"),

@@ -29,6 +29,7 @@ METHODS = {
     "permutation": hsic.Permutation(n_resamples=60),
     "gamma": hsic.Gamma(),
     "aggregated": hsic.Aggregated(n_resamples=40, n_resamples_level=40),
+    "aggregated_incomplete": hsic.AggregatedIncomplete(n_resamples=40, n_resamples_level=40),
     "wild_bootstrap": hsic.WildBootstrap(n_resamples=60),
     "rff": hsic.RFF(n_features=20, n_resamples=60),
     "rff_permutation": hsic.RFF(n_features=20, n_resamples=60, null="permutation"),
@@ -194,7 +195,11 @@ def test_non_finite_statistic_raises_for_aggregated():
     # A bandwidth 1e-30 beside distances of order 1 (2-D data) overflows the distances.
     x, y = _pair()
     with pytest.raises(ValueError, match=NON_FINITE):
-        hsic.test(x, y, method=METHODS["aggregated"], kernel_x=hsic.kernels.Gaussian(1e-30))
+        # the factor grid scales the kernel's bandwidth (the default collection ignores it)
+        grid = hsic.Aggregated(
+            n_resamples=40, n_resamples_level=40, bandwidth_factors=(0.25, 0.5, 1, 2, 4)
+        )
+        hsic.test(x, y, method=grid, kernel_x=hsic.kernels.Gaussian(1e-30))
 
 
 @pytest.mark.parametrize("name", ["rff", "rff_permutation"])

@@ -116,6 +116,9 @@ def _tests_with_batches():
     return {
         "permutation": one(hsic.Permutation, n_resamples=23),
         "aggregated": one(hsic.Aggregated, n_resamples=23, n_resamples_level=17),
+        "aggregated_incomplete": one(
+            hsic.AggregatedIncomplete, n_resamples=23, n_resamples_level=17, n_diagonals=4
+        ),
         "wild_bootstrap": one(hsic.WildBootstrap, n_resamples=23),
         "joint permutation": lambda b: hsic.joint_test(
             [x, y, x * y], method=hsic.Permutation(n_resamples=23, batch_size=b), rng=1

@@ -36,13 +36,21 @@ from hsic._base.validation import (
     check_positive_float,
     check_positive_int,
 )
-from hsic._nulls.aggregated import DEFAULT_FACTORS, check_factors, check_weights
+from hsic._nulls.aggregated import (
+    DEFAULT_N_BANDWIDTHS,
+    check_bandwidths,
+    check_factors,
+    check_weights,
+    pair_weights,
+    weight_vector,
+)
 from hsic._nulls.wild_bootstrap import check_length
 from hsic._stats.block import check_block_size
 from hsic._stats.features import check_n_features
 
 __all__ = [
     "Aggregated",
+    "AggregatedIncomplete",
     "Block",
     "Bootstrap",
     "Gamma",
@@ -139,31 +147,16 @@ class Gamma(Method):
 
 
 @dataclasses.dataclass(frozen=True)
-class Aggregated(Method):
-    """HSICAgg (Schrab et al. 2022): permutation tests over a grid of bandwidth pairs,
-    aggregated with a level correction, with a valid p-value.
+class _Aggregating(Method):
+    """The options shared by ``Aggregated`` and ``AggregatedIncomplete``."""
 
-    Args:
-      n_resamples: B₁, the permutations shared by all bandwidth pairs; take it well above
-        ``(number of pairs)/alpha`` (500 for the default grid).
-      n_resamples_level: B₂, the second, independent set of permutations that corrects the
-        level and gives the p-value; ``None``: ``n_resamples``.
-      alpha: the level of the reported decision (``info["reject"]``, ``info["u_alpha"]``);
-        the p-value does not depend on it.
-      bandwidth_factors: the grid of multiples of each kernel's fitted bandwidth (the median
-        heuristic by default), used for x and for y; default ``2^{-2..2}``.
-      weights: an ``(F, F)`` array of positive weights of the bandwidth pairs (normalised to
-        sum 1); ``None``: uniform.
-      batch_size: permutations per device call (the result does not depend on it).
-    """
-
-    name: ClassVar[str] = "aggregated"
-
-    n_resamples: int = 1000
+    n_resamples: int = 2000
     n_resamples_level: int | None = None
     alpha: float = 0.05
-    bandwidth_factors: Sequence[float] = DEFAULT_FACTORS
-    weights: Any = None
+    bandwidths: Any = "auto"
+    n_bandwidths: int = DEFAULT_N_BANDWIDTHS
+    bandwidth_factors: Sequence[float] | None = None
+    weights: Any = "uniform"
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -175,20 +168,135 @@ class Aggregated(Method):
             self.alpha, "alpha", "a number in (0, 1)", low=0, high=1, low_open=True,
             high_open=True,
         ))
-        factors = check_factors(self.bandwidth_factors)
-        _set(self, "bandwidth_factors", tuple(float(f) for f in factors))
-        if self.weights is not None:
-            weights = check_weights(self.weights, (len(factors), len(factors)))
+        _set(self, "n_bandwidths", check_positive_int(self.n_bandwidths, "n_bandwidths"))
+        _set(self, "bandwidths", check_bandwidths(self.bandwidths))
+        if self.bandwidth_factors is not None:
+            if self.bandwidths != "auto":
+                raise ValueError(
+                    "Give either `bandwidths` or `bandwidth_factors`, not both; got "
+                    f"bandwidths={self.bandwidths!r} and "
+                    f"bandwidth_factors={self.bandwidth_factors!r}."
+                )
+            factors = check_factors(self.bandwidth_factors)
+            _set(self, "bandwidth_factors", tuple(float(f) for f in factors))
+        if self.weights is None:
+            _set(self, "weights", "uniform")
+        if isinstance(self.weights, str):
+            weight_vector(self.weights, 1)  # an unknown scheme raises here
+        else:
+            weights = check_weights(self.weights, self.shape())
             _set(self, "weights", tuple(tuple(float(w) for w in row) for row in weights))
         _check_batch_size(self)
 
+    def shape(self) -> tuple[int, int]:
+        """``(J_x, J_y)``: the bandwidths of x and of y."""
+        if self.bandwidth_factors is not None:
+            return len(self.bandwidth_factors), len(self.bandwidth_factors)
+        if self.bandwidths == "auto":
+            return self.n_bandwidths, self.n_bandwidths
+        return len(self.bandwidths[0]), len(self.bandwidths[1])
+
+    def level_resamples(self) -> int:
+        """B₂: ``n_resamples_level``, or ``n_resamples`` when it is ``None``."""
+        return self.n_resamples if self.n_resamples_level is None else self.n_resamples_level
+
     def weight_matrix(self) -> np.ndarray:
-        """The normalised ``(F, F)`` weights (uniform when ``weights`` is ``None``)."""
-        f = len(self.bandwidth_factors)
-        if self.weights is None:
-            return check_weights(None, (f, f))
+        """The normalised ``(J_x, J_y)`` weights of the bandwidth pairs."""
+        if isinstance(self.weights, str):
+            return pair_weights(self.weights, self.shape())
         # normalised once, at construction: normalising again would move some by an ulp
         return np.asarray(self.weights, dtype=np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Aggregated(_Aggregating):
+    """HSICAgg (Schrab et al. 2022): permutation tests over a collection of bandwidth
+    pairs, aggregated with a level correction, with a valid p-value.
+
+    By default the collection spans each variable's inter-sample distances (10 bandwidths per
+    variable, 100 pairs); ``bandwidth_factors=`` gives the factor grid around the median
+    bandwidth instead. The cost is ``(B₁ + B₂)`` permutations of ``J_x + J_y`` Gram matrices
+    and ``J_x·J_y`` sums each, and ``J_x + J_y`` matrices of n² in memory.
+
+    Args:
+      n_resamples: B₁, the resamples shared by all bandwidth pairs (the quantile set).
+        The per-pair p-values lie on the grid ``k/(1 + B₁)``: take B₁ well above
+        ``(number of pairs)/alpha``, else the test is conservative (see the module
+        ``hsic._nulls.aggregated``).
+      n_resamples_level: B₂, the second, independent set that corrects the level and gives
+        the p-value; ``None``: ``n_resamples``.
+      alpha: the level of the reported decision (``info["reject"]``, ``info["u_alpha"]``);
+        the p-value does not depend on it.
+      bandwidths: ``"auto"`` (default): for each variable, ``n_bandwidths`` bandwidths spaced
+        geometrically from half the 5 % quantile to twice the 95 % quantile of its non-zero
+        inter-sample distances (on the median heuristic's subsample); the kernels' family
+        (Gaussian or Laplace) is used, their bandwidth is not. Or a pair
+        ``(bandwidths_x, bandwidths_y)`` of sequences, in the data's units.
+      n_bandwidths: J, the bandwidths per variable of ``"auto"``: the test runs over the
+        ``J²`` pairs, and its cost grows with them.
+      bandwidth_factors: instead of ``bandwidths``, the grid of multiples of each kernel's
+        fitted bandwidth (the median heuristic by default), used for x and for y, e.g.
+        ``(0.25, 0.5, 1, 2, 4)``, the default of earlier versions.
+      weights: the weights of the bandwidth pairs (normalised to sum 1): ``"uniform"``
+        (default; ``None`` too), ``"increasing"``, ``"decreasing"`` or ``"centred"`` (the
+        product of MMDAgg's schemes over the ordered bandwidths of x and of y), or a
+        ``(J_x, J_y)`` array of positive weights.
+      batch_size: resamples per device call (the result does not depend on it).
+    """
+
+    name: ClassVar[str] = "aggregated"
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregatedIncomplete(_Aggregating):
+    """HSICAggInc (Schrab, Kim, Guedj, Gretton 2022): the aggregated test on
+    incomplete U-statistics, in linear time and memory.
+
+    Each bandwidth pair's statistic is an incomplete U-statistic of HSIC over a design of
+    about ``R·n/2`` pairs of rows (the first R superdiagonals of the halves of the sample),
+    its null the wild bootstrap (Rademacher signs shared by every pair); the aggregation, the
+    level correction and the p-value are those of [`Aggregated`][hsic.Aggregated]. It costs
+    ``O(n·R·J_x·J_y·(B₁ + B₂))`` operations and ``O(n)`` memory. The statistic uses only
+    ``R·n/2`` of the ``n²/2`` pairs: below ``n`` of a few thousand, ``"aggregated"`` has more
+    power for the same data. See the module ``hsic._nulls.incomplete``.
+
+    Args:
+      n_diagonals: R, the superdiagonals of the design (``R ≥ n/2 − 1``: every pair, the
+        complete U-statistic).
+      n_resamples: B₁, the resamples shared by all bandwidth pairs (the quantile set).
+        The per-pair p-values lie on the grid ``k/(1 + B₁)``: take B₁ well above
+        ``(number of pairs)/alpha``, else the test is conservative (see the module
+        ``hsic._nulls.aggregated``).
+      n_resamples_level: B₂, the second, independent set that corrects the level and gives
+        the p-value; ``None``: ``n_resamples``.
+      alpha: the level of the reported decision (``info["reject"]``, ``info["u_alpha"]``);
+        the p-value does not depend on it.
+      bandwidths: ``"auto"`` (default): for each variable, ``n_bandwidths`` bandwidths spaced
+        geometrically from half the 5 % quantile to twice the 95 % quantile of its non-zero
+        inter-sample distances (on the median heuristic's subsample); the kernels' family
+        (Gaussian or Laplace) is used, their bandwidth is not. Or a pair
+        ``(bandwidths_x, bandwidths_y)`` of sequences, in the data's units.
+      n_bandwidths: J, the bandwidths per variable of ``"auto"``: the test runs over the
+        ``J²`` pairs, and its cost grows with them.
+      bandwidth_factors: instead of ``bandwidths``, the grid of multiples of each kernel's
+        fitted bandwidth (the median heuristic by default), used for x and for y, e.g.
+        ``(0.25, 0.5, 1, 2, 4)``, the default of earlier versions.
+      weights: the weights of the bandwidth pairs (normalised to sum 1): ``"uniform"``
+        (default; ``None`` too), ``"increasing"``, ``"decreasing"`` or ``"centred"`` (the
+        product of MMDAgg's schemes over the ordered bandwidths of x and of y), or a
+        ``(J_x, J_y)`` array of positive weights.
+      batch_size: resamples per device call (the result does not depend on it).
+    """
+
+    name: ClassVar[str] = "aggregated_incomplete"
+
+    n_resamples: int = 500
+    n_bandwidths: int = 5
+    n_diagonals: int = 200
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "n_diagonals", check_positive_int(self.n_diagonals, "n_diagonals"))
 
 
 @dataclasses.dataclass(frozen=True)

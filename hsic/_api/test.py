@@ -21,6 +21,7 @@ from hsic._api.methods import (
     DEFAULT_BATCH_SIZE,
     RFF,
     Aggregated,
+    AggregatedIncomplete,
     Block,
     Gamma,
     Method,
@@ -39,8 +40,9 @@ from hsic._base.validation import (
     precision,
     warn_if_beyond_permutations,
 )
-from hsic._nulls.aggregated import aggregated_null
+from hsic._nulls.aggregated import aggregated_null, bandwidth_kernels
 from hsic._nulls.gamma import gamma_null
+from hsic._nulls.incomplete import incomplete_null
 from hsic._nulls.mixtures import spectral_null
 from hsic._nulls.permutation import (
     feature_permutation_null,
@@ -66,11 +68,14 @@ __all__ = ["METHODS", "test"]
 #: The methods of ``hsic.test``, by name.
 METHODS: dict[str, type[Method]] = {
     cls.name: cls
-    for cls in (Permutation, Gamma, Aggregated, WildBootstrap, RFF, Nystrom, Block)
+    for cls in (
+        Permutation, Gamma, Aggregated, AggregatedIncomplete, WildBootstrap, RFF, Nystrom, Block
+    )
 }
 #: Smallest n each method accepts.
 MIN_N = {
-    "permutation": 5, "gamma": 6, "aggregated": 5, "wild_bootstrap": 5, "rff": 5,
+    "permutation": 5, "gamma": 6, "aggregated": 5, "aggregated_incomplete": 8,
+    "wild_bootstrap": 5, "rff": 5,
     "nystrom": 5, "block": 8,
 }
 #: The methods that can split their work over several devices.
@@ -103,13 +108,37 @@ def _gamma(method: Gamma, x, y, kx, ky, rng, mesh, progress) -> Outcome:
     return Outcome(statistic, pvalue, None, {"gamma_shape": shape, "gamma_scale": scale})
 
 
-def _aggregated(method: Aggregated, x, y, kx, ky, rng, mesh, progress) -> Outcome:
-    level = method.n_resamples if method.n_resamples_level is None else method.n_resamples_level
-    return aggregated_null(
-        x, y, kx, ky, rng, n_resamples=method.n_resamples, n_resamples_level=level,
-        bandwidth_factors=np.asarray(method.bandwidth_factors), weights=method.weight_matrix(),
-        alpha=method.alpha, batch_size=_batch(method), progress=progress,
+def _collection(method: Aggregated | AggregatedIncomplete, x, y, kx, ky):
+    kx, ky, scales_x, scales_y, info = bandwidth_kernels(
+        x, y, kx, ky, bandwidths=method.bandwidths, n_bandwidths=method.n_bandwidths,
+        bandwidth_factors=method.bandwidth_factors,
     )
+    options = dict(
+        n_resamples=method.n_resamples, n_resamples_level=method.level_resamples(),
+        scales_x=scales_x, scales_y=scales_y, weights=method.weight_matrix(),
+        alpha=method.alpha, batch_size=_batch(method),
+    )
+    return kx, ky, options, {**info, "weight_scheme": _scheme(method)}
+
+
+def _scheme(method: Aggregated | AggregatedIncomplete) -> str:
+    return method.weights if isinstance(method.weights, str) else "array"
+
+
+def _aggregated(method: Aggregated, x, y, kx, ky, rng, mesh, progress) -> Outcome:
+    kx, ky, options, info = _collection(method, x, y, kx, ky)
+    out = aggregated_null(x, y, kx, ky, rng, progress=progress, **options)
+    return out._replace(info={**info, **out.info})
+
+
+def _aggregated_incomplete(
+    method: AggregatedIncomplete, x, y, kx, ky, rng, mesh, progress
+) -> Outcome:
+    kx, ky, options, info = _collection(method, x, y, kx, ky)
+    out = incomplete_null(
+        x, y, kx, ky, rng, progress=progress, n_diagonals=method.n_diagonals, **options
+    )
+    return out._replace(info={**info, **out.info})
 
 
 def _wild_bootstrap(method: WildBootstrap, x, y, kx, ky, rng, mesh, progress) -> Outcome:
@@ -164,6 +193,7 @@ def _block(method: Block, x, y, kx, ky, rng, mesh, progress) -> Outcome:
 #: The runner of each method: ``runner(method, x, y, kx, ky, rng, mesh, progress)``.
 RUNNERS: dict[str, Callable[..., Outcome]] = {
     "permutation": _permutation, "gamma": _gamma, "aggregated": _aggregated,
+    "aggregated_incomplete": _aggregated_incomplete,
     "wild_bootstrap": _wild_bootstrap, "rff": _features, "nystrom": _features, "block": _block,
 }
 
@@ -171,8 +201,12 @@ RUNNERS: dict[str, Callable[..., Outcome]] = {
 def _work(method: Method, n: int) -> float:
     """The entries a method's null reads (``B·n²`` per Gram pair), for ``progress=None``."""
     if isinstance(method, Aggregated):
-        level = method.n_resamples if method.n_resamples_level is None else method.n_resamples_level
-        return float(method.n_resamples + level) * len(method.bandwidth_factors) ** 2 * n * n
+        j = method.shape()[0] + method.shape()[1]
+        return float(method.n_resamples + method.level_resamples()) * j * n * n
+    if isinstance(method, AggregatedIncomplete):
+        jx, jy = method.shape()
+        draws = method.n_resamples + method.level_resamples()
+        return float(draws) * jx * jy * method.n_diagonals * n / 2
     if isinstance(method, Permutation | WildBootstrap):
         return float(method.n_resamples) * n * n
     return 0.0
@@ -194,14 +228,15 @@ def _kernels_for(method: Method, kernel_x: Any, kernel_y: Any) -> tuple[Any, Any
     bandwidth), Nyström and block HSIC ones that evaluate new pairs of points, HSICAgg ones with
     a bandwidth. Checked before the data are, so that a kernel a method cannot use is refused
     first."""
-    if method.name == "aggregated":
+    if method.name in ("aggregated", "aggregated_incomplete"):
         kernels = []
         for spec, name in ((kernel_x, "kernel_x"), (kernel_y, "kernel_y")):
             kernel = _kernels.get_kernel(spec, name)
             if not isinstance(kernel, (_kernels.Gaussian, _kernels.Laplace)):
                 raise ValueError(
-                    f"`{name}` must be a Gaussian or Laplace kernel for method='aggregated', "
-                    f"which aggregates over bandwidths; got {type(kernel).__name__}."
+                    f"`{name}` must be a Gaussian or Laplace kernel for "
+                    f"method={method.name!r}, which aggregates over bandwidths; got "
+                    f"{type(kernel).__name__}."
                 )
             kernels.append(kernel)
         return kernels[0], kernels[1]

@@ -1,14 +1,32 @@
-"""The aggregated HSIC test over a grid of bandwidths (HSICAgg, Schrab et al. 2022).
+"""The aggregated HSIC test over a collection of bandwidths (HSICAgg, Schrab et al. 2022).
 
 This module owns the null of ``hsic.test(x, y, method=hsic.Aggregated(...))``: the bandwidth
-grid and its weights, the batched Gram matrices and permutations over all bandwidth pairs,
-HSICAgg's level correction ``u_α`` by bisection, and the aggregated p-value. ``hsic.test``
-validates the data and fits the kernels, then calls ``aggregated_null``.
+collection and its weights, the batched Gram matrices and permutations over all bandwidth
+pairs, HSICAgg's level correction ``u_α`` by bisection, and the aggregated p-value. ``hsic.test``
+validates the data and fits the kernels, then calls ``aggregated_null``. The linear-time
+variant (HSICAggInc, ``hsic._nulls.incomplete``) shares the collection, the weights and the
+aggregation (``aggregate``).
 
-**The test.** For bandwidths ``λ_a = f_a σ_x`` and ``μ_b = f_b σ_y`` (``σ`` the fitted
-bandwidth of each kernel, the median heuristic by default; ``f`` the ``bandwidth_factors``,
-by default ``2^{-2}, …, 2^{2}``) and weights ``w_ab`` (uniform by default, normalised to sum
-1), let ``H_ab = HSIC_b`` with kernels ``k_{λ_a}`` and ``l_{μ_b}``. One set of B₁
+**The collection** (``bandwidths="auto"``, the default). For each variable separately, J
+bandwidths spaced geometrically from half the 5 % quantile to twice the 95 % quantile of its
+non-zero inter-sample distances, computed on the median heuristic's bounded, deterministic
+subsample (``bandwidth_collection``): ``σ_j = σ_min (σ_max/σ_min)^{j/(J−1)}``. This follows the
+data-driven collections of the later aggregated tests (MMDAgg/MMDAggInc, Schrab et al. 2023,
+2022), which space about ten bandwidths geometrically across the range of inter-sample
+distances, so that dependence at the scale of the nearest neighbours, and at the scale of the
+whole sample, both fall inside the collection. The test then runs over the ``J_x · J_y`` pairs
+(100 for the default J = 10), which is its cost: ``J_x + J_y`` Gram matrices and
+``J_x · J_y`` sums per permutation. The older **factor grid** (``bandwidth_factors=``), the
+default of the 2022 HSICAgg code, is ``λ_a = f_a σ_x`` and ``μ_b = f_b σ_y`` (``σ`` the fitted
+bandwidth of each kernel, the median heuristic by default; ``f`` e.g. ``2^{-2}, …, 2^{2}``).
+
+**Weights** ``w_ab`` of the pairs (normalised to sum 1): ``"uniform"``, or the product
+``w_a^x w_b^y`` of MMDAgg's one-dimensional schemes over the ordered bandwidths (Schrab et al.
+2023, section 5.1): ``"decreasing"`` ``w_j ∝ 1/j`` (favours small bandwidths),
+``"increasing"`` ``w_j ∝ 1/(J + 1 − j)``, ``"centred"`` ``w_j ∝ 1/(|(J+1)/2 − j| + 1)`` for odd
+J and ``1/(|(J+1)/2 − j| + 1/2)`` for even J; or an array (``pair_weights``).
+
+**The test.** Let ``H_ab = HSIC_b`` with kernels ``k_{λ_a}`` and ``l_{μ_b}``. One set of B₁
 permutations, shared by all pairs, gives each pair's permutation p-value
 ``p̂_ab(H) = (1 + #{b₁ : H_ab^{(b₁)} ≥ H}) / (1 + B₁)``, and
 ``H_ab > q̂^{ab}_{1−u w_ab} ⟺ p̂_ab(H_ab) ≤ u w_ab`` defines HSICAgg's quantiles. The
@@ -29,8 +47,12 @@ bisection's resolution, ``2⁻⁵⁰`` of the search interval).
 
 **Choosing B₁.** The per-pair p-values lie on the grid ``k/(1 + B₁)``, so ``T`` cannot go
 below ``J/(1 + B₁)`` with J uniformly weighted pairs, and permuted samples that reach that floor
-tie with the observed one (ties count as extreme). Take B₁ well above ``J/α`` (≥ 500 for the
-default 25 pairs at α = 0.05); with fewer, the test is conservative and loses power.
+tie with the observed one (ties count as extreme). Take B₁ well above ``J/α`` (2000 for the
+default 100 pairs at α = 0.05, 500 for a 5 × 5 grid); with fewer, the test is conservative and
+loses power. The same floor bounds the p-value of a strong dependence from below: about
+``J_eff/(1 + B₁)``, with ``J_eff ≤ J`` the number of pairs whose permuted statistics are
+nearly independent (measured: p = 0.013–0.015 for the 100 pairs and B₁ = 2000 on a strong
+dependence, 0.003 with B₁ = 5000). Raise B₁ when a p-value far below α matters.
 
 HSICAgg uses the unbiased (U-statistic) HSIC; this module uses the biased ``HSIC_b`` of the rest
 of the package. Both give valid permutation tests, and the aggregation only uses each pair's
@@ -39,7 +61,7 @@ p-value, never the scale of its statistic.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -49,12 +71,35 @@ from hsic._base.validation import check_fits_in_memory
 from hsic._nulls.permutation import pad_rows, permuted_stack_sums, run_permutation_batches
 from hsic._nulls.pvalues import Outcome, pvalues_against
 from hsic._stats import kernels as _kernels
+from hsic._stats.distances import distance_quantiles
 from hsic._stats.gram import centre
 
-__all__ = ["DEFAULT_FACTORS", "N_BISECTIONS", "aggregated_null", "check_factors", "check_weights"]
+__all__ = [
+    "COLLECTION_QUANTILES",
+    "DEFAULT_FACTORS",
+    "DEFAULT_N_BANDWIDTHS",
+    "N_BISECTIONS",
+    "WEIGHT_SCHEMES",
+    "Aggregation",
+    "aggregate",
+    "aggregated_null",
+    "bandwidth_collection",
+    "bandwidth_kernels",
+    "check_bandwidths",
+    "check_factors",
+    "check_weights",
+    "pair_weights",
+    "weight_vector",
+]
 
-#: The default bandwidth grid: these multiples of each variable's fitted bandwidth.
+#: The factor grid of the 2022 HSICAgg code: these multiples of each variable's fitted bandwidth.
 DEFAULT_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: Bandwidths per variable in the data-driven collection.
+DEFAULT_N_BANDWIDTHS = 10
+#: The collection spans ``[q_low / 2, 2 q_high]`` for these quantiles of the distances.
+COLLECTION_QUANTILES = (0.05, 0.95)
+#: The weight schemes, over bandwidths ordered from small to large.
+WEIGHT_SCHEMES = ("uniform", "increasing", "decreasing", "centred")
 #: Bisection steps for ``u_α`` (HSICAgg's default B₃).
 N_BISECTIONS = 50
 
@@ -75,6 +120,92 @@ def check_factors(factors: Any) -> np.ndarray:
     return arr
 
 
+def check_bandwidths(bandwidths: Any) -> str | tuple[tuple[float, ...], tuple[float, ...]]:
+    """Check ``bandwidths``: ``"auto"``, or a pair ``(bandwidths_x, bandwidths_y)`` of
+    non-empty sequences of distinct positive finite numbers (in the data's units)."""
+    if isinstance(bandwidths, str):
+        if bandwidths != "auto":
+            raise ValueError(
+                "`bandwidths` must be 'auto' or a pair (bandwidths_x, bandwidths_y) of "
+                f"sequences of positive numbers; got {bandwidths!r}."
+            )
+        return bandwidths
+    pair = []
+    try:
+        parts = list(bandwidths)
+    except TypeError:
+        parts = []
+    if len(parts) == 2:
+        for part in parts:
+            try:
+                arr = np.asarray(part, dtype=np.float64)
+            except (TypeError, ValueError):
+                break
+            if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr) & (arr > 0)):
+                break
+            if len(np.unique(arr)) != arr.size:
+                break
+            pair.append(tuple(float(v) for v in arr))
+    if len(pair) != 2:
+        raise ValueError(
+            "`bandwidths` must be 'auto' or a pair (bandwidths_x, bandwidths_y) of non-empty "
+            f"sequences of distinct positive finite numbers; got {bandwidths!r}."
+        )
+    return pair[0], pair[1]
+
+
+def bandwidth_collection(x: Any, count: int) -> np.ndarray:
+    """The data-driven collection of one variable: ``count`` bandwidths spaced geometrically
+    from half the 5 % quantile to twice the 95 % quantile of the non-zero distances between
+    its samples (on the median heuristic's subsample, so deterministic and bounded in cost).
+
+    Args:
+      x: concrete ``(n, d)`` samples of one variable.
+      count: J, the number of bandwidths (1: the geometric middle of the range).
+
+    Returns:
+      The J bandwidths, increasing, float64.
+
+    Example:
+      >>> import numpy as np
+      >>> from hsic._nulls.aggregated import bandwidth_collection
+      >>> x = np.linspace(0.0, 1.0, 201)[:, None]
+      >>> np.round(bandwidth_collection(x, 3), 4).tolist()
+      [0.0251, 0.2204, 1.9349]
+    """
+    low, high = distance_quantiles(x, np.asarray(COLLECTION_QUANTILES))
+    low, high = 0.5 * low, 2.0 * high
+    if count == 1:
+        return np.array([float(np.sqrt(low * high))])
+    return low * (high / low) ** (np.arange(count) / (count - 1.0))
+
+
+def weight_vector(scheme: str, count: int) -> np.ndarray:
+    """MMDAgg's weights of ``count`` ordered bandwidths (Schrab et al. 2023, section 5.1),
+    normalised to sum 1.
+
+    Example:
+      >>> from hsic._nulls.aggregated import weight_vector
+      >>> weight_vector("decreasing", 3).round(4).tolist()
+      [0.5455, 0.2727, 0.1818]
+    """
+    j = np.arange(1, count + 1, dtype=np.float64)
+    if scheme == "uniform":
+        raw = np.ones(count)
+    elif scheme == "decreasing":
+        raw = 1.0 / j
+    elif scheme == "increasing":
+        raw = 1.0 / (count + 1 - j)
+    elif scheme == "centred":
+        raw = 1.0 / (np.abs((count + 1) / 2.0 - j) + (1.0 if count % 2 else 0.5))
+    else:
+        raise ValueError(
+            f"`weights` must be one of {', '.join(map(repr, WEIGHT_SCHEMES))} or an array of "
+            f"positive weights; got {scheme!r}."
+        )
+    return raw / raw.sum()
+
+
 def check_weights(weights: Any, shape: tuple[int, int]) -> np.ndarray:
     """Check the ``shape`` weights of the bandwidth pairs (``None``: uniform); normalised."""
     if weights is None:
@@ -86,12 +217,58 @@ def check_weights(weights: Any, shape: tuple[int, int]) -> np.ndarray:
     if arr is None or arr.shape != shape:
         got = "an array of shape " + str(arr.shape) if arr is not None else repr(weights)
         raise ValueError(
-            f"`weights` must be an array of shape {shape} (one weight per pair of bandwidth "
-            f"factors of x and y); got {got}."
+            f"`weights` must be an array of shape {shape} (one weight per pair of bandwidths "
+            f"of x and y), or a scheme's name; got {got}."
         )
     if not np.all(np.isfinite(arr) & (arr > 0)):
         raise ValueError("`weights` must be positive and finite.")
     return arr / arr.sum()
+
+
+def pair_weights(weights: Any, shape: tuple[int, int]) -> np.ndarray:
+    """The normalised ``shape`` weights of the bandwidth pairs: a scheme's name (the outer
+    product of ``weight_vector`` for x and for y; ``None`` is ``"uniform"``) or an array
+    (``check_weights``)."""
+    if weights is None or isinstance(weights, str):
+        if weights is None or weights == "uniform":
+            return check_weights(None, shape)
+        return np.outer(weight_vector(weights, shape[0]), weight_vector(weights, shape[1]))
+    return check_weights(weights, shape)
+
+
+def bandwidth_kernels(
+    x: Any, y: Any, kx: _kernels.Kernel, ky: _kernels.Kernel, *, bandwidths: Any,
+    n_bandwidths: int, bandwidth_factors: Any,
+) -> tuple[Any, Any, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The kernels and scales of a collection: ``(kx, ky, scales_x, scales_y, info)``, where the
+    bandwidths are ``kx.bandwidth · scales_x`` (and so for y).
+
+    With ``bandwidth_factors``, the kernels are the fitted ones and the scales the factors
+    (the bit-exact grid of earlier versions); otherwise unit-bandwidth kernels of the same
+    family and scales equal to the collection (``"auto"``) or to the given bandwidths.
+    """
+    for kernel, name in ((kx, "kernel_x"), (ky, "kernel_y")):
+        if not isinstance(kernel, (_kernels.Gaussian, _kernels.Laplace)):
+            raise ValueError(
+                f"`{name}` must be a Gaussian or Laplace kernel for an aggregated test, which "
+                f"aggregates over bandwidths; got {type(kernel).__name__}."
+            )
+    if bandwidth_factors is not None:
+        factors = np.asarray(bandwidth_factors, dtype=np.float64)
+        info: dict[str, Any] = {
+            "bandwidths": "factors", "bandwidth_factors": [float(f) for f in factors]
+        }
+        return kx, ky, factors, factors, info
+    if isinstance(bandwidths, str):
+        xs = bandwidth_collection(np.asarray(x), n_bandwidths)
+        ys = bandwidth_collection(np.asarray(y), n_bandwidths)
+        info = {"bandwidths": "auto", "n_bandwidths": int(n_bandwidths)}
+    else:
+        xs, ys = (np.asarray(b, dtype=np.float64) for b in bandwidths)
+        info = {"bandwidths": "given"}
+    unit_x = cast(Any, kx).__class__(bandwidth=1.0)
+    unit_y = cast(Any, ky).__class__(bandwidth=1.0)
+    return unit_x, unit_y, xs, ys, info
 
 
 @jax.jit
@@ -138,6 +315,39 @@ def level_correction(
     return low
 
 
+class Aggregation(NamedTuple):
+    """What ``aggregate`` returns: the aggregated p-value, ``T`` (the smallest weighted
+    per-pair p-value), ``u_α``, the per-pair p-values and the index of the selected pair."""
+
+    pvalue: float
+    min_weighted_pvalue: float
+    u_alpha: float
+    pvalues: np.ndarray
+    selected: int
+
+
+def aggregate(
+    observed: np.ndarray, null: np.ndarray, level: np.ndarray, weights: np.ndarray,
+    alpha: float,
+) -> Aggregation:
+    """HSICAgg's aggregation of J statistics (see the module notes), for any resampling null.
+
+    Args:
+      observed: ``(J,)`` observed statistics.
+      null: ``(B₁, J)`` resampled statistics (the quantile set).
+      level: ``(B₂, J)`` a second, independent set (the level set).
+      weights: ``(J,)`` normalised weights.
+      alpha: the level of the decision (``u_α``).
+    """
+    p_obs = pvalues_against(null, observed.reshape(1, -1))[0]
+    p_level = pvalues_against(null, level)
+    t_obs = float(np.min(p_obs / weights))
+    t_level = np.min(p_level / weights[None, :], axis=1)
+    pvalue = (1.0 + np.count_nonzero(t_level <= t_obs * (1 + 1e-12))) / (1.0 + level.shape[0])
+    u_alpha = level_correction(p_level, weights, alpha)
+    return Aggregation(float(pvalue), t_obs, u_alpha, p_obs, int(np.argmin(p_obs / weights)))
+
+
 def aggregated_null(
     x: jax.Array,
     y: jax.Array,
@@ -147,22 +357,23 @@ def aggregated_null(
     *,
     n_resamples: int,
     n_resamples_level: int,
-    bandwidth_factors: np.ndarray,
+    scales_x: np.ndarray,
+    scales_y: np.ndarray,
     weights: np.ndarray,
     alpha: float,
     batch_size: int,
     progress: bool,
 ) -> Outcome:
-    """The aggregated test on validated data with fitted kernels (see the module notes).
+    """The aggregated test on validated data (see the module notes).
 
     Args:
       x, y: validated ``(n, d)`` samples.
-      kx, ky: fitted Gaussian or Laplace kernels.
+      kx, ky: Gaussian or Laplace kernels (from ``bandwidth_kernels``).
       rng: the source of the permutations.
       n_resamples: B₁, the shared permutations (the quantile set).
       n_resamples_level: B₂, the second, independent set.
-      bandwidth_factors: the checked grid (``check_factors``), for x and for y.
-      weights: the checked, normalised ``(F, F)`` weights (``check_weights``).
+      scales_x, scales_y: the bandwidths are ``kx.bandwidth · scales_x`` (and so for y).
+      weights: the normalised ``(J_x, J_y)`` weights (``pair_weights``).
       alpha: the level of the reported decision.
       batch_size: permutations per device call (the result does not depend on it).
       progress: show a progress bar.
@@ -172,21 +383,16 @@ def aggregated_null(
       pair (smallest ``p̂_ab / w_ab``), the aggregated ``pvalue``, and ``info``.
     """
     b2 = n_resamples_level
-    for kernel, name in ((kx, "kernel_x"), (ky, "kernel_y")):
-        if not isinstance(kernel, (_kernels.Gaussian, _kernels.Laplace)):
-            raise ValueError(
-                f"`{name}` must be a Gaussian or Laplace kernel for method='aggregated', which "
-                f"aggregates over bandwidths; got {type(kernel).__name__}."
-            )
-    # checked above: kernels with a bandwidth
+    # checked by bandwidth_kernels: kernels with a bandwidth
     kx = cast(_kernels.Gaussian | _kernels.Laplace, kx)
     ky = cast(_kernels.Gaussian | _kernels.Laplace, ky)
-    fx = fy = bandwidth_factors
+    fx, fy = scales_x, scales_y
     w = weights
     n = x.shape[0]
     check_fits_in_memory(
         n, len(fx) + len(fy) + 4, x.dtype, what="method='aggregated'",
-        instead="Use fewer `bandwidth_factors`, or test a random subsample of the rows.",
+        instead="Use fewer bandwidths, method='aggregated_incomplete' (O(n) memory), or test "
+        "a random subsample of the rows.",
     )
     dtype = x.dtype
     Kcs = _centred_gram_stack(kx, x, jnp.asarray(fx, dtype=dtype))
@@ -209,39 +415,32 @@ def aggregated_null(
     null = null_set(n_resamples, "aggregated, stage 1/2 (B1 null permutations)")
     level = null_set(b2, "aggregated, stage 2/2 (B2 level permutations)")
     shape = observed.shape
-    flat_null = null.reshape(n_resamples, -1)
-    p_obs = pvalues_against(flat_null, observed.reshape(1, -1))[0]
-    p_level = pvalues_against(flat_null, level.reshape(b2, -1))
-    wf = w.reshape(-1)
-    t_obs = float(np.min(p_obs / wf))
-    t_level = np.min(p_level / wf[None, :], axis=1)
-    pvalue = (1.0 + np.count_nonzero(t_level <= t_obs * (1 + 1e-12))) / (1.0 + b2)
-    u_alpha = level_correction(p_level, wf, alpha)
-    best = int(np.argmin(p_obs / wf))
-    a, b = np.unravel_index(best, shape)
+    agg = aggregate(
+        observed.reshape(-1), null.reshape(n_resamples, -1), level.reshape(b2, -1),
+        w.reshape(-1), alpha,
+    )
+    a, b = np.unravel_index(agg.selected, shape)
     sx, sy = float(kx.bandwidth), float(ky.bandwidth)
     info = {
         "bandwidths_x": [sx * float(f) for f in fx],
         "bandwidths_y": [sy * float(f) for f in fy],
-        "bandwidth_factors": [float(f) for f in fx],
         "weights": w.tolist(),
         "statistics": observed.astype(np.float64).tolist(),
-        "pvalues": p_obs.reshape(shape).tolist(),
+        "pvalues": agg.pvalues.reshape(shape).tolist(),
         "selected": [int(a), int(b)],
-        "min_weighted_pvalue": t_obs,
+        "min_weighted_pvalue": agg.min_weighted_pvalue,
         "alpha": alpha,
-        "u_alpha": u_alpha,
-        "reject": bool(t_obs <= u_alpha),
+        "u_alpha": agg.u_alpha,
+        "reject": bool(agg.min_weighted_pvalue <= agg.u_alpha),
         "n_resamples": int(n_resamples),
         "n_resamples_level": int(b2),
         "n_bisections": N_BISECTIONS,
     }
     return Outcome(
         statistic=float(observed[a, b]),
-        pvalue=float(pvalue),
+        pvalue=agg.pvalue,
         null_distribution=null[:, a, b],
         info=info,
         kernel_x=kx.__class__(bandwidth=sx * float(fx[a])),
         kernel_y=ky.__class__(bandwidth=sy * float(fy[b])),
     )
-

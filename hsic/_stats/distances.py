@@ -22,6 +22,7 @@ from hsic._base.validation import is_traced
 __all__ = [
     "MEDIAN_SUBSAMPLE",
     "batch_median_distance",
+    "distance_quantiles",
     "first_false",
     "median_distance",
     "median_distance_columns",
@@ -515,6 +516,37 @@ def _median_distance_numpy(sub: np.ndarray) -> tuple[float, bool]:
         return median, False
     positive = sq[sq > 0]
     return (float(np.sqrt(positive).mean()) if positive.size else 1.0), True
+
+
+def distance_quantiles(x: ArrayLike, levels: ArrayLike) -> np.ndarray:
+    """Quantiles of the non-zero Euclidean distances between distinct samples of ``x``, on the
+    median heuristic's subsample (at most ``MEDIAN_SUBSAMPLE`` evenly spaced rows), in float64.
+
+    The quantiles are NumPy's default (linear interpolation between order statistics). Zero
+    distances (duplicated rows) are left out; if every distance is 0, the result is all 1.0
+    (the median heuristic's last fallback).
+
+    Args:
+      x: concrete samples, ``(n, d)`` or ``(n,)``, ``n >= 2``.
+      levels: the quantile levels, in ``[0, 1]``.
+
+    Returns:
+      The quantiles, one per level.
+
+    Example:
+      >>> from hsic._stats.distances import distance_quantiles
+      >>> distance_quantiles([[0.0], [1.0], [3.0]], [0.0, 0.5, 1.0]).tolist()
+      [1.0, 2.0, 3.0]
+    """
+    from scipy.spatial.distance import pdist  # deferred: scipy.spatial is slow to import
+
+    arr = np.asarray(x, dtype=np.float64)
+    arr = arr[:, None] if arr.ndim == 1 else arr
+    dists = pdist(arr[_subsample_rows(len(arr))], "euclidean")
+    dists = dists[dists > 0]
+    if dists.size == 0:
+        return np.ones(np.shape(levels))
+    return np.quantile(dists, np.asarray(levels, dtype=np.float64))
 
 
 def median_distance(x: ArrayLike, *, name: str = "x") -> jax.Array | float:

@@ -171,7 +171,7 @@ def bandwidth_collection(x: Any, count: int) -> np.ndarray:
       >>> from hsic._nulls.aggregated import bandwidth_collection
       >>> x = np.linspace(0.0, 1.0, 201)[:, None]
       >>> np.round(bandwidth_collection(x, 3), 4).tolist()
-      [0.0251, 0.2204, 1.9349]
+      [0.015, 0.153, 1.56]
     """
     low, high = distance_quantiles(x, np.asarray(COLLECTION_QUANTILES))
     low, high = 0.5 * low, 2.0 * high

@@ -308,7 +308,8 @@ def test_saturated_blocks_warn_once():
     once, not once per epoch."""
     objective = bt.Objective(sigma=1e-3)
     with pytest.warns(RuntimeWarning, match=r"stayed above 0.99 of both ceilings") as caught:
-        run = bt.train(NET, DATA, objective=objective, epochs=2, batch_size=64, evaluate=False)
+        run = bt.train(NET, DATA, objective=objective, epochs=2, batch_size=64, evaluate=False,
+                       rng=0)  # a fixed batch order: with another, ReLU ties can unsaturate block 1
     assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
     assert "epoch 1" in str(caught[0].message)
     assert min(run.history[0]["saturation_zx"]) > 0.99

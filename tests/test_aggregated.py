@@ -4,6 +4,7 @@ decision, calibration, power where the median bandwidth is wrong, seeds and vali
 import numpy as np
 import pytest
 import reference as ref
+from support import rejections_under_independence
 
 import hsic
 from hsic.kernels import Gaussian
@@ -134,16 +135,6 @@ def test_seed_and_batching(rng):
     assert a.to_dict()["info"]["n_resamples_level"] == 40
 
 
-def _rejections(method, replications, n, seed):
-    rng = np.random.default_rng(seed)
-    rejected = 0
-    for r in range(replications):
-        x = rng.normal(size=n)
-        y = rng.standard_t(df=3, size=n)
-        rejected += hsic.test(x, y, method=method, rng=r).pvalue <= ALPHA
-    return rejected
-
-
 def test_level_fast():
     replications = 200
     # B1 large enough that the per-pair p-values rarely tie at their minimum 1/(1 + B1) (ties
@@ -151,7 +142,7 @@ def test_level_fast():
     method = hsic.Aggregated(
         n_resamples=199, n_resamples_level=99, bandwidth_factors=(0.5, 1, 2)
     )
-    rejected = _rejections(method, replications, 30, seed=11)
+    rejected = rejections_under_independence(method, replications, 30, seed=11)
     ref.assert_calibrated(rejected, replications)
 
 
@@ -159,7 +150,7 @@ def test_level_fast():
 def test_level_slow():
     replications = 1000
     method = hsic.Aggregated(n_resamples=999, n_resamples_level=199)
-    rejected = _rejections(method, replications, 50, seed=12)
+    rejected = rejections_under_independence(method, replications, 50, seed=12)
     ref.assert_calibrated(rejected, replications)
 
 

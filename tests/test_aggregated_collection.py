@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import reference as ref
 from scipy.spatial.distance import pdist
+from support import rejections_under_independence
 
 import hsic
 from hsic._nulls.aggregated import bandwidth_collection, pair_weights, weight_vector
@@ -161,23 +162,14 @@ def test_high_frequency_sine():
     assert hsic.test(x, y, method="gamma").pvalue > 0.05
 
 
-def _rejections(method, replications, n, seed):
-    rng = np.random.default_rng(seed)
-    rejected = 0
-    for r in range(replications):
-        x = rng.normal(size=n)
-        y = rng.standard_t(df=3, size=n)
-        rejected += hsic.test(x, y, method=method, rng=r).pvalue <= ALPHA
-    return rejected
-
-
 def test_level_fast():
     # the collection (3 x 3 here) under independence. B1 = 999, far above J/alpha: with
     # B1 = 199 the smallest weighted p-values of the level set pile up on a few grid values
     # 9k/200 and their ties make the test conservative (rejection rate 0.010 measured).
     replications = 200
     method = hsic.Aggregated(n_resamples=999, n_resamples_level=99, n_bandwidths=3)
-    ref.assert_calibrated(_rejections(method, replications, 30, seed=31), replications)
+    rejected = rejections_under_independence(method, replications, 30, seed=31)
+    ref.assert_calibrated(rejected, replications)
 
 
 @pytest.mark.slow
@@ -185,4 +177,5 @@ def test_level_slow():
     # the default collection (100 pairs) with its default B1
     replications = 400
     method = hsic.Aggregated(n_resamples_level=199, weights="centred")
-    ref.assert_calibrated(_rejections(method, replications, 50, seed=32), replications)
+    rejected = rejections_under_independence(method, replications, 50, seed=32)
+    ref.assert_calibrated(rejected, replications)

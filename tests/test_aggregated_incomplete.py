@@ -5,6 +5,7 @@ the complete U-statistic, seeds and batching, bad input, power and calibration."
 import numpy as np
 import pytest
 import reference as ref
+from support import rejections_under_independence
 
 import hsic
 from hsic._nulls.incomplete import design_size, incomplete_sums
@@ -182,26 +183,18 @@ def test_detects_the_high_frequency_sine():
     assert res.info["design_size"] == design_size(1000, 50)
 
 
-def _rejections(method, replications, n, seed):
-    rng = np.random.default_rng(seed)
-    rejected = 0
-    for r in range(replications):
-        x = rng.normal(size=n)
-        y = rng.standard_t(df=3, size=n)
-        rejected += hsic.test(x, y, method=method, rng=r).pvalue <= ALPHA
-    return rejected
-
-
 def test_level_fast():
     replications = 200
     method = hsic.AggregatedIncomplete(
         n_resamples=199, n_resamples_level=99, n_bandwidths=3, n_diagonals=10
     )
-    ref.assert_calibrated(_rejections(method, replications, 60, seed=41), replications)
+    rejected = rejections_under_independence(method, replications, 60, seed=41)
+    ref.assert_calibrated(rejected, replications)
 
 
 @pytest.mark.slow
 def test_level_slow():
     replications = 1000
     method = hsic.AggregatedIncomplete(n_resamples_level=199)
-    ref.assert_calibrated(_rejections(method, replications, 200, seed=42), replications)
+    rejected = rejections_under_independence(method, replications, 200, seed=42)
+    ref.assert_calibrated(rejected, replications)

@@ -6,12 +6,12 @@ true n as a traced scalar, with the padding masked out. These tests count XLA co
 statistic to float rounding, the same permutations, the same p-value.
 """
 
-import contextlib
 
 import jax
 import numpy as np
 import pytest
 import reference as ref
+from support import count_compilations
 
 import hsic
 from hsic._base.devices import make_mesh
@@ -25,24 +25,6 @@ from hsic._stats.gram import (
     sharded_centred_sums,
 )
 from hsic.kernels import Gaussian, Laplace, Linear
-
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def count_compilations():
-    """Count XLA compilations (any function) inside the block: ``with ... as count: count[0]``."""
-    count = [0]
-
-    def listener(event, duration, **kwargs):
-        if event == COMPILE_EVENT:
-            count[0] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield count
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def test_compilation_counter_counts_a_new_shape():

@@ -3,7 +3,6 @@ package's own estimators, gradients against central finite differences (float64)
 gradients on coincident and constant batches for every kernel, jit / vmap, the batch median
 (no gradient, no recompilation), float32 stability, the HBaR regulariser and bad inputs."""
 
-import contextlib
 import math
 
 import jax
@@ -11,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference as ref
+from support import count_compilations
 
 import hsic
 from hsic import losses
@@ -324,25 +324,6 @@ def test_median_bandwidth_sends_no_gradient(kernel, x64):
     assert np.abs(fd - np.asarray(g_median)).max() > 1e-3 * np.abs(fd).max()
 
 
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def compilations():
-    """Count XLA compilations inside the block (JAX's monitoring events)."""
-    count = [0]
-
-    def listener(event, duration, **kwargs):
-        if event == COMPILE_EVENT:
-            count[0] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield count
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
-
 @pytest.mark.parametrize("measure", list(PAIR_LOSSES))
 def test_no_recompilation_across_batches_of_one_shape(measure):
     """A new batch of the same shape reuses the compiled code, eagerly and inside jit, with the
@@ -359,7 +340,7 @@ def test_no_recompilation_across_batches_of_one_shape(measure):
 
     step_jit = jax.jit(step)
     jax.block_until_ready((f(*batches[0]), jax.grad(f)(*batches[0]), step_jit(*batches[0], 1.0)))
-    with compilations() as count:
+    with count_compilations() as count:
         for (x, y), sigma in zip(batches[1:], (2.0, 3.0), strict=True):
             jax.block_until_ready((f(x, y), jax.grad(f)(x, y), step_jit(x, y, sigma)))
     assert count[0] == 0

@@ -75,3 +75,15 @@ def assert_calibrated(rejected: int, replications: int, alpha: float = 0.05) -> 
     ``rejected / replications`` (scipy.stats.binomtest)."""
     low, high = scipy.stats.binomtest(rejected, replications, alpha).proportion_ci(0.99)
     assert low <= alpha <= high, f"rejection rate {rejected / replications:.3f}"
+
+
+def pearson3_tails(null, stats):
+    """Per-column upper tails of scipy's Pearson type III law with each column's mean,
+    standard deviation and skewness (population moments) of ``null``: ``(m, J)``."""
+    null = np.asarray(null, dtype=float)
+    out = np.empty(np.shape(stats))
+    for j in range(null.shape[1]):
+        col = null[:, j]
+        law = scipy.stats.pearson3(scipy.stats.skew(col), loc=col.mean(), scale=col.std())
+        out[:, j] = law.sf(np.asarray(stats)[:, j])
+    return out

@@ -12,13 +12,14 @@ from hsic.kernels import Gaussian
 ALPHA = 0.05
 
 
-def _aggregated_numpy(x, y, factors, weights, seed, b1, b2, alpha):
+def _aggregated_numpy(x, y, factors, weights, seed, b1, b2, alpha, fitted):
     """HSICAgg written from the paper's definitions (float64, full n x n matrices).
 
     Permutations: NumPy's PCG64 seeded by `seed`, one after another, B1 for the quantiles then
     B2 for the level correction, each applied to the samples of y. Per-pair p-values with the
-    +1 convention; u_alpha = sup{u : (1 + #{b2 rejecting at u}) / (1 + B2) <= alpha} computed
-    exactly (as an order statistic) rather than by bisection.
+    +1 convention (or, `fitted`, scipy's Pearson III tail with the moments of the B1 null);
+    u_alpha = sup{u : (1 + #{b2 rejecting at u}) / (1 + B2) <= alpha} computed exactly (as an
+    order statistic) rather than by bisection.
     """
     n = len(x)
     sx, sy = ref.median_bandwidth(x), ref.median_bandwidth(y)
@@ -38,8 +39,11 @@ def _aggregated_numpy(x, y, factors, weights, seed, b1, b2, alpha):
     null1 = np.array([stats(p) for p in perms1])  # (B1, J)
     null2 = np.array([stats(p) for p in perms2])  # (B2, J)
 
-    def pvals(h):
+    def ranks(h):
         return (1 + np.sum(null1 >= h[None, :] * (1 - 1e-9), axis=0)) / (1 + b1)
+
+    def pvals(h):
+        return ref.pearson3_tails(null1, h[None, :])[0] if fitted else ranks(h)
 
     p_obs = pvals(observed)
     t_obs = np.min(p_obs / w)
@@ -47,34 +51,65 @@ def _aggregated_numpy(x, y, factors, weights, seed, b1, b2, alpha):
     pvalue = (1 + np.sum(t2 <= t_obs * (1 + 1e-12))) / (1 + b2)
     m = int(np.floor(alpha * (1 + b2) + 1e-12))
     u_alpha = np.sort(t2)[m - 1] if m >= 1 else 0.0  # the supremum (not attained)
-    return observed, p_obs, pvalue, u_alpha, t_obs
+    return observed, ranks(observed), p_obs, pvalue, u_alpha, t_obs
 
 
+@pytest.mark.parametrize("pair_pvalues", ["empirical", "fitted"])
 @pytest.mark.parametrize("weights", [None, np.array([[1.0, 2.0, 1.0], [0.5, 4.0, 1.0], [1, 1, 3]])])
-def test_against_numpy_transcription(rng, weights):
+def test_against_numpy_transcription(rng, weights, pair_pvalues):
     n, b1, b2, factors = 25, 30, 40, (0.5, 1.0, 2.0)
     x = rng.normal(size=n)
     y = np.cos(3 * x) + 0.5 * rng.normal(size=n)
     method = hsic.Aggregated(
         n_resamples=b1, n_resamples_level=b2, bandwidth_factors=factors, weights=weights,
-        batch_size=7,
+        pair_pvalues=pair_pvalues, batch_size=7,
     )
     res = hsic.test(x, y, method=method, rng=4, dtype="float64")
     w = np.ones((3, 3)) if weights is None else weights
-    observed, p_obs, pvalue, u_alpha, t_obs = _aggregated_numpy(
-        x, y, factors, w, 4, b1, b2, ALPHA
+    observed, ranks, p_obs, pvalue, u_alpha, t_obs = _aggregated_numpy(
+        x, y, factors, w, 4, b1, b2, ALPHA, fitted=pair_pvalues == "fitted"
     )
     np.testing.assert_allclose(np.ravel(res.info["statistics"]), observed, rtol=1e-9)
-    np.testing.assert_allclose(np.ravel(res.info["pvalues"]), p_obs, rtol=1e-12)
+    np.testing.assert_allclose(np.ravel(res.info["pvalues"]), ranks, rtol=1e-12)
+    assert res.info["pair_pvalues"] == pair_pvalues
+    np.testing.assert_allclose(np.ravel(res.info["aggregated_pvalues"]), p_obs, rtol=1e-9)
     assert res.pvalue == pytest.approx(pvalue, rel=1e-12)
-    assert res.info["min_weighted_pvalue"] == pytest.approx(t_obs, rel=1e-12)
+    assert res.info["min_weighted_pvalue"] == pytest.approx(t_obs, rel=1e-9)
     # the bisection lands just below the exact supremum
-    assert u_alpha - 1e-10 <= res.info["u_alpha"] <= u_alpha
+    assert u_alpha * (1 - 1e-9) - 1e-10 <= res.info["u_alpha"] <= u_alpha * (1 + 1e-9)
     a, b = res.info["selected"]
     assert res.statistic == pytest.approx(observed[3 * a + b], rel=1e-9)
+    if pair_pvalues == "fitted":  # no ties: the pair of the smallest weighted p-value
+        assert 3 * a + b == np.argmin(p_obs / np.ravel(w / w.sum()))
     assert res.null_distribution.shape == (b1,) and res.info["n_resamples"] == b1
     np.testing.assert_array_equal(res.info["weights"], w / w.sum())  # normalised once
     assert res.bandwidth_x == pytest.approx(factors[a] * ref.median_bandwidth(x), rel=1e-12)
+
+
+def test_fitted_tails_match_scipys_pearson3():
+    from hsic._nulls.pvalues import fitted_tail_pvalues
+
+    source = np.random.default_rng(5)
+    null = np.column_stack([
+        source.gamma(2.5, size=400) * 0.3 + 1.0,  # right-skewed, like HSIC's null
+        -source.gamma(4.0, size=400),  # left-skewed, with a finite upper end
+        source.normal(size=400),  # nearly symmetric
+        source.uniform(-1, 1, size=400) ** 3,  # light tails, skew ~ 0
+    ])
+    stats = np.linspace(-12.0, 12.0, 49)[:, None] * np.ones((1, 4))
+    got = fitted_tail_pvalues(null, stats)
+    np.testing.assert_allclose(got, ref.pearson3_tails(null, stats), rtol=1e-7, atol=1e-13)
+    # continuous beyond the resamples: no floor at 1/(1 + B)
+    far = null.max(axis=0, keepdims=True) + null.std(axis=0, keepdims=True)
+    assert np.all(fitted_tail_pvalues(null, far)[:, [0, 2]] < 1 / 401)
+
+
+def test_fitted_tails_of_a_constant_null_are_the_permutation_pvalues():
+    from hsic._nulls.pvalues import fitted_tail_pvalues
+
+    null = np.column_stack([np.full(9, 2.0), np.arange(9.0)])
+    got = fitted_tail_pvalues(null, np.array([[2.0, 4.0], [2.5, 4.0]]))
+    np.testing.assert_array_equal(got[:, 0], [1.0, 0.1])
 
 
 def test_weights_are_normalised_once():
@@ -135,12 +170,14 @@ def test_seed_and_batching(rng):
     assert a.to_dict()["info"]["n_resamples_level"] == 40
 
 
-def test_level_fast():
+@pytest.mark.parametrize("pair_pvalues", ["fitted", "empirical"])
+def test_level_fast(pair_pvalues):
     replications = 200
-    # B1 large enough that the per-pair p-values rarely tie at their minimum 1/(1 + B1) (ties
+    # B1 large enough that the per-pair ranks rarely tie at their minimum 1/(1 + B1) (ties
     # make the test conservative), B2 = 99 so that alpha (1 + B2) is an integer.
     method = hsic.Aggregated(
-        n_resamples=199, n_resamples_level=99, bandwidth_factors=(0.5, 1, 2)
+        n_resamples=199, n_resamples_level=99, bandwidth_factors=(0.5, 1, 2),
+        pair_pvalues=pair_pvalues,
     )
     rejected = rejections_under_independence(method, replications, 30, seed=11)
     ref.assert_calibrated(rejected, replications)
@@ -175,8 +212,9 @@ def _power(method, replications, n, seed):
         hsic.Aggregated(
             n_resamples=499, n_resamples_level=199, bandwidth_factors=(0.25, 0.5, 1, 2, 4)
         ),
-        # the default collection (100 pairs): B1 = 2000 = J/alpha (see the module notes)
-        hsic.Aggregated(n_resamples=2000, n_resamples_level=199),
+        # the default collection (100 pairs) and fitted per-pair p-values: B1 only has to
+        # give each pair's null moments
+        hsic.Aggregated(n_resamples=300, n_resamples_level=199),
     ],
     ids=["factor-grid", "collection"],
 )
@@ -204,6 +242,7 @@ def test_more_power_than_the_median_heuristic_on_a_fast_sine(method):
         (dict(alpha=1.5), {}, r"`alpha` must be a number in \(0, 1\)"),
         (dict(n_resamples_level=0), {}, "`n_resamples_level` must be a positive integer"),
         (dict(n_resamples=0), {}, "`n_resamples` must be a positive integer; got 0"),
+        (dict(pair_pvalues="gamma"), {}, "`pair_pvalues` must be one of 'fitted', 'empirical'"),
         (dict(batch_size=0), {}, "`batch_size` must be a positive integer; got 0"),
         ({}, dict(kernel_x="linear"), "`kernel_x` must be a Gaussian or Laplace kernel"),
         ({}, dict(kernel_y="delta"), "`kernel_y` must be a Gaussian or Laplace kernel"),

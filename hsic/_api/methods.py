@@ -38,6 +38,7 @@ from hsic._base.validation import (
 )
 from hsic._nulls.aggregated import (
     DEFAULT_N_BANDWIDTHS,
+    PAIR_PVALUES,
     check_bandwidths,
     check_factors,
     check_weights,
@@ -157,10 +158,16 @@ class _Aggregating(Method):
     n_bandwidths: int = DEFAULT_N_BANDWIDTHS
     bandwidth_factors: Sequence[float] | None = None
     weights: Any = "uniform"
+    pair_pvalues: str = "fitted"
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
         _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
+        if self.pair_pvalues not in PAIR_PVALUES:
+            raise ValueError(
+                f"`pair_pvalues` must be one of {', '.join(map(repr, PAIR_PVALUES))}; got "
+                f"{self.pair_pvalues!r}."
+            )
         if self.n_resamples_level is not None:
             _set(self, "n_resamples_level",
                  check_positive_int(self.n_resamples_level, "n_resamples_level"))
@@ -220,9 +227,9 @@ class Aggregated(_Aggregating):
 
     Args:
       n_resamples: B₁, the resamples shared by all bandwidth pairs (the quantile set).
-        The per-pair p-values lie on the grid ``k/(1 + B₁)``: take B₁ well above
-        ``(number of pairs)/alpha``, else the test is conservative (see the module
-        ``hsic._nulls.aggregated``).
+        With ``pair_pvalues="empirical"``, the per-pair p-values lie on the grid
+        ``k/(1 + B₁)``: take B₁ well above ``(number of pairs)/alpha``, else the test is
+        conservative (see the module ``hsic._nulls.aggregated``).
       n_resamples_level: B₂, the second, independent set that corrects the level and gives
         the p-value; ``None``: ``n_resamples``.
       alpha: the level of the reported decision (``info["reject"]``, ``info["u_alpha"]``);
@@ -241,6 +248,13 @@ class Aggregated(_Aggregating):
         (default; ``None`` too), ``"increasing"``, ``"decreasing"`` or ``"centred"`` (the
         product of MMDAgg's schemes over the ordered bandwidths of x and of y), or a
         ``(J_x, J_y)`` array of positive weights.
+      pair_pvalues: the per-pair p-values that are aggregated. ``"fitted"`` (default): the
+        upper tail of the Pearson type III law matched to the mean, variance and skewness
+        of the pair's B₁ resampled statistics, which has no floor at ``1/(1 + B₁)``, so the
+        level correction does not fight the resampling grid (measured: more power, and
+        p-values down to ``1/(1 + B₂)``). ``"empirical"``: HSICAgg's, the pair's rank among
+        its B₁ resamples. Either way the p-value is exact: the aggregated statistic is
+        calibrated against the B₂ level set.
       batch_size: resamples per device call (the result does not depend on it).
     """
 
@@ -263,29 +277,12 @@ class AggregatedIncomplete(_Aggregating):
     Args:
       n_diagonals: R, the superdiagonals of the design (``R ≥ n/2 − 1``: every pair, the
         complete U-statistic).
-      n_resamples: B₁, the resamples shared by all bandwidth pairs (the quantile set).
-        The per-pair p-values lie on the grid ``k/(1 + B₁)``: take B₁ well above
-        ``(number of pairs)/alpha``, else the test is conservative (see the module
-        ``hsic._nulls.aggregated``).
-      n_resamples_level: B₂, the second, independent set that corrects the level and gives
-        the p-value; ``None``: ``n_resamples``.
-      alpha: the level of the reported decision (``info["reject"]``, ``info["u_alpha"]``);
-        the p-value does not depend on it.
-      bandwidths: ``"auto"`` (default): for each variable, ``n_bandwidths`` bandwidths spaced
-        geometrically from half the 5 % quantile to twice the 95 % quantile of its non-zero
-        inter-sample distances (on the median heuristic's subsample); the kernels' family
-        (Gaussian or Laplace) is used, their bandwidth is not. Or a pair
-        ``(bandwidths_x, bandwidths_y)`` of sequences, in the data's units.
-      n_bandwidths: J, the bandwidths per variable of ``"auto"``: the test runs over the
-        ``J²`` pairs, and its cost grows with them.
-      bandwidth_factors: instead of ``bandwidths``, the grid of multiples of each kernel's
-        fitted bandwidth (the median heuristic by default), used for x and for y, e.g.
-        ``(0.25, 0.5, 1, 2, 4)``, the default of earlier versions.
-      weights: the weights of the bandwidth pairs (normalised to sum 1): ``"uniform"``
-        (default; ``None`` too), ``"increasing"``, ``"decreasing"`` or ``"centred"`` (the
-        product of MMDAgg's schemes over the ordered bandwidths of x and of y), or a
-        ``(J_x, J_y)`` array of positive weights.
-      batch_size: resamples per device call (the result does not depend on it).
+      n_resamples: B₁, the wild-bootstrap draws shared by all bandwidth pairs.
+      n_bandwidths: J, the bandwidths per variable of ``"auto"`` (5 here: 25 pairs).
+
+    The other options (``n_resamples_level``, ``alpha``, ``bandwidths``,
+    ``bandwidth_factors``, ``weights``, ``pair_pvalues``, ``batch_size``) are those of
+    [`Aggregated`][hsic.Aggregated].
     """
 
     name: ClassVar[str] = "aggregated_incomplete"

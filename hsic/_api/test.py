@@ -116,7 +116,7 @@ def _collection(method: Aggregated | AggregatedIncomplete, x, y, kx, ky):
     options = dict(
         n_resamples=method.n_resamples, n_resamples_level=method.level_resamples(),
         scales_x=scales_x, scales_y=scales_y, weights=method.weight_matrix(),
-        alpha=method.alpha, batch_size=_batch(method),
+        alpha=method.alpha, pair_pvalues=method.pair_pvalues, batch_size=_batch(method),
     )
     return kx, ky, options, {**info, "weight_scheme": _scheme(method)}
 

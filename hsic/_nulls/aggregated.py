@@ -27,32 +27,34 @@ bandwidth of each kernel, the median heuristic by default; ``f`` e.g. ``2^{-2}, 
 J and ``1/(|(J+1)/2 − j| + 1/2)`` for even J; or an array (``pair_weights``).
 
 **The test.** Let ``H_ab = HSIC_b`` with kernels ``k_{λ_a}`` and ``l_{μ_b}``. One set of B₁
-permutations, shared by all pairs, gives each pair's permutation p-value
-``p̂_ab(H) = (1 + #{b₁ : H_ab^{(b₁)} ≥ H}) / (1 + B₁)``, and
+permutations, shared by all pairs, gives each pair a p-value ``p̃_ab(H)``: by default
+(``"fitted"``) the upper tail of the Pearson type III law matched to the mean, variance and
+skewness of the pair's B₁ permuted statistics (``fitted_tail_pvalues``); or (``"empirical"``)
+HSICAgg's rank ``p̂_ab(H) = (1 + #{b₁ : H_ab^{(b₁)} ≥ H}) / (1 + B₁)``, for which
 ``H_ab > q̂^{ab}_{1−u w_ab} ⟺ p̂_ab(H_ab) ≤ u w_ab`` defines HSICAgg's quantiles. The
-aggregated test rejects when some pair exceeds its corrected quantile, i.e. when
-``T = min_ab p̂_ab(H_ab) / w_ab ≤ u_α``. HSICAgg's level correction ``u_α`` is the largest
-``u`` at which a second, independent set of B₂ permuted samples (counted with the observed one,
-the ``+1`` convention) rejects at rate ``≤ α``; it is found by bisection on ``u`` (50 steps, as
-in HSICAgg).
+aggregated test rejects when some pair's p-value is below its share of the corrected level,
+i.e. when ``T = min_ab p̃_ab(H_ab) / w_ab ≤ u_α``. HSICAgg's level correction ``u_α`` is the
+largest ``u`` at which a second, independent set of B₂ permuted samples (counted with the
+observed one, the ``+1`` convention) rejects at rate ``≤ α``; it is found by bisection on ``u``
+(50 steps, as in HSICAgg).
 
 **The p-value** is the permutation p-value of the statistic ``T`` over the second set:
 ``p = (1 + #{b₂ : T^{(b₂)} ≤ T}) / (1 + B₂)``, ties within ``1000·eps`` (relative) counting as
-extreme. It is valid: under independence, the observed sample, the B₂ and the B₁ permuted
-samples are i.i.d. uniform draws from the orbit of the data under permutations, so ``T`` and
-the ``T^{(b₂)}`` (all computed against the same B₁ set) are exchangeable. It is also the
-smallest α at which the aggregated test rejects: the bisection converges to the
-``⌊α(1 + B₂)⌋``-th smallest ``T^{(b₂)}``, so ``p ≤ α`` exactly when ``T ≤ u_α`` (up to the
-bisection's resolution, ``2⁻⁵⁰`` of the search interval).
+extreme. It is valid for either kind of per-pair p-value: under independence, the observed
+sample, the B₂ and the B₁ permuted samples are i.i.d. uniform draws from the orbit of the data
+under permutations, so ``T`` and the ``T^{(b₂)}`` (all computed against the same B₁ set) are
+exchangeable. It is also the smallest α at which the aggregated test rejects: the bisection
+converges to the ``⌊α(1 + B₂)⌋``-th smallest ``T^{(b₂)}``, so ``p ≤ α`` exactly when
+``T ≤ u_α`` (up to the bisection's resolution, ``2⁻⁵⁰`` of the search interval).
 
-**Choosing B₁.** The per-pair p-values lie on the grid ``k/(1 + B₁)``, so ``T`` cannot go
-below ``J/(1 + B₁)`` with J uniformly weighted pairs, and permuted samples that reach that floor
-tie with the observed one (ties count as extreme). Take B₁ well above ``J/α`` (2000 for the
-default 100 pairs at α = 0.05, 500 for a 5 × 5 grid); with fewer, the test is conservative and
-loses power. The same floor bounds the p-value of a strong dependence from below: about
-``J_eff/(1 + B₁)``, with ``J_eff ≤ J`` the number of pairs whose permuted statistics are
-nearly independent (measured: p = 0.013–0.015 for the 100 pairs and B₁ = 2000 on a strong
-dependence, 0.003 with B₁ = 5000). Raise B₁ when a p-value far below α matters.
+**Why fitted tails (the default).** Ranks lie on the grid ``k/(1 + B₁)``, so with them ``T``
+cannot go below ``J/(1 + B₁)`` with J uniformly weighted pairs, and permuted samples that reach
+that floor tie with the observed one (ties count as extreme): below ``B₁ ≈ J/α`` (2000 for the
+default 100 pairs) the test is conservative and loses power, and a strong dependence gets a
+p-value of about ``J_eff/(1 + B₁)`` at best (``J_eff ≤ J`` the nearly independent pairs;
+measured 0.0045–0.015 on ``docs/beyond-one-pair.md``'s sine with B₁ = 2000). The fitted tail
+is continuous, so it has no floor: B₁ only estimates three moments per pair, and the p-value
+reaches ``1/(1 + B₂)`` (0.0005 on the same sine). A poor fit costs power, never validity.
 
 HSICAgg uses the unbiased (U-statistic) HSIC; this module uses the biased ``HSIC_b`` of the rest
 of the package. Both give valid permutation tests, and the aggregation only uses each pair's
@@ -69,7 +71,7 @@ import numpy as np
 
 from hsic._base.validation import check_fits_in_memory
 from hsic._nulls.permutation import pad_rows, permuted_stack_sums, run_permutation_batches
-from hsic._nulls.pvalues import Outcome, pvalues_against
+from hsic._nulls.pvalues import Outcome, fitted_tail_pvalues, pvalues_against
 from hsic._stats import kernels as _kernels
 from hsic._stats.distances import distance_quantiles
 from hsic._stats.gram import centre
@@ -79,6 +81,7 @@ __all__ = [
     "DEFAULT_FACTORS",
     "DEFAULT_N_BANDWIDTHS",
     "N_BISECTIONS",
+    "PAIR_PVALUES",
     "WEIGHT_SCHEMES",
     "Aggregation",
     "aggregate",
@@ -100,6 +103,8 @@ DEFAULT_N_BANDWIDTHS = 10
 COLLECTION_QUANTILES = (0.05, 0.95)
 #: The weight schemes, over bandwidths ordered from small to large.
 WEIGHT_SCHEMES = ("uniform", "increasing", "decreasing", "centred")
+#: The per-pair p-values that ``T`` aggregates: fitted tails (default) or HSICAgg's ranks.
+PAIR_PVALUES = ("fitted", "empirical")
 #: Bisection steps for ``u_α`` (HSICAgg's default B₃).
 N_BISECTIONS = 50
 
@@ -317,18 +322,21 @@ def level_correction(
 
 class Aggregation(NamedTuple):
     """What ``aggregate`` returns: the aggregated p-value, ``T`` (the smallest weighted
-    per-pair p-value), ``u_α``, the per-pair p-values and the index of the selected pair."""
+    per-pair p-value), ``u_α``, the per-pair permutation p-values, the per-pair p-values
+    behind ``T`` (the fitted tails, or the permutation p-values again) and the index of the
+    selected pair."""
 
     pvalue: float
     min_weighted_pvalue: float
     u_alpha: float
     pvalues: np.ndarray
+    pair_pvalues: np.ndarray
     selected: int
 
 
 def aggregate(
     observed: np.ndarray, null: np.ndarray, level: np.ndarray, weights: np.ndarray,
-    alpha: float,
+    alpha: float, *, pair_pvalues: str = "fitted",
 ) -> Aggregation:
     """HSICAgg's aggregation of J statistics (see the module notes), for any resampling null.
 
@@ -338,14 +346,29 @@ def aggregate(
       level: ``(B₂, J)`` a second, independent set (the level set).
       weights: ``(J,)`` normalised weights.
       alpha: the level of the decision (``u_α``).
+      pair_pvalues: ``"fitted"``, each pair's p-value from the Pearson type III law matched
+        to its B₁ null (``fitted_tail_pvalues``), or ``"empirical"``, HSICAgg's rank among
+        the B₁ (``pvalues_against``).
     """
-    p_obs = pvalues_against(null, observed.reshape(1, -1))[0]
-    p_level = pvalues_against(null, level)
-    t_obs = float(np.min(p_obs / weights))
+    if pair_pvalues not in PAIR_PVALUES:
+        raise ValueError(
+            f"`pair_pvalues` must be one of {', '.join(map(repr, PAIR_PVALUES))}; "
+            f"got {pair_pvalues!r}."
+        )
+    score = fitted_tail_pvalues if pair_pvalues == "fitted" else pvalues_against
+    p_perm = pvalues_against(null, observed.reshape(1, -1))[0]
+    p_obs = score(null, observed.reshape(1, -1))[0]
+    p_level = score(null, level)
+    weighted = p_obs / weights
+    t_obs = float(np.min(weighted))
     t_level = np.min(p_level / weights[None, :], axis=1)
     pvalue = (1.0 + np.count_nonzero(t_level <= t_obs * (1 + 1e-12))) / (1.0 + level.shape[0])
     u_alpha = level_correction(p_level, weights, alpha)
-    return Aggregation(float(pvalue), t_obs, u_alpha, p_obs, int(np.argmin(p_obs / weights)))
+    # ties (e.g. tails that underflow to 0): the pair farthest above its null, in null sds
+    spread = null.std(axis=0)
+    excess = (observed - null.mean(axis=0)) / np.where(spread > 0, spread, np.inf)
+    selected = int(np.lexsort((-excess, weighted))[0])
+    return Aggregation(float(pvalue), t_obs, u_alpha, p_perm, p_obs, selected)
 
 
 def aggregated_null(
@@ -361,6 +384,7 @@ def aggregated_null(
     scales_y: np.ndarray,
     weights: np.ndarray,
     alpha: float,
+    pair_pvalues: str,
     batch_size: int,
     progress: bool,
 ) -> Outcome:
@@ -375,6 +399,7 @@ def aggregated_null(
       scales_x, scales_y: the bandwidths are ``kx.bandwidth · scales_x`` (and so for y).
       weights: the normalised ``(J_x, J_y)`` weights (``pair_weights``).
       alpha: the level of the reported decision.
+      pair_pvalues: ``"fitted"`` or ``"empirical"`` (``aggregate``).
       batch_size: permutations per device call (the result does not depend on it).
       progress: show a progress bar.
 
@@ -417,7 +442,7 @@ def aggregated_null(
     shape = observed.shape
     agg = aggregate(
         observed.reshape(-1), null.reshape(n_resamples, -1), level.reshape(b2, -1),
-        w.reshape(-1), alpha,
+        w.reshape(-1), alpha, pair_pvalues=pair_pvalues,
     )
     a, b = np.unravel_index(agg.selected, shape)
     sx, sy = float(kx.bandwidth), float(ky.bandwidth)
@@ -427,6 +452,8 @@ def aggregated_null(
         "weights": w.tolist(),
         "statistics": observed.astype(np.float64).tolist(),
         "pvalues": agg.pvalues.reshape(shape).tolist(),
+        "pair_pvalues": pair_pvalues,
+        "aggregated_pvalues": agg.pair_pvalues.reshape(shape).tolist(),
         "selected": [int(a), int(b)],
         "min_weighted_pvalue": agg.min_weighted_pvalue,
         "alpha": alpha,

@@ -132,6 +132,7 @@ def incomplete_null(
     scales_y: np.ndarray,
     weights: np.ndarray,
     alpha: float,
+    pair_pvalues: str,
     batch_size: int,
     progress: bool,
 ) -> Outcome:
@@ -147,6 +148,7 @@ def incomplete_null(
       scales_x, scales_y: the bandwidths are ``kx.bandwidth · scales_x`` (and so for y).
       weights: the normalised ``(J_x, J_y)`` weights.
       alpha: the level of the reported decision.
+      pair_pvalues: ``"fitted"`` or ``"empirical"`` (``aggregate``).
       batch_size: draws per device call (the result does not depend on it).
       progress: show a progress bar.
 
@@ -199,6 +201,7 @@ def incomplete_null(
     agg = aggregate(
         observed.reshape(-1), null.reshape(n_resamples, -1),
         level.reshape(n_resamples_level, -1), weights.reshape(-1), alpha,
+        pair_pvalues=pair_pvalues,
     )
     a, b = np.unravel_index(agg.selected, shape)
     info: dict[str, Any] = {
@@ -207,6 +210,8 @@ def incomplete_null(
         "weights": weights.tolist(),
         "statistics": observed.astype(np.float64).tolist(),
         "pvalues": agg.pvalues.reshape(shape).tolist(),
+        "pair_pvalues": pair_pvalues,
+        "aggregated_pvalues": agg.pair_pvalues.reshape(shape).tolist(),
         "selected": [int(a), int(b)],
         "min_weighted_pvalue": agg.min_weighted_pvalue,
         "alpha": alpha,

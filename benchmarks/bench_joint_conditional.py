@@ -7,8 +7,9 @@ What is timed (wall-clock medians after a warm-up call, results forced to the ho
   hyppo recomputes the Gram matrices for every permutation);
 * ``hsic.conditional_test(x, y, z, method="kci")`` (gamma null) against causal-learn's
   ``KCI_CInd().compute_pvalue`` (its default, the gamma approximation);
-* ``hsic.conditional_test(x, y, z, method="rcit")`` against causal-learn's RCIT through
-  ``causallearn.utils.cit.CIT(data, "rcit")``.
+* ``hsic.conditional_test(x, y, z, method=hsic.RCIT(n_features=100))`` against
+  causal-learn's RCIT through ``causallearn.utils.cit.CIT(data, "rcit")`` (100 features of z
+  on both sides; our default grows them with n, see ``hsic.RCIT.z_features``).
 
 The JIT compile time of ``hsic`` (first call at a new shape minus the warm median) is reported
 apart; peers are warmed up on a small input first. The machine may be shared and noisy: quote
@@ -234,7 +235,7 @@ def main():
     if "rcit" in args.only:
         rows.append(compare_paired(
             f"conditional_test rcit (hbe) n={n} vs causal-learn CIT 'rcit'",
-            lambda: hsic.conditional_test(x, y, z, method="rcit").pvalue,
+            lambda: hsic.conditional_test(x, y, z, method=hsic.RCIT(n_features=100)).pvalue,
             rcit_peer, rounds=args.paired, peer_warmup=rcit_warm,
         ))
 

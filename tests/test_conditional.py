@@ -163,10 +163,37 @@ def test_level_fast(method):
     ref.assert_calibrated(_ci_rejections(method, replications, 150, seed=1), replications)
 
 
+def test_random_feature_tests_stay_calibrated_at_large_n():
+    # With a fixed 100 features of z (the authors' default), the regression's bias grows into
+    # false rejections as n grows: RCoT rejected 27 % of 200 such data sets at n = 10^4. The
+    # default D_z = 4 sqrt(n) (400 here) keeps the level.
+    replications = 60
+    rejected = _ci_rejections("rcot", replications, 10_000, seed=3)
+    ref.assert_calibrated(rejected, replications)
+
+
+def test_z_features_grow_with_n():
+    assert [hsic.RCoT().z_features(n) for n in (10, 625, 626, 10_000, 10**5, 10**7)] == [
+        100, 100, 102, 400, 1266, 2000
+    ]
+    assert hsic.RCIT(n_features=50).z_features(10**6) == 50
+    res = hsic.conditional_test(*_chain(np.random.default_rng(0), 2500), method="rcot", rng=0)
+    assert res.info["n_features"] == 200
+
+
+def test_beyond_the_feature_cap_warns():
+    # the warning comes before any work: here a wrong kernel stops the test right after it
+    x = np.random.default_rng(0).normal(size=(250_001, 3))
+    with pytest.warns(UserWarning, match="uses 2000 random features of z.*type-I error"):
+        with pytest.raises(ValueError, match="`kernel_z` must be a Gaussian kernel"):
+            hsic.conditional_test(x[:, 0], x[:, 1], x[:, 2], method="rcit", kernel_z="laplace")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "method, n",
     [
+        ("rcot", 30_000),
         ("kci", 200),
         (hsic.KCI(null="simulated", n_resamples=1000), 200),
         ("rcit", 500),
@@ -283,7 +310,7 @@ def test_method_names_are_the_default_method_objects(rng):
         by_object = hsic.conditional_test(x, y, z, method=cls(), rng=1)
         assert by_name.pvalue == by_object.pvalue and by_name.method == name
     assert hsic.KCI() == hsic.KCI(null="gamma", epsilon=1e-3, n_resamples=5000)
-    defaults = dict(null="hbe", epsilon=1e-10, n_features=100, n_features_xy=6, n_resamples=5000)
+    defaults = dict(null="hbe", epsilon=1e-10, n_features=None, n_features_xy=6, n_resamples=5000)
     assert hsic.RCIT() == hsic.RCIT(**defaults) and hsic.RCoT() == hsic.RCoT(**defaults)
 
 

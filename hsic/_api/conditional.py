@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import cast
 
@@ -24,7 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from hsic._api.methods import KCI, RCIT, Method, RCoT, as_method
+from hsic._api.methods import (
+    KCI,
+    RCIT,
+    Z_FEATURES_MAX,
+    Z_FEATURES_PER_ROOT_N,
+    Method,
+    RCoT,
+    as_method,
+)
 from hsic._api.results import ConditionalTestResult
 from hsic._base.progress import make_bar, resolve_progress
 from hsic._base.rng import RNGLike, as_generator, seed_of
@@ -211,6 +220,15 @@ def _rcit_core(x, y, z, omega_x, omega_y, omega_z, epsilon):
 
 def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
     n = x.shape[0]
+    if method.n_features is None and Z_FEATURES_PER_ROOT_N * math.sqrt(n) > Z_FEATURES_MAX:
+        warnings.warn(
+            f"method={method.name!r} uses {Z_FEATURES_MAX} random features of z, the most of "
+            f"its default rule 4·√n (= {Z_FEATURES_PER_ROOT_N * math.sqrt(n):.0f} for n = {n}): "
+            "the bias of the regression on z grows with n/D², so the type-I error may exceed "
+            "alpha here. Pass a larger `n_features` if memory allows (n·D·8 bytes), or test a "
+            "random subsample of the rows.",
+            stacklevel=3,
+        )
     if method.name == "rcit":  # RCIT: y's features are of (y, z); RCoT: of y alone
         y = np.concatenate([y, z], axis=1)
     streams = rng.spawn(4)
@@ -219,7 +237,7 @@ def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
     for data, spec, name, count, stream in (
         (x, specs[0], "kernel_x", method.n_features_xy, streams[0]),
         (y, specs[1], "kernel_y", method.n_features_xy, streams[1]),
-        (z, specs[2], "kernel_z", method.n_features, streams[2]),
+        (z, specs[2], "kernel_z", method.z_features(n), streams[2]),
     ):
         spec = "gaussian" if spec is None else spec
         kernel = _kernels.get_kernel(spec, name)
@@ -247,7 +265,7 @@ def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
         n_resamples=method.n_resamples,
     )
     outcome.info.update(
-        epsilon=method.epsilon, n_features=method.n_features,
+        epsilon=method.epsilon, n_features=method.z_features(n),
         n_features_xy=method.n_features_xy,
     )
     return outcome, tuple(kernels)
@@ -398,7 +416,7 @@ def conditional_test(
     standardised: list[np.ndarray] = [_standardise(a) for a in _check_data(x, y, z)]
     x, y, z = standardised
     n = x.shape[0]
-    features = getattr(method, "n_features", 1)
+    features = method.z_features(n) if isinstance(method, (RCIT, RCoT)) else 1
     work = float(n) ** 3 if method.name == "kci" else float(n) * features**2
     bar = make_bar(resolve_progress(progress, work), 1, f"conditional_test ({method.name})")
     outcome, kernels = RUNNERS[method.name](

@@ -153,21 +153,22 @@ def _sine(seed, n=300):
 def test_high_frequency_sine():
     # The issue's case: the period (0.16) is far below the median distance of x (~0.6), so
     # the median bandwidth and the old grid (down to a quarter of it) miss the dependence.
-    # B1 = 5000 keeps the smallest weighted p-value's floor J/(1 + B1) = 0.02 below the
-    # level correction, so that few level samples tie with the observed one.
+    # With the defaults (fitted per-pair p-values, B1 = B2 = 2000) the p-value reaches its
+    # smallest value 1/(1 + B2); with HSICAgg's ranks it stops at ~J_eff/(1 + B1) = 0.015.
     x, y = _sine(0)
-    res = hsic.test(x, y, method=hsic.Aggregated(n_resamples=5000, n_resamples_level=500), rng=0)
+    res = hsic.test(x, y, method="aggregated", rng=0)
     assert res.pvalue <= 0.01, res.pvalue
+    assert res.pvalue == 1 / 2001
     assert res.info["selected"][0] <= 2  # a small bandwidth of x found it
     assert hsic.test(x, y, method="gamma").pvalue > 0.05
 
 
 def test_level_fast():
-    # the collection (3 x 3 here) under independence. B1 = 999, far above J/alpha: with
-    # B1 = 199 the smallest weighted p-values of the level set pile up on a few grid values
-    # 9k/200 and their ties make the test conservative (rejection rate 0.010 measured).
+    # the collection (3 x 3 here) under independence, fitted per-pair p-values: B1 only
+    # estimates three moments per pair (with ranks, B1 = 199 made the test conservative:
+    # rejection rate 0.010 measured, the level samples' ties on the grid 9k/200)
     replications = 200
-    method = hsic.Aggregated(n_resamples=999, n_resamples_level=99, n_bandwidths=3)
+    method = hsic.Aggregated(n_resamples=199, n_resamples_level=99, n_bandwidths=3)
     rejected = rejections_under_independence(method, replications, 30, seed=31)
     ref.assert_calibrated(rejected, replications)
 

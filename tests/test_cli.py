@@ -606,7 +606,9 @@ def test_every_method_field_is_an_option(capsys):
                 continue
             option = options[field.name]
             assert name in option.methods
-            value = {"null": "spectral", "bandwidth_factors": "1,2"}.get(field.name, "3")
+            value = {
+                "null": "spectral", "bandwidth_factors": "1,2", "pair_pvalues": "empirical"
+            }.get(field.name, "3")
             args = build_parser().parse_args(["test", "x.csv", option.flag, value])
             assert getattr(args, field.name) is not None
             after = help_text.split(f"{option.flag} ", 1)[1]
@@ -622,9 +624,9 @@ def test_every_method_field_is_an_option(capsys):
         ([], hsic.Gamma()),
         (
             ["--n-resamples", B, "--n-resamples-level", 50, "--bandwidth-factors", "0.5,1,2",
-             "--alpha", 0.1],
+             "--alpha", 0.1, "--pair-pvalues", "empirical"],
             hsic.Aggregated(n_resamples=B, n_resamples_level=50, bandwidth_factors=(0.5, 1, 2),
-                            alpha=0.1),
+                            alpha=0.1, pair_pvalues="empirical"),
         ),
         (["--n-resamples", B, "--length", 3.5], hsic.WildBootstrap(n_resamples=B, length=3.5)),
         (["--n-features", 20, "--null", "permutation", "--n-resamples", B],

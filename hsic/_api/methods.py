@@ -159,7 +159,7 @@ class _Aggregating(Method):
     n_bandwidths: int = DEFAULT_N_BANDWIDTHS
     bandwidth_factors: Sequence[float] | None = None
     weights: Any = "uniform"
-    pair_pvalues: str = "fitted"
+    pair_pvalues: Literal["fitted", "empirical"] = "fitted"
     batch_size: int | None = None
 
     def __post_init__(self) -> None:

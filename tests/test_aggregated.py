@@ -104,12 +104,17 @@ def test_fitted_tails_match_scipys_pearson3():
     assert np.all(fitted_tail_pvalues(null, far)[:, [0, 2]] < 1 / 401)
 
 
-def test_fitted_tails_of_a_constant_null_are_the_permutation_pvalues():
+def test_fitted_tails_of_a_flat_null_are_the_permutation_pvalues():
     from hsic._nulls.pvalues import fitted_tail_pvalues
 
     null = np.column_stack([np.full(9, 2.0), np.arange(9.0)])
     got = fitted_tail_pvalues(null, np.array([[2.0, 4.0], [2.5, 4.0]]))
     np.testing.assert_array_equal(got[:, 0], [1.0, 0.1])
+    # a float32 null whose spread is rounding noise: the observed value, a few roundings
+    # away, is a tie (p = 1), not a far tail
+    noise = np.float32(1.0) + np.float32(6e-8) * np.random.default_rng(1).normal(size=(99, 1))
+    noise = noise.astype(np.float32)
+    assert fitted_tail_pvalues(noise, np.array([[1.0 + 5e-7]]))[0, 0] == 1.0
 
 
 def test_weights_are_normalised_once():

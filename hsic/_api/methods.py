@@ -39,9 +39,9 @@ from hsic._base.validation import (
 )
 from hsic._nulls.aggregated import (
     DEFAULT_N_BANDWIDTHS,
-    PAIR_PVALUES,
     check_bandwidths,
     check_factors,
+    check_pair_pvalues,
     check_weights,
     pair_weights,
     weight_vector,
@@ -164,11 +164,7 @@ class _Aggregating(Method):
 
     def __post_init__(self) -> None:
         _set(self, "n_resamples", check_positive_int(self.n_resamples, "n_resamples"))
-        if self.pair_pvalues not in PAIR_PVALUES:
-            raise ValueError(
-                f"`pair_pvalues` must be one of {', '.join(map(repr, PAIR_PVALUES))}; got "
-                f"{self.pair_pvalues!r}."
-            )
+        check_pair_pvalues(self.pair_pvalues)
         if self.n_resamples_level is not None:
             _set(self, "n_resamples_level",
                  check_positive_int(self.n_resamples_level, "n_resamples_level"))

@@ -90,6 +90,7 @@ __all__ = [
     "bandwidth_kernels",
     "check_bandwidths",
     "check_factors",
+    "check_pair_pvalues",
     "check_weights",
     "pair_weights",
     "weight_vector",
@@ -123,6 +124,16 @@ def check_factors(factors: Any) -> np.ndarray:
     if len(np.unique(arr)) != arr.size:
         raise ValueError(f"`bandwidth_factors` must not repeat a value; got {factors!r}.")
     return arr
+
+
+def check_pair_pvalues(pair_pvalues: Any) -> str:
+    """Check the kind of per-pair p-values: one of ``PAIR_PVALUES``."""
+    if not isinstance(pair_pvalues, str) or pair_pvalues not in PAIR_PVALUES:
+        raise ValueError(
+            f"`pair_pvalues` must be one of {', '.join(map(repr, PAIR_PVALUES))}; "
+            f"got {pair_pvalues!r}."
+        )
+    return pair_pvalues
 
 
 def check_bandwidths(bandwidths: Any) -> str | tuple[tuple[float, ...], tuple[float, ...]]:
@@ -350,11 +361,6 @@ def aggregate(
         to its B₁ null (``fitted_tail_pvalues``), or ``"empirical"``, HSICAgg's rank among
         the B₁ (``pvalues_against``).
     """
-    if pair_pvalues not in PAIR_PVALUES:
-        raise ValueError(
-            f"`pair_pvalues` must be one of {', '.join(map(repr, PAIR_PVALUES))}; "
-            f"got {pair_pvalues!r}."
-        )
     score = fitted_tail_pvalues if pair_pvalues == "fitted" else pvalues_against
     p_perm = pvalues_against(null, observed.reshape(1, -1))[0]
     p_obs = score(null, observed.reshape(1, -1))[0]

@@ -148,7 +148,10 @@ def fitted_tail_pvalues(null: np.ndarray, stats: np.ndarray) -> np.ndarray:
     start at ``μ − 2σ/γ``, so ``p(s) = Q(k, (s − μ + 2σ/γ)/θ)`` (``Q`` the regularised upper
     incomplete gamma function, 1 left of the start); for ``γ < 0`` it is the mirror image,
     ``p(s) = P(k, (μ + 2σ/|γ| − s)/θ)`` (0 right of its end); for ``|γ|`` below ``1.6e-5``, the
-    normal ``Φ((μ − s)/σ)``. A column with ``σ = 0`` keeps its permutation p-value. The gamma
+    normal ``Φ((μ − s)/σ)``. A column whose spread is within rounding, ``σ ≤ 1000·eps·|μ|``
+    (``eps`` of the null's dtype), keeps its permutation p-value with the tie rule: there the
+    observed statistic, summed in another order than the resampled ones, may differ from them
+    by rounding alone, which a fitted tail would read as evidence. The gamma
     approximation of HSIC's null (Gretton et al. 2008) is the case ``μ − 2σ/γ = 0``; letting the
     start float also fits nulls that take negative values (U-statistics, wild bootstrap).
 
@@ -167,12 +170,14 @@ def fitted_tail_pvalues(null: np.ndarray, stats: np.ndarray) -> np.ndarray:
       8e-05
     """
     check_finite(stats, null)
-    values = np.asarray(null, dtype=np.float64)
+    null = np.asarray(null)
+    eps = np.finfo(null.dtype).eps if null.dtype.kind == "f" else 0.0
+    values = null.astype(np.float64)
     stats = np.asarray(stats, dtype=np.float64)
     mean = values.mean(axis=0)
     centred = values - mean
     std = np.sqrt(np.mean(centred**2, axis=0))
-    flat = std <= 1e-12 * np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
+    flat = std <= TIE_RTOL_EPS * eps * np.abs(mean) + np.finfo(np.float64).tiny
     safe_std = np.where(flat, 1.0, std)
     skew = np.mean(centred**3, axis=0) / safe_std**3
     z = (stats - mean) / safe_std  # standardised: the law has mean 0, sd 1, skewness γ

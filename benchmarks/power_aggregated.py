@@ -242,6 +242,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--first-rep", type=int, default=0,
+                        help="start at this repetition (to split a run over processes)")
     parser.add_argument("--frequencies", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--amplitude", type=float, default=math.exp(2))
     parser.add_argument("--smoothness", type=float, default=0.0)
@@ -263,7 +265,7 @@ def main() -> None:
         with args.state.open("a") as state:
             # repetitions in the outer loop: every point grows together, so a stopped run
             # still gives a balanced (if shorter) study
-            for r in range(args.reps):
+            for r in range(args.first_rep, args.reps):
                 for p in args.frequencies:
                     if (p, r) in done:
                         continue

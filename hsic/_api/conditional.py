@@ -220,6 +220,7 @@ def _rcit_core(x, y, z, omega_x, omega_y, omega_z, epsilon):
 
 def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
     n = x.shape[0]
+    z_features = method.z_features(n)
     if method.n_features is None and Z_FEATURES_PER_ROOT_N * math.sqrt(n) > Z_FEATURES_MAX:
         warnings.warn(
             f"method={method.name!r} uses {Z_FEATURES_MAX} random features of z, the most of "
@@ -237,7 +238,7 @@ def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
     for data, spec, name, count, stream in (
         (x, specs[0], "kernel_x", method.n_features_xy, streams[0]),
         (y, specs[1], "kernel_y", method.n_features_xy, streams[1]),
-        (z, specs[2], "kernel_z", method.z_features(n), streams[2]),
+        (z, specs[2], "kernel_z", z_features, streams[2]),
     ):
         spec = "gaussian" if spec is None else spec
         kernel = _kernels.get_kernel(spec, name)
@@ -265,7 +266,7 @@ def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
         n_resamples=method.n_resamples,
     )
     outcome.info.update(
-        epsilon=method.epsilon, n_features=method.z_features(n),
+        epsilon=method.epsilon, n_features=z_features,
         n_features_xy=method.n_features_xy,
     )
     return outcome, tuple(kernels)

@@ -86,6 +86,7 @@ __all__ = [
     "Aggregation",
     "aggregate",
     "aggregated_null",
+    "aggregated_outcome",
     "bandwidth_collection",
     "bandwidth_kernels",
     "check_bandwidths",
@@ -361,9 +362,10 @@ def aggregate(
         to its B₁ null (``fitted_tail_pvalues``), or ``"empirical"``, HSICAgg's rank among
         the B₁ (``pvalues_against``).
     """
-    score = fitted_tail_pvalues if pair_pvalues == "fitted" else pvalues_against
+    fitted = pair_pvalues == "fitted"
+    score = fitted_tail_pvalues if fitted else pvalues_against
     p_perm = pvalues_against(null, observed.reshape(1, -1))[0]
-    p_obs = score(null, observed.reshape(1, -1))[0]
+    p_obs = score(null, observed.reshape(1, -1))[0] if fitted else p_perm
     p_level = score(null, level)
     weighted = p_obs / weights
     t_obs = float(np.min(weighted))
@@ -375,6 +377,59 @@ def aggregate(
     excess = (observed - null.mean(axis=0)) / np.where(spread > 0, spread, np.inf)
     selected = int(np.lexsort((-excess, weighted))[0])
     return Aggregation(float(pvalue), t_obs, u_alpha, p_perm, p_obs, selected)
+
+
+def aggregated_outcome(
+    observed: np.ndarray, null: np.ndarray, level: np.ndarray, weights: np.ndarray,
+    alpha: float, pair_pvalues: str, kx: Any, ky: Any, bandwidths_x: np.ndarray,
+    bandwidths_y: np.ndarray,
+) -> Outcome:
+    """``aggregate`` over a ``(J_x, J_y)`` grid of bandwidth pairs, as an ``Outcome``: the
+    statistic, null and kernels (of ``kx``'s and ``ky``'s family) of the selected pair, the
+    aggregated p-value, and the grid's details in ``info``. Shared by HSICAgg and HSICAggInc.
+
+    Args:
+      observed: ``(J_x, J_y)`` observed statistics.
+      null: ``(B₁, J_x, J_y)`` resampled statistics (the quantile set).
+      level: ``(B₂, J_x, J_y)`` the level set.
+      weights: ``(J_x, J_y)`` normalised weights.
+      alpha: the level of the reported decision.
+      pair_pvalues: ``"fitted"`` or ``"empirical"`` (``aggregate``).
+      kx, ky: kernels whose class (Gaussian or Laplace) the selected pair's kernels take.
+      bandwidths_x, bandwidths_y: the grid's bandwidths, in the data's units.
+    """
+    shape = observed.shape
+    b1, b2 = null.shape[0], level.shape[0]
+    agg = aggregate(
+        observed.reshape(-1), null.reshape(b1, -1), level.reshape(b2, -1),
+        weights.reshape(-1), alpha, pair_pvalues=pair_pvalues,
+    )
+    a, b = np.unravel_index(agg.selected, shape)
+    info: dict[str, Any] = {
+        "bandwidths_x": [float(v) for v in bandwidths_x],
+        "bandwidths_y": [float(v) for v in bandwidths_y],
+        "weights": weights.tolist(),
+        "statistics": observed.astype(np.float64).tolist(),
+        "pvalues": agg.pvalues.reshape(shape).tolist(),
+        "pair_pvalues": pair_pvalues,
+        "aggregated_pvalues": agg.pair_pvalues.reshape(shape).tolist(),
+        "selected": [int(a), int(b)],
+        "min_weighted_pvalue": agg.min_weighted_pvalue,
+        "alpha": alpha,
+        "u_alpha": agg.u_alpha,
+        "reject": bool(agg.min_weighted_pvalue <= agg.u_alpha),
+        "n_resamples": int(b1),
+        "n_resamples_level": int(b2),
+        "n_bisections": N_BISECTIONS,
+    }
+    return Outcome(
+        statistic=float(observed[a, b]),
+        pvalue=agg.pvalue,
+        null_distribution=null[:, a, b],
+        info=info,
+        kernel_x=kx.__class__(bandwidth=float(bandwidths_x[a])),
+        kernel_y=ky.__class__(bandwidth=float(bandwidths_y[b])),
+    )
 
 
 def aggregated_null(
@@ -445,35 +500,8 @@ def aggregated_null(
     # the p-value. The progress bar names the stage.
     null = null_set(n_resamples, "aggregated, stage 1/2 (B1 null permutations)")
     level = null_set(b2, "aggregated, stage 2/2 (B2 level permutations)")
-    shape = observed.shape
-    agg = aggregate(
-        observed.reshape(-1), null.reshape(n_resamples, -1), level.reshape(b2, -1),
-        w.reshape(-1), alpha, pair_pvalues=pair_pvalues,
-    )
-    a, b = np.unravel_index(agg.selected, shape)
     sx, sy = float(kx.bandwidth), float(ky.bandwidth)
-    info = {
-        "bandwidths_x": [sx * float(f) for f in fx],
-        "bandwidths_y": [sy * float(f) for f in fy],
-        "weights": w.tolist(),
-        "statistics": observed.astype(np.float64).tolist(),
-        "pvalues": agg.pvalues.reshape(shape).tolist(),
-        "pair_pvalues": pair_pvalues,
-        "aggregated_pvalues": agg.pair_pvalues.reshape(shape).tolist(),
-        "selected": [int(a), int(b)],
-        "min_weighted_pvalue": agg.min_weighted_pvalue,
-        "alpha": alpha,
-        "u_alpha": agg.u_alpha,
-        "reject": bool(agg.min_weighted_pvalue <= agg.u_alpha),
-        "n_resamples": int(n_resamples),
-        "n_resamples_level": int(b2),
-        "n_bisections": N_BISECTIONS,
-    }
-    return Outcome(
-        statistic=float(observed[a, b]),
-        pvalue=agg.pvalue,
-        null_distribution=null[:, a, b],
-        info=info,
-        kernel_x=kx.__class__(bandwidth=sx * float(fx[a])),
-        kernel_y=ky.__class__(bandwidth=sy * float(fy[b])),
+    return aggregated_outcome(
+        observed, null, level, w, alpha, pair_pvalues, kx, ky,
+        np.array([sx * float(f) for f in fx]), np.array([sy * float(f) for f in fy]),
     )

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, cast
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hsic._nulls.aggregated import N_BISECTIONS, aggregate
+from hsic._nulls.aggregated import aggregated_outcome
 from hsic._nulls.pvalues import Outcome, check_finite
 from hsic._stats import kernels as _kernels
 
@@ -197,37 +197,7 @@ def incomplete_null(
     null = draws(n_resamples, "aggregated_incomplete, stage 1/2 (B1 wild-bootstrap draws)")
     level = draws(n_resamples_level, "aggregated_incomplete, stage 2/2 (B2 level draws)")
     check_finite(observed, null)
-    shape = observed.shape
-    agg = aggregate(
-        observed.reshape(-1), null.reshape(n_resamples, -1),
-        level.reshape(n_resamples_level, -1), weights.reshape(-1), alpha,
-        pair_pvalues=pair_pvalues,
+    out = aggregated_outcome(
+        observed, null, level, weights, alpha, pair_pvalues, kx, ky, bx, by
     )
-    a, b = np.unravel_index(agg.selected, shape)
-    info: dict[str, Any] = {
-        "bandwidths_x": bx.tolist(),
-        "bandwidths_y": by.tolist(),
-        "weights": weights.tolist(),
-        "statistics": observed.astype(np.float64).tolist(),
-        "pvalues": agg.pvalues.reshape(shape).tolist(),
-        "pair_pvalues": pair_pvalues,
-        "aggregated_pvalues": agg.pair_pvalues.reshape(shape).tolist(),
-        "selected": [int(a), int(b)],
-        "min_weighted_pvalue": agg.min_weighted_pvalue,
-        "alpha": alpha,
-        "u_alpha": agg.u_alpha,
-        "reject": bool(agg.min_weighted_pvalue <= agg.u_alpha),
-        "n_resamples": int(n_resamples),
-        "n_resamples_level": int(n_resamples_level),
-        "n_bisections": N_BISECTIONS,
-        "n_diagonals": int(r),
-        "design_size": int(size),
-    }
-    return Outcome(
-        statistic=float(observed[a, b]),
-        pvalue=agg.pvalue,
-        null_distribution=null[:, a, b],
-        info=info,
-        kernel_x=kx.__class__(bandwidth=float(bx[a])),
-        kernel_y=ky.__class__(bandwidth=float(by[b])),
-    )
+    return out._replace(info={**out.info, "n_diagonals": int(r), "design_size": int(size)})

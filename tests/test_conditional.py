@@ -212,8 +212,13 @@ def test_level_slow(method, n):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("blas_gram", [False, True], ids=["compiled", "blas-gram"])
 @pytest.mark.parametrize("method", ["rcit", "rcot"])
-def test_rcit_statistic_and_weights_from_its_features(rng, method):
+def test_rcit_statistic_and_weights_from_its_features(rng, method, blas_gram, monkeypatch):
+    from hsic._api import conditional
+
+    if blas_gram:  # C_zz from NumPy between two compiled calls, as for D_z >= 512
+        monkeypatch.setattr(conditional, "BLAS_GRAM_FEATURES", 2)
     n, seed = 300, 4
     x, y, z = _direct(rng, n)
     res = hsic.conditional_test(x, y, z, method=method, rng=seed)

@@ -13,7 +13,10 @@
   type-I error stays near α (see ``hsic.RCIT.z_features``), against the same peer call;
 * ``kci``: ``hsic.conditional_test(x, y, z, method="kci")`` against causal-learn's
   ``KCI_CInd().compute_pvalue`` at n = 2000 (``--kci-n``), and ours alone at larger n
-  (``--kci-ours-n``), where causal-learn's O(n³) run takes tens of minutes here.
+  (``--kci-ours-n``), where causal-learn's O(n³) run takes tens of minutes here;
+* ``floors``: what this machine's float64 arithmetic allows RCIT (the float64 cosines and
+  sines of z's features and ``F_zᵀF_z``) and KCI (its flop rate against a float64 GEMM), each
+  beside the peer's time in the same run (``run_floors``).
 
 Every comparison warms both sides up at its shape first (JIT compilation, numba), then runs
 ``--rounds`` alternating rounds; it reports the median times, the median of the per-round
@@ -187,10 +190,90 @@ def run_kci(args) -> list[dict]:
     return rows
 
 
+def _median_time(fn, repeats: int = 7) -> float:
+    """Median wall time of ``fn()`` (its result forced) after one warm-up call."""
+    import jax
+
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_floors(args) -> list[dict]:
+    """What this machine's float64 arithmetic allows RCIT and KCI, in the same run as the peer.
+
+    * RCIT (D_z = 100, the matched setting): any implementation evaluates the ``n × 100``
+      cosines and sines of z's features in float64 and forms ``F_zᵀF_z`` (``2n·100²`` flops);
+      their times (XLA's ``cos``/``sin``, NumPy's symmetric rank-k update) bound from below
+      what ours can take, hence the largest ratio against causal-learn that this machine allows.
+    * KCI: ours is about ``10⅓·n³`` float64 flops (Cholesky n³/3, the inverse from it 2n³, the
+      four products of ``R K̃ R`` 8n³); its rate against a float64 GEMM measured here.
+    """
+    import jax
+    import jax.numpy as jnp
+    from causallearn.utils.cit import CIT
+    from causallearn.utils.KCI.KCI import KCI_CInd
+
+    from hsic._base.validation import precision
+
+    rows = []
+    trig = jax.jit(lambda t: jnp.concatenate([jnp.cos(t), jnp.sin(t)], axis=1))
+    for n in args.rcit_n:
+        x, y, z = conditional_data(n)
+        data = np.column_stack([x, y, z])
+        with precision(np.float64):
+            angles = jnp.asarray(np.random.default_rng(0).normal(size=(n, 50)))
+            trig_s = _median_time(lambda angles=angles: trig(angles))
+            features = np.asarray(trig(angles))
+        syrk_s = _median_time(lambda f=features: f.T @ f)
+        peer_s = _median_time(quiet(lambda data=data: CIT(data, "rcit")(0, 1, [2])))
+        ours_s = _median_time(lambda x=x, y=y, z=z: hsic.conditional_test(
+            x, y, z, method=hsic.RCIT(n_features=100), rng=0).pvalue)
+        row = {"name": f"rcit floor n={n}", "n": n, "trig_s": trig_s, "syrk_s": syrk_s,
+               "peer_s": peer_s, "ours_s": ours_s,
+               "largest_ratio": peer_s / (trig_s + syrk_s), "ratio": peer_s / ours_s,
+               "loadavg_1min": os.getloadavg()[0]}
+        print(f"rcit floor n={n}: cos+sin {trig_s * 1e3:.1f} ms + F'F {syrk_s * 1e3:.1f} ms; "
+              f"causal-learn {peer_s * 1e3:.1f} ms, ours {ours_s * 1e3:.1f} ms: ratio "
+              f"{row['ratio']:.1f}x, at most {row['largest_ratio']:.1f}x", flush=True)
+        rows.append(row)
+    size = 2000
+    a = np.random.default_rng(0).normal(size=(size, size))
+    with precision(np.float64):
+        aj = jnp.asarray(a)
+        product = jax.jit(lambda u: jnp.matmul(u, u, precision="highest"))
+        xla_s = _median_time(lambda: product(aj), 5)
+    numpy_s = _median_time(lambda: a @ a, 5)
+    for n in args.kci_n:
+        x, y, z = conditional_data(n)
+        cols = [v[:, None] for v in (x, y, z)]
+        ours_s = _median_time(lambda x=x, y=y, z=z: hsic.conditional_test(
+            x, y, z, method="kci").pvalue, 3)
+        peer_s = _median_time(quiet(lambda cols=cols: KCI_CInd().compute_pvalue(*cols)[0]), 1)
+        flops = (1 / 3 + 2 + 8) * n**3
+        row = {"name": f"kci flop rate n={n}", "n": n, "ours_s": ours_s, "peer_s": peer_s,
+               "ratio": peer_s / ours_s, "flops": flops, "ours_gflops": flops / ours_s / 1e9,
+               "gemm64_gflops_numpy": 2 * size**3 / numpy_s / 1e9,
+               "gemm64_gflops_xla": 2 * size**3 / xla_s / 1e9,
+               "loadavg_1min": os.getloadavg()[0]}
+        row["gflops_for_10x"] = 10 * flops / peer_s / 1e9
+        print(f"kci n={n}: ours {ours_s:.3f} s = {row['ours_gflops']:.0f} GFLOP/s (float64 GEMM "
+              f"here: NumPy {row['gemm64_gflops_numpy']:.0f}, XLA {row['gemm64_gflops_xla']:.0f});"
+              f" causal-learn {peer_s:.2f} s: {row['ratio']:.1f}x; 10x needs "
+              f"{row['gflops_for_10x']:.0f} GFLOP/s", flush=True)
+        rows.append(row)
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", default=["pairwise", "statistic", "rcit", "kci"],
-                        choices=["pairwise", "statistic", "rcit", "kci"])
+    parser.add_argument("--only", nargs="+",
+                        default=["pairwise", "statistic", "rcit", "kci", "floors"],
+                        choices=["pairwise", "statistic", "rcit", "kci", "floors"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pairwise-n", type=int, default=1000)
     parser.add_argument("--columns", type=int, nargs="+", default=[10, 40, 100])
@@ -214,7 +297,8 @@ def main(argv=None) -> None:
     result = {"machine": info, "args": vars(args), "rows": []}
     runners = {"pairwise": lambda: run_pairwise(args, gflops),
                "statistic": lambda: run_statistic(args),
-               "rcit": lambda: run_rcit(args), "kci": lambda: run_kci(args)}
+               "rcit": lambda: run_rcit(args), "kci": lambda: run_kci(args),
+               "floors": lambda: run_floors(args)}
     for name in args.only:
         result["rows"] += runners[name]()
         result["machine"]["loadavg_end"] = os.getloadavg()

@@ -290,8 +290,9 @@ def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
         )
         kernels.append(kernel)
         omegas.append(rff_frequencies(stream, data.shape[1], count, kernel.bandwidth))
+    omega_x, omega_y, omega_z = omegas
     with precision(np.float64):
-        out = _rcit_core(x, y, z, *omegas, method.epsilon)
+        out = _rcit_core(x, y, z, omega_x, omega_y, omega_z, method.epsilon)
     statistic, s1, s2, s3 = (float(v) for v in out[:4])
     if not np.isfinite(statistic):
         raise ValueError(

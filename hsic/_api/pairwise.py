@@ -59,7 +59,7 @@ from hsic._nulls.permutation import draw_permutations, pad_rows, permuted_stack_
 from hsic._nulls.pvalues import check_finite, tie_threshold
 from hsic._stats import kernels as _kernels
 from hsic._stats.distances import median_distance_columns, median_distance_numpy, warn_fallback
-from hsic._stats.gram import centre
+from hsic._stats.gram import centre, centre_entries, centring_means
 
 __all__ = ["ADJUSTMENTS", "METHODS", "adjust_pvalues", "pairwise"]
 
@@ -198,18 +198,17 @@ def _triangle_block(kernels, cols):
             sums = sums.at[r0:r1].add(jnp.sum(b, axis=1)).at[c0:c1].add(jnp.sum(b, axis=0))
         for (r0, r1), b in zip(diag, on_diagonal, strict=True):
             sums = sums.at[r0:r1].add(jnp.sum(b, axis=1))
-        total = jnp.sum(sums)
-        means, grand = sums / n, total / (n * n)
+        means, grand = centring_means(sums, n, False)
         o = jnp.concatenate(
-            [(b - means[r0:r1, None] - means[None, c0:c1] + grand).reshape(-1)
+            [centre_entries(b, means[r0:r1], means[c0:c1], grand, None).reshape(-1)
              for (r0, r1, c0, c1), b in zip(off, upper, strict=True)], dtype=x.dtype,
         ) if off else jnp.zeros((0,), x.dtype)
-        centred = [b - means[r0:r1, None] - means[None, r0:r1] + grand
+        centred = [centre_entries(b, means[r0:r1], means[r0:r1], grand, None)
                    for (r0, r1), b in zip(diag, on_diagonal, strict=True)]
         d = jnp.concatenate([b.reshape(-1) for b in centred])
         diagonal = jnp.concatenate([jnp.diagonal(b) for b in centred])
         trace = sum(jnp.trace(b) for b in on_diagonal)
-        return o, d, o * o, d * d, diagonal, total, trace
+        return o, d, o * o, d * d, diagonal, jnp.sum(sums), trace
 
     return jax.vmap(one)(kernels, cols)
 

@@ -54,8 +54,10 @@ __all__ = [
     "MIN_N",
     "bucket_size",
     "centre",
+    "centre_entries",
     "centred_grams",
     "centred_sums",
+    "centring_means",
     "cka",
     "cka_from_gram",
     "hsic_from_gram",
@@ -74,7 +76,7 @@ ALGORITHMS = ("auto", "dense", "tiled")
 MIN_N = {"biased": 2, "unbiased": 4}
 
 
-def _centre_entries(
+def centre_entries(
     block: jax.Array,
     row_means: jax.Array,
     col_means: jax.Array,
@@ -94,7 +96,7 @@ def _centre_entries(
     return out
 
 
-def _centring_means(row_sums: jax.Array, n: Any, unbiased: bool) -> tuple[jax.Array, jax.Array]:
+def centring_means(row_sums: jax.Array, n: Any, unbiased: bool) -> tuple[jax.Array, jax.Array]:
     """Row means and grand mean for centring, from the row sums; ``n`` is the number of
     samples, an int or (for padded data, see ``padded_pair``) a traced scalar."""
     total = jnp.sum(row_sums)
@@ -126,9 +128,9 @@ def centre(K: ArrayLike, *, unbiased: bool = False) -> jax.Array:
     off_diagonal = ~jnp.eye(n, dtype=bool) if unbiased else None
     if off_diagonal is not None:  # unbiased
         K = jnp.where(off_diagonal, K, 0.0)
-    row_means, grand_mean = _centring_means(jnp.sum(K, axis=1), n, unbiased)
-    col_means, _ = _centring_means(jnp.sum(K, axis=0), n, unbiased)
-    return _centre_entries(K, row_means, col_means, grand_mean, off_diagonal)
+    row_means, grand_mean = centring_means(jnp.sum(K, axis=1), n, unbiased)
+    col_means, _ = centring_means(jnp.sum(K, axis=0), n, unbiased)
+    return centre_entries(K, row_means, col_means, grand_mean, off_diagonal)
 
 
 def normaliser(n: int, estimator: str) -> float:
@@ -224,8 +226,8 @@ def _row_sums(Kb, Lb, keep, diagonal):
 
 def _centred_block_sums(Kb, Lb, keep, diagonal, rk_rows, rk, gk, rl_rows, rl, gl):
     """Pass 2 on a block of rows: the partial sums of ``kl, kk, ll, kl_sq_off``."""
-    Kc = _centre_entries(jnp.where(keep, Kb, 0.0), rk_rows, rk, gk, keep)
-    Lc = _centre_entries(jnp.where(keep, Lb, 0.0), rl_rows, rl, gl, keep)
+    Kc = centre_entries(jnp.where(keep, Kb, 0.0), rk_rows, rk, gk, keep)
+    Lc = centre_entries(jnp.where(keep, Lb, 0.0), rl_rows, rl, gl, keep)
     product = Kc * Lc
     kl_sq_off = jnp.sum(jnp.where(diagonal, 0.0, product * product))
     return jnp.sum(product), jnp.sum(Kc * Kc), jnp.sum(Lc * Lc), kl_sq_off
@@ -272,8 +274,8 @@ def _dense_sums(kx, ky, x, y, n, *, unbiased: bool) -> CentredSums:
     L = ky.gram(y, shift=_sample_mean(y, n))
     keep, diagonal = _block_masks(jnp.arange(m), n, unbiased, m)
     rk, rl, k_trace, l_trace = _row_sums(K, L, keep, diagonal)
-    rk_mean, gk = _centring_means(rk, n, unbiased)
-    rl_mean, gl = _centring_means(rl, n, unbiased)
+    rk_mean, gk = centring_means(rk, n, unbiased)
+    rl_mean, gl = centring_means(rl, n, unbiased)
     partials = _centred_block_sums(K, L, keep, diagonal, rk_mean, rk_mean, gk, rl_mean, rl_mean, gl)
     valid = keep | diagonal
     totals = (jnp.sum(jnp.where(valid, K, 0.0)), jnp.sum(jnp.where(valid, L, 0.0)))
@@ -321,8 +323,8 @@ def two_pass_sums(
         return rk, rl, jnp.sum(rk), jnp.sum(rl), k_trace, l_trace
 
     rk, rl, k_totals, l_totals, k_traces, l_traces = gather(jax.lax.map(pass_1, tiles))
-    rk_mean, gk = _centring_means(rk.reshape(-1)[:m], n, unbiased)  # 0 beyond n
-    rl_mean, gl = _centring_means(rl.reshape(-1)[:m], n, unbiased)
+    rk_mean, gk = centring_means(rk.reshape(-1)[:m], n, unbiased)  # 0 beyond n
+    rl_mean, gl = centring_means(rl.reshape(-1)[:m], n, unbiased)
     rk_pad, rl_pad = jnp.pad(rk_mean, (0, pad)), jnp.pad(rl_mean, (0, pad))
 
     def pass_2(i):
@@ -535,9 +537,9 @@ def padded_pair(x: Any, y: Any, kx: Any, ky: Any) -> tuple[Any, Any, Any]:
 def _masked_centre(K: jax.Array, mask: jax.Array, n: Any) -> jax.Array:
     """``H K H`` of the block of ``K`` inside ``mask`` (n × n), zero outside it."""
     K = jnp.where(mask, K, 0.0)
-    row_means, grand_mean = _centring_means(jnp.sum(K, axis=1), n, False)
-    col_means, _ = _centring_means(jnp.sum(K, axis=0), n, False)
-    return _centre_entries(K, row_means, col_means, grand_mean, mask)
+    row_means, grand_mean = centring_means(jnp.sum(K, axis=1), n, False)
+    col_means, _ = centring_means(jnp.sum(K, axis=0), n, False)
+    return centre_entries(K, row_means, col_means, grand_mean, mask)
 
 
 def masked_centred_grams(kx, ky, x: jax.Array, y: jax.Array, n: Any):

@@ -53,26 +53,21 @@ for path in (HERE.parent, HERE):
         sys.path.insert(0, str(path))
 
 from bench_core import alternate, machine_info, quiet  # noqa: E402
-from bench_joint_conditional import conditional_data  # noqa: E402
+from bench_joint_conditional import conditional_data, timed  # noqa: E402
 from bench_pairwise import make_columns  # noqa: E402
 
 import hsic  # noqa: E402
 
 
-def gemm_gflops(size: int = 2000, repeats: int = 5) -> float:
-    """float32 GEMM rate of a jitted ``size × size`` product (median of ``repeats``)."""
+def gemm_gflops(size: int = 2000, repeats: int = 5, dtype=np.float32) -> float:
+    """GEMM rate of a jitted ``size × size`` product in ``dtype`` (median of ``repeats``;
+    float64 needs JAX's x64 mode, e.g. inside ``hsic._base.validation.precision``)."""
     import jax
     import jax.numpy as jnp
 
-    a = jnp.asarray(np.random.default_rng(0).normal(size=(size, size)), jnp.float32)
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(size, size)), dtype)
     f = jax.jit(lambda u: u @ u)
-    f(a).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f(a).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    return 2 * size**3 / _median_time(lambda: f(a), repeats) / 1e9
 
 
 def paired(name: str, ours, peer, rounds: int, **extra) -> dict:
@@ -191,16 +186,10 @@ def run_kci(args) -> list[dict]:
 
 
 def _median_time(fn, repeats: int = 7) -> float:
-    """Median wall time of ``fn()`` (its result forced) after one warm-up call."""
+    """Median wall time of ``fn()``, its result forced, after one warm-up call (``timed``)."""
     import jax
 
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return timed(lambda: jax.block_until_ready(fn()), repeats)[1]
 
 
 def run_floors(args) -> list[dict]:
@@ -244,10 +233,8 @@ def run_floors(args) -> list[dict]:
     size = 2000
     a = np.random.default_rng(0).normal(size=(size, size))
     with precision(np.float64):
-        aj = jnp.asarray(a)
-        product = jax.jit(lambda u: jnp.matmul(u, u, precision="highest"))
-        xla_s = _median_time(lambda: product(aj), 5)
-    numpy_s = _median_time(lambda: a @ a, 5)
+        xla_gflops = gemm_gflops(size, 5, np.float64)
+    numpy_gflops = 2 * size**3 / _median_time(lambda: a @ a, 5) / 1e9
     for n in args.kci_n:
         x, y, z = conditional_data(n)
         cols = [v[:, None] for v in (x, y, z)]
@@ -257,8 +244,7 @@ def run_floors(args) -> list[dict]:
         flops = (1 / 3 + 2 + 8) * n**3
         row = {"name": f"kci flop rate n={n}", "n": n, "ours_s": ours_s, "peer_s": peer_s,
                "ratio": peer_s / ours_s, "flops": flops, "ours_gflops": flops / ours_s / 1e9,
-               "gemm64_gflops_numpy": 2 * size**3 / numpy_s / 1e9,
-               "gemm64_gflops_xla": 2 * size**3 / xla_s / 1e9,
+               "gemm64_gflops_numpy": numpy_gflops, "gemm64_gflops_xla": xla_gflops,
                "loadavg_1min": os.getloadavg()[0]}
         row["gflops_for_10x"] = 10 * flops / peer_s / 1e9
         print(f"kci n={n}: ours {ours_s:.3f} s = {row['ours_gflops']:.0f} GFLOP/s (float64 GEMM "

@@ -228,6 +228,10 @@ def _rcit_compiled(x, y, z, omega_x, omega_y, omega_z, epsilon):
     return _rcit_moments(fx, fy, fz, czz, epsilon)
 
 
+_features_compiled = jax.jit(_rcit_features)
+_moments_compiled = jax.jit(_rcit_moments)
+
+
 #: From this many z-features on, RCIT forms ``C_zz = F_zᵀF_z/(n − 1)`` in NumPy's BLAS (a
 #: symmetric rank-k update) between two compiled calls, instead of in one compiled call.
 BLAS_GRAM_FEATURES = 512
@@ -249,10 +253,6 @@ def _rcit_core(x, y, z, omega_x, omega_y, omega_z, epsilon):
     host = np.asarray(fz)
     czz = host.T @ host / (host.shape[0] - 1)
     return jax.device_get(_moments_compiled(fx, fy, fz, czz, epsilon))
-
-
-_features_compiled = jax.jit(_rcit_features)
-_moments_compiled = jax.jit(_rcit_moments)
 
 
 def _rcit(method: RCIT | RCoT, x, y, z, specs, rng) -> tuple[Outcome, tuple]:
